@@ -1,0 +1,79 @@
+/**
+ * Error classes of sockeye. Few classes, many documented `ERR_*` codes (see docs/api.md).
+ *
+ * Rules: the receive path of a core never throws; it reports one `ProtocolError` per failed
+ * connection through its handler. `ProtocolError` carries its protocol meaning: an HTTP status
+ * (`status`) for HTTP/1.1, a close code (`closeCode`) for WebSocket.
+ */
+
+const BRAND = Symbol.for('sockeye.error');
+
+/** Base class of every error sockeye throws or reports. `code` is a stable `ERR_*` string. */
+export class SockeyeError extends Error {
+  readonly code: string;
+  constructor(code: string, message: string, options?: { cause?: unknown }) {
+    super(message, options);
+    this.code = code;
+    this.name = new.target.name;
+  }
+  /** @internal brand so `instanceof` works across duplicated copies of the package. */
+  get [BRAND](): true {
+    return true;
+  }
+  static override [Symbol.hasInstance](value: unknown): boolean {
+    if (this !== SockeyeError) return Function.prototype[Symbol.hasInstance].call(this, value);
+    return typeof value === 'object' && value !== null && (value as Record<symbol, unknown>)[BRAND] === true;
+  }
+}
+
+/** The peer broke HTTP/1.1 or WebSocket. `status` is the HTTP answer, `closeCode` the WebSocket one. */
+export class ProtocolError extends SockeyeError {
+  readonly status: number;
+  readonly closeCode: number;
+  constructor(code: string, message: string, status: number, closeCode: number) {
+    super(code, message);
+    this.status = status;
+    this.closeCode = closeCode;
+  }
+}
+
+/** An HTTP/1.1 protocol error that knows the status to answer with. */
+export function httpError(status: number, code: string, message: string): ProtocolError {
+  return new ProtocolError(code, message, status, 0);
+}
+
+/** A WebSocket protocol error that knows the close code to fail the connection with. */
+export function wsError(closeCode: number, code: string, message: string): ProtocolError {
+  return new ProtocolError(code, message, 0, closeCode);
+}
+
+/** Local misuse: sending after close, writing a response twice, etc. */
+export class InvalidStateError extends SockeyeError {
+  constructor(message: string, code = 'ERR_INVALID_STATE') {
+    super(code, message);
+  }
+}
+
+/** Raised for operations pending on, or attempted after, a closed connection. */
+export class ConnectionClosedError extends SockeyeError {
+  readonly closeCode: number;
+  readonly reason: string;
+  readonly wasClean: boolean;
+  constructor(closeCode: number, reason: string, wasClean: boolean) {
+    super('ERR_CONNECTION_CLOSED', `Connection closed: code ${closeCode}${reason ? ` "${reason}"` : ''}`);
+    this.closeCode = closeCode;
+    this.reason = reason;
+    this.wasClean = wasClean;
+  }
+}
+
+/** A client-side WebSocket handshake failed (unexpected status, bad accept key, unrequested protocol). */
+export class HandshakeError extends SockeyeError {
+  readonly status: number;
+  readonly headers: [string, string][];
+  constructor(code: string, message: string, status = 0, headers: [string, string][] = []) {
+    super(code, message);
+    this.status = status;
+    this.headers = headers;
+  }
+}

@@ -1,0 +1,54 @@
+/**
+ * Every default limit and timeout of sockeye, each with where its number comes from.
+ * Sizes are bytes, timeouts milliseconds unless the name says otherwise. docs/limits.md lists them.
+ */
+
+/** Request line (method SP request-target SP HTTP-version): 8 KiB, as nginx's large_client_header_buffers and
+ * RFC 9112 §3's "at least 8000 octets" recommendation. Over it: 414 (or 400 when the target is not the problem). */
+export const MAX_REQUEST_LINE_BYTES = 8 * 1024;
+
+/** Header section (all field lines and their CRLFs): 16 KiB, h11's and Node's `--max-http-header-size` default. 431. */
+export const MAX_HEADER_BYTES = 16 * 1024;
+
+/** Number of field lines: 100, the default of Node's `server.maxHeadersCount` / uWS. 431 above it. */
+export const MAX_HEADER_COUNT = 100;
+
+/** Request body size: 1 MiB by default (nginx client_max_body_size is 1 MiB). 413 above it. */
+export const MAX_BODY_BYTES = 1024 * 1024;
+
+/** Trailer section of a chunked body: bounded like the header section, 431 above it (RFC 9112 §7.1.2). */
+export const MAX_TRAILER_BYTES = 16 * 1024;
+
+/** Chunk extensions on one chunk line: 4 KiB is far above any real use and stops CPU-draining extension abuse. */
+export const MAX_CHUNK_LINE_BYTES = 4 * 1024;
+
+/** Headers must be complete within 10 s of the first byte (slowloris defence; Node's headersTimeout is 60 s,
+ * nginx's client_header_timeout 60 s; we are stricter because the limit only hits stalled peers). 408. */
+export const HEADERS_TIMEOUT_MS = 10_000;
+
+/** An idle keep-alive connection is closed after 5 s (Node's keepAliveTimeout default). */
+export const KEEP_ALIVE_TIMEOUT_MS = 5_000;
+
+/** A request body that makes no progress for 30 s is abandoned with 408 (nginx client_body_timeout is 60 s). */
+export const BODY_TIMEOUT_MS = 30_000;
+
+/** Requests answered on one connection before we ask to close it: unlimited by default. */
+export const MAX_REQUESTS_PER_CONNECTION = 0;
+
+/** Graceful close: connections still busy after 10 s are destroyed. */
+export const CLOSE_DEADLINE_MS = 10_000;
+
+/** Bytes the HTTP adapter buffers ahead of the handler (pipelined requests) before it pauses the socket. */
+export const HTTP_MAX_PIPELINE_BYTES = 64 * 1024;
+
+/** WebSocket message size: 64 MiB default (ws uses 100 MiB; uWS 16 KiB). Over it: close 1009. */
+export const WS_MAX_PAYLOAD = 64 * 1024 * 1024;
+
+/** Close handshake: after sending a close frame we wait 5 s for the peer's, then destroy (websockets uses 10 s). */
+export const WS_CLOSE_TIMEOUT_MS = 5_000;
+
+/** Client handshake timeout (websockets' open_timeout is 10 s). */
+export const WS_HANDSHAKE_TIMEOUT_MS = 10_000;
+
+/** Fragment size used when a streamed message is sent without explicit frame boundaries. */
+export const WS_FRAGMENT_SIZE = 64 * 1024;
