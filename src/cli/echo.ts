@@ -1,0 +1,34 @@
+/**
+ * `sockeye echo`: answers every HTTP request with a JSON description of what arrived, byte for byte, so that
+ * conformance tools can check what the parser understood. Protocol errors never reach it: the server
+ * answers them itself.
+ */
+
+import type { SockeyeRequest, SockeyeResponse } from '../index.js';
+
+/** JSON with every non-ASCII character escaped, so the body is pure ASCII and latin1 byte strings survive. */
+function asciiJson(value: unknown): string {
+  return JSON.stringify(value).replace(/[\u007f-\uffff]/g, (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, '0')}`);
+}
+
+function pairs(flat: string[]): [string, string][] {
+  const out: [string, string][] = [];
+  for (let i = 0; i < flat.length; i += 2) out.push([flat[i] as string, flat[i + 1] as string]);
+  return out;
+}
+
+/** The echo handler. */
+export async function echoHandler(req: SockeyeRequest, res: SockeyeResponse): Promise<void> {
+  const body = await req.bytes();
+  res.setHeader('Content-Type', 'application/json');
+  res.end(
+    asciiJson({
+      method: req.method,
+      target: req.target,
+      httpVersion: req.httpVersion,
+      headers: pairs(req.headers.raw),
+      body: body.toString('base64'),
+      trailers: pairs(req.trailers),
+    }),
+  );
+}

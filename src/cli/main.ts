@@ -1,0 +1,71 @@
+/**
+ * The `sockeye` command, built on the public API only.
+ *
+ *   sockeye echo [--port 9001] [--host 127.0.0.1]   echo server for conformance tools
+ *   sockeye demo [--port 3000] [--host 127.0.0.1]   the demo server
+ */
+
+import { parseArgs } from 'node:util';
+import { serve } from '../index.js';
+import { echoHandler } from './echo.js';
+
+const USAGE = `Usage: sockeye <command> [options]
+
+Commands:
+  echo    Echo server: every HTTP request is answered with a JSON description of it
+  demo    Demo server
+
+Options:
+  --port, -p <n>     Port to listen on (echo: 9001, demo: 3000)
+  --host <addr>      Address to bind (default 127.0.0.1)
+  --help, -h         Show this help
+`;
+
+export async function main(argv: string[]): Promise<number> {
+  const { values, positionals } = parseArgs({
+    args: argv,
+    allowPositionals: true,
+    options: {
+      port: { type: 'string', short: 'p' },
+      host: { type: 'string', default: '127.0.0.1' },
+      help: { type: 'boolean', short: 'h' },
+    },
+  });
+  const command = positionals[0];
+  if (values.help || command === undefined) {
+    process.stdout.write(USAGE);
+    return command === undefined && !values.help ? 2 : 0;
+  }
+  switch (command) {
+    case 'echo': {
+      const server = await serve({
+        port: Number(values.port ?? 9001),
+        host: values.host,
+        // Conformance tools send large bodies: allow 16 MiB.
+        limits: { maxBodyBytes: 16 * 1024 * 1024 },
+        request: echoHandler,
+      });
+      process.stdout.write(`sockeye echo listening on ${server.url}\n`);
+      shutdownOnSignal(server);
+      return -1;
+    }
+    case 'demo': {
+      const { startDemo } = await import('./demo.js');
+      const server = await startDemo(Number(values.port ?? 3000), values.host);
+      process.stdout.write(`sockeye demo on ${server.url}\n`);
+      shutdownOnSignal(server);
+      return -1;
+    }
+    default:
+      process.stderr.write(`Unknown command: ${command}\n${USAGE}`);
+      return 2;
+  }
+}
+
+function shutdownOnSignal(server: { close(o?: { deadline?: number }): Promise<unknown> }): void {
+  const stop = () => {
+    server.close({ deadline: 5000 }).then(() => process.exit(0));
+  };
+  process.once('SIGINT', stop);
+  process.once('SIGTERM', stop);
+}

@@ -1,0 +1,725 @@
+/**
+ * Incremental HTTP/1.1 request parser (RFC 9112), sans-I/O: bytes in, in any split, events out.
+ *
+ * Theory of operation. The parser is a small state machine with numeric states:
+ *   HEAD        collecting the request line and header section until the empty line
+ *   BODY_LENGTH reading a Content-Length body
+ *   CHUNK_LINE  reading a chunk-size line (size + extensions)
+ *   CHUNK_DATA  reading chunk data
+ *   CHUNK_CRLF  expecting the CRLF after chunk data
+ *   TRAILERS    reading the trailer section after the last chunk
+ *   DONE        a message ended; the owner calls `next()` to parse the following one (pipelining stays
+ *               in the owner's hands so that responses go out in order)
+ *   ERROR       a ProtocolError was reported; all further input is ignored
+ *
+ * Rules (strict; each failure is one ProtocolError with its status, then the parser stops):
+ *   - Lines end with CRLF only. A bare LF or a bare CR anywhere in the head is 400 (RFC 9112 §2.2 allows
+ *     a server to accept bare LF; we do not, since lenient parsers disagreeing is what request smuggling feeds on).
+ *   - The head is scanned in place when it arrives in one chunk; when it spans chunks it is copied once into a
+ *     bounded scratch buffer (each byte copied at most once).
+ *   - Message framing (Content-Length vs chunked) is decided by the owner in `onHead`, which returns it:
+ *     the smuggling rules live in protocol.ts, next to keep-alive.
+ */
+
+import { Buffer } from 'node:buffer';
+import { httpError, type ProtocolError } from '../errors.js';
+import { MAX_CHUNK_LINE_BYTES, MAX_HEADER_BYTES, MAX_HEADER_COUNT, MAX_REQUEST_LINE_BYTES, MAX_TRAILER_BYTES } from '../limits.js';
+import { FIELD_VALUE_CHAR, TARGET_CHAR, TCHAR } from '../util/ascii.js';
+import { HeaderList } from './headers.js';
+
+const HEAD = 0;
+const BODY_LENGTH = 1;
+const CHUNK_LINE = 2;
+const CHUNK_DATA = 3;
+const CHUNK_CRLF = 4;
+const TRAILERS = 5;
+const DONE = 6;
+const ERROR = 7;
+
+const CR = 0x0d;
+const LF = 0x0a;
+const SP = 0x20;
+const HTAB = 0x09;
+const COLON = 0x3a;
+
+/** `onHead` return value: the message has no body. */
+export const BODY_NONE = 0;
+/** `onHead` return value: the body is chunked (RFC 9112 §7.1). */
+export const BODY_CHUNKED = -1;
+/** `onHead` return value: the owner rejected the head (it already knows why); the parser stops. */
+export const BODY_REJECT = -2;
+
+/** A parsed request head. One object per request; every field is set in the constructor. */
+export class RequestHead {
+  /** Method token, case-sensitive (RFC 9110 §9.1). */
+  method: string;
+  /** request-target exactly as received. */
+  target: string;
+  /** 0 for HTTP/1.0, 1 for HTTP/1.1. */
+  versionMinor: number;
+  /** Field lines as received. */
+  headers: HeaderList;
+  constructor(method: string, target: string, versionMinor: number, headers: HeaderList) {
+    this.method = method;
+    this.target = target;
+    this.versionMinor = versionMinor;
+    this.headers = headers;
+  }
+  /** "1.0" or "1.1". */
+  get httpVersion(): string {
+    return this.versionMinor === 1 ? '1.1' : '1.0';
+  }
+}
+
+/** What the parser reports. Methods are fixed so call sites stay monomorphic. */
+export interface RequestParserHandler {
+  /** A complete head. Return the body framing: BODY_NONE, BODY_CHUNKED, a positive Content-Length, or BODY_REJECT. */
+  onHead(head: RequestHead): number;
+  /** A piece of the decoded body (a view into the input; copy it to keep it past the call). */
+  onBody(chunk: Buffer): void;
+  /** End of the message; `trailers` is the trailer section of a chunked body (flat [name, value, ...]). */
+  onMessageEnd(trailers: string[]): void;
+  /** The input broke HTTP/1.1; the parser stops for good. */
+  onError(err: ProtocolError): void;
+}
+
+/** Limits of one parser; defaults come from limits.ts. */
+export interface RequestParserLimits {
+  maxRequestLineBytes: number;
+  maxHeaderBytes: number;
+  maxHeaderCount: number;
+  maxTrailerBytes: number;
+}
+
+export const DEFAULT_PARSER_LIMITS: RequestParserLimits = {
+  maxRequestLineBytes: MAX_REQUEST_LINE_BYTES,
+  maxHeaderBytes: MAX_HEADER_BYTES,
+  maxHeaderCount: MAX_HEADER_COUNT,
+  maxTrailerBytes: MAX_TRAILER_BYTES,
+};
+
+/** Leading empty lines skipped before a request-line (RFC 9112 §2.2 "SHOULD ignore at least one"). */
+const MAX_LEADING_EMPTY_LINES = 8;
+
+/**
+ * Incremental request parser. `receive(buf)` consumes as much as it can: it stops at the end of each
+ * message (state DONE) and returns the number of bytes used, so that the owner decides when the next
+ * pipelined request may be parsed.
+ */
+export class RequestParser {
+  state: number;
+  /** Bytes of the body still expected (BODY_LENGTH / CHUNK_DATA). */
+  remaining: number;
+  private readonly handler: RequestParserHandler;
+  private readonly limits: RequestParserLimits;
+  /** Scratch for a head or a chunk/trailer line spanning chunks; allocated on first need. */
+  private scratch: Buffer | null;
+  private scratchLen: number;
+  /** Where to resume scanning for LF inside scratch. */
+  private scanFrom: number;
+  private trailers: string[];
+  private trailerBytes: number;
+  /** Decoded body bytes of the current chunked message, and their limit (413). */
+  private bodyBytes: number;
+  /** Largest chunked body accepted; the owner checks Content-Length bodies itself in onHead. */
+  maxBodyBytes: number;
+  private sawCr: boolean;
+  // A line found by takeLine: lineBuf[lineStart..lineEnd) without its CRLF.
+  private lineBuf: Buffer | null;
+  private lineStart: number;
+  private lineEnd: number;
+  private lineFromScratch: boolean;
+
+  constructor(handler: RequestParserHandler, limits: RequestParserLimits = DEFAULT_PARSER_LIMITS) {
+    this.state = HEAD;
+    this.remaining = 0;
+    this.handler = handler;
+    this.limits = limits;
+    this.scratch = null;
+    this.scratchLen = 0;
+    this.scanFrom = 0;
+    this.trailers = [];
+    this.trailerBytes = 0;
+    this.bodyBytes = 0;
+    this.maxBodyBytes = Number.MAX_SAFE_INTEGER;
+    this.sawCr = false;
+    this.lineBuf = null;
+    this.lineStart = 0;
+    this.lineEnd = 0;
+    this.lineFromScratch = false;
+  }
+
+  /** True once a message has ended and `next()` has not been called yet. */
+  get isDone(): boolean {
+    return this.state === DONE;
+  }
+
+  /** True after a protocol error. */
+  get isFailed(): boolean {
+    return this.state === ERROR;
+  }
+
+  /** True while nothing of the next message has been received yet. */
+  get isIdle(): boolean {
+    return this.state === HEAD && this.scratchLen === 0;
+  }
+
+  /** True while a head is partially received (the slowloris timer runs). */
+  get inHead(): boolean {
+    return this.state === HEAD;
+  }
+
+  /** Prepares for the next message after DONE. */
+  next(): void {
+    if (this.state === DONE) this.state = HEAD;
+  }
+
+  /** Stops the parser (e.g. after an upgrade or a close); further input is ignored. */
+  stop(): void {
+    this.state = ERROR;
+    this.scratch = null;
+    this.scratchLen = 0;
+  }
+
+  /**
+   * Parses from `buf[start..]`. Returns the offset where it stopped: `buf.length` when everything was
+   * consumed, less when a message ended (DONE) or the parser failed.
+   */
+  receive(buf: Buffer, start = 0): number {
+    let pos = start;
+    const end = buf.length;
+    while (pos < end) {
+      switch (this.state) {
+        case HEAD:
+          pos = this.readHead(buf, pos);
+          break;
+        case BODY_LENGTH: {
+          const n = Math.min(this.remaining, end - pos);
+          this.remaining -= n;
+          const chunk = buf.subarray(pos, pos + n);
+          pos += n;
+          this.handler.onBody(chunk);
+          if (this.remaining === 0 && this.state === BODY_LENGTH) this.finish([]);
+          break;
+        }
+        case CHUNK_LINE:
+          pos = this.readChunkLine(buf, pos);
+          break;
+        case CHUNK_DATA: {
+          const n = Math.min(this.remaining, end - pos);
+          this.remaining -= n;
+          const chunk = buf.subarray(pos, pos + n);
+          pos += n;
+          if (this.remaining === 0) this.state = CHUNK_CRLF;
+          this.handler.onBody(chunk);
+          break;
+        }
+        case CHUNK_CRLF:
+          pos = this.readChunkCrlf(buf, pos);
+          break;
+        case TRAILERS:
+          pos = this.readTrailerLine(buf, pos);
+          break;
+        default:
+          // DONE or ERROR: the owner decides what happens to the rest.
+          return pos;
+      }
+    }
+    return pos;
+  }
+
+  /** The peer closed its side. A message cut short is an error only when it had started. */
+  receiveEof(): void {
+    if (this.state === HEAD && this.scratchLen === 0) return;
+    if (this.state === DONE || this.state === ERROR) return;
+    // RFC 9112 §8: "A message ... received with fewer octets than indicated ... MUST be considered incomplete".
+    this.fail(400, 'ERR_HTTP_INCOMPLETE_MESSAGE', 'Connection closed before the message was complete');
+  }
+
+  private fail(status: number, code: string, message: string): number {
+    this.state = ERROR;
+    this.scratch = null;
+    this.scratchLen = 0;
+    this.handler.onError(httpError(status, code, message));
+    return Number.MAX_SAFE_INTEGER;
+  }
+
+  private finish(trailers: string[]): void {
+    this.state = DONE;
+    this.handler.onMessageEnd(trailers);
+  }
+
+  /** Appends `buf[from..to]` to the scratch buffer, bounded by `cap` bytes. */
+  private stash(buf: Buffer, from: number, to: number, cap: number): void {
+    const need = this.scratchLen + (to - from);
+    let s = this.scratch;
+    if (s === null || s.length < need) {
+      const grown = Buffer.allocUnsafe(Math.min(cap, Math.max(need, s === null ? 1024 : s.length * 2)));
+      if (s !== null) s.copy(grown, 0, 0, this.scratchLen);
+      s = grown;
+      this.scratch = s;
+    }
+    buf.copy(s, this.scratchLen, from, to);
+    this.scratchLen = need;
+  }
+
+  private clearScratch(): void {
+    this.scratchLen = 0;
+    this.scanFrom = 0;
+    // Release big scratch buffers so idle keep-alive connections stay small.
+    if (this.scratch !== null && this.scratch.length > 4096) this.scratch = null;
+  }
+
+  /**
+   * Looks for the empty line that ends the head. Works on `buf` directly when no earlier bytes are stashed;
+   * otherwise stashes and scans the scratch buffer. Returns the new position in `buf`.
+   */
+  private readHead(buf: Buffer, pos: number): number {
+    const limits = this.limits;
+    const cap = limits.maxRequestLineBytes + limits.maxHeaderBytes + 4;
+    if (this.scratchLen === 0) {
+      // Fast path: the whole head is in this chunk.
+      const endOfHead = findHeadEnd(buf, pos, buf.length);
+      if (endOfHead >= 0) {
+        this.parseHead(buf, pos, endOfHead);
+        return endOfHead;
+      }
+      if (endOfHead === BARE_LF) return this.fail(400, 'ERR_HTTP_BARE_LF', 'Line ended with LF without CR');
+      // Incomplete: check limits on what we have, then stash.
+      const err = this.checkPartialHead(buf, pos, buf.length);
+      if (err !== 0) return err;
+      this.stash(buf, pos, buf.length, cap);
+      this.scanFrom = 0;
+      return buf.length;
+    }
+    // Slow path: continue a head that spans chunks.
+    const before = this.scratchLen;
+    const take = Math.min(buf.length - pos, cap - before);
+    this.stash(buf, pos, pos + take, cap);
+    const s = this.scratch as Buffer;
+    const scanStart = Math.max(0, this.scanFrom - 3);
+    const endOfHead = findHeadEnd(s, 0, this.scratchLen, scanStart);
+    if (endOfHead >= 0) {
+      const used = endOfHead - before; // bytes of buf that belong to the head
+      this.parseHead(s, 0, endOfHead);
+      if (this.state !== ERROR) this.clearScratch();
+      return pos + used;
+    }
+    if (endOfHead === BARE_LF) return this.fail(400, 'ERR_HTTP_BARE_LF', 'Line ended with LF without CR');
+    this.scanFrom = this.scratchLen;
+    const err = this.checkPartialHead(s, 0, this.scratchLen);
+    if (err !== 0) return err;
+    if (take < buf.length - pos) {
+      // The cap is reached and the head has not ended.
+      return this.fail(431, 'ERR_HTTP_HEADERS_TOO_LARGE', 'Header section too large');
+    }
+    return buf.length;
+  }
+
+  /** Limits on an incomplete head: request line length (414) and header section size (431). */
+  private checkPartialHead(buf: Buffer, start: number, end: number): number {
+    const limits = this.limits;
+    let lineStart = start;
+    // Skip leading empty lines as parseHead will, but not without bound.
+    while (lineStart + 1 < end && buf[lineStart] === CR && buf[lineStart + 1] === LF) lineStart += 2;
+    if (lineStart - start > 2 * MAX_LEADING_EMPTY_LINES) {
+      return this.fail(400, 'ERR_HTTP_INVALID_REQUEST_LINE', 'Too many empty lines before the request line');
+    }
+    const lf = buf.indexOf(LF, lineStart);
+    const lineEnd = lf < 0 || lf >= end ? end : lf;
+    if (lineEnd - lineStart > limits.maxRequestLineBytes) {
+      return this.fail(414, 'ERR_HTTP_REQUEST_LINE_TOO_LONG', 'Request line too long');
+    }
+    if (lf >= 0 && lf < end && end - lf - 1 > limits.maxHeaderBytes) {
+      return this.fail(431, 'ERR_HTTP_HEADERS_TOO_LARGE', 'Header section too large');
+    }
+    return 0;
+  }
+
+  /** Parses a complete head in `buf[start..end)` (end is just past the final CRLFCRLF). */
+  private parseHead(buf: Buffer, start: number, end: number): void {
+    const limits = this.limits;
+    let p = start;
+    let skipped = 0;
+    // RFC 9112 §2.2: a server SHOULD ignore at least one empty line (CRLF) received prior to the request-line.
+    while (buf[p] === CR && buf[p + 1] === LF) {
+      p += 2;
+      if (++skipped > MAX_LEADING_EMPTY_LINES) {
+        this.fail(400, 'ERR_HTTP_INVALID_REQUEST_LINE', 'Too many empty lines before the request line');
+        return;
+      }
+    }
+    // --- request-line = method SP request-target SP HTTP-version (RFC 9112 §3)
+    const lineEnd = buf.indexOf(CR, p);
+    if (lineEnd - p > limits.maxRequestLineBytes) {
+      this.fail(414, 'ERR_HTTP_REQUEST_LINE_TOO_LONG', 'Request line too long');
+      return;
+    }
+    let i = p;
+    while (i < lineEnd && TCHAR[buf[i] as number] === 1) i++;
+    if (i === p || buf[i] !== SP) {
+      this.fail(400, 'ERR_HTTP_INVALID_METHOD', 'Invalid method in request line');
+      return;
+    }
+    const method = buf.toString("latin1", p, i);
+    const targetStart = ++i;
+    while (i < lineEnd && TARGET_CHAR[buf[i] as number] === 1) i++;
+    if (i === targetStart || buf[i] !== SP) {
+      // RFC 9112 §3: exactly one SP between parts; whitespace or CTLs inside the target are invalid.
+      this.fail(400, 'ERR_HTTP_INVALID_TARGET', 'Invalid request-target');
+      return;
+    }
+    const target = buf.toString("latin1", targetStart, i);
+    i++;
+    // RFC 9112 §2.3: HTTP-version = HTTP-name "/" DIGIT "." DIGIT; HTTP-name is case-sensitive.
+    if (
+      lineEnd - i !== 8 ||
+      buf[i] !== 0x48 ||
+      buf[i + 1] !== 0x54 ||
+      buf[i + 2] !== 0x54 ||
+      buf[i + 3] !== 0x50 ||
+      buf[i + 4] !== 0x2f ||
+      !isDigit(buf[i + 5] as number) ||
+      buf[i + 6] !== 0x2e ||
+      !isDigit(buf[i + 7] as number)
+    ) {
+      this.fail(400, 'ERR_HTTP_INVALID_VERSION', 'Invalid HTTP-version in request line');
+      return;
+    }
+    if (buf[i + 5] !== 0x31 || (buf[i + 7] !== 0x30 && buf[i + 7] !== 0x31)) {
+      this.fail(505, 'ERR_HTTP_VERSION_NOT_SUPPORTED', 'HTTP version not supported');
+      return;
+    }
+    const versionMinor = (buf[i + 7] as number) - 0x30;
+    if (buf[lineEnd + 1] !== LF) {
+      this.fail(400, 'ERR_HTTP_BARE_CR', 'CR not followed by LF');
+      return;
+    }
+    // --- header section
+    const raw: string[] = [];
+    p = lineEnd + 2;
+    const headerStart = p;
+    if (end - 2 - headerStart > limits.maxHeaderBytes) {
+      this.fail(431, 'ERR_HTTP_HEADERS_TOO_LARGE', 'Header section too large');
+      return;
+    }
+    const err = parseFieldLines(buf, p, end - 2, raw, limits.maxHeaderCount);
+    if (err !== 0) {
+      this.failFields(err);
+      return;
+    }
+    const head = new RequestHead(method, target, versionMinor, new HeaderList(raw));
+    const framing = this.handler.onHead(head);
+    if (this.state === ERROR) return;
+    if (framing === BODY_REJECT) {
+      this.state = ERROR;
+      return;
+    }
+    if (framing === BODY_CHUNKED) {
+      this.state = CHUNK_LINE;
+      this.trailers = [];
+      this.trailerBytes = 0;
+      this.bodyBytes = 0;
+      this.sawCr = false;
+    } else if (framing > 0) {
+      this.state = BODY_LENGTH;
+      this.remaining = framing;
+    } else {
+      this.finish([]);
+    }
+  }
+
+  private failFields(err: number): void {
+    switch (err) {
+      case FIELD_ERR_COUNT:
+        this.fail(431, 'ERR_HTTP_TOO_MANY_HEADERS', 'Too many header fields');
+        return;
+      case FIELD_ERR_OBS_FOLD:
+        this.fail(400, 'ERR_HTTP_OBS_FOLD', 'Obsolete line folding is not accepted');
+        return;
+      case FIELD_ERR_WS_BEFORE_COLON:
+        this.fail(400, 'ERR_HTTP_INVALID_HEADER_NAME', 'Whitespace between field name and colon');
+        return;
+      case FIELD_ERR_NAME:
+        this.fail(400, 'ERR_HTTP_INVALID_HEADER_NAME', 'Invalid field name');
+        return;
+      case FIELD_ERR_VALUE:
+        this.fail(400, 'ERR_HTTP_INVALID_HEADER_VALUE', 'Invalid character in field value');
+        return;
+      default:
+        this.fail(400, 'ERR_HTTP_BARE_CR', 'CR not followed by LF');
+    }
+  }
+
+  /**
+   * chunk = chunk-size [ chunk-ext ] CRLF chunk-data CRLF; last-chunk = 1*"0" [ chunk-ext ] CRLF (RFC 9112 §7.1).
+   * A line is taken from `buf` directly when whole, otherwise collected in scratch.
+   */
+  private readChunkLine(buf: Buffer, pos: number): number {
+    const r = this.takeLine(buf, pos, MAX_CHUNK_LINE_BYTES, 400, 'ERR_HTTP_INVALID_CHUNK', 'Chunk line too long');
+    if (r < 0) return r === NEED_MORE ? buf.length : Number.MAX_SAFE_INTEGER;
+    const line = this.lineBuf as Buffer;
+    const ls = this.lineStart;
+    const le = this.lineEnd;
+    // chunk-size = 1*HEXDIG
+    let size = 0;
+    let i = ls;
+    while (i < le) {
+      const d = hexValue(line[i] as number);
+      if (d < 0) break;
+      // SECURITY: chunk-size overflow. 2^53 is far beyond any body limit; refuse before precision is lost.
+      if (i - ls >= 13) {
+        this.fail(400, 'ERR_HTTP_INVALID_CHUNK', 'Chunk size too large');
+        return Number.MAX_SAFE_INTEGER;
+      }
+      size = size * 16 + d;
+      i++;
+    }
+    if (i === ls || !validChunkExt(line, i, le)) {
+      this.fail(400, 'ERR_HTTP_INVALID_CHUNK', 'Invalid chunk size line');
+      return Number.MAX_SAFE_INTEGER;
+    }
+    if (this.lineFromScratch) this.clearScratch();
+    if (size === 0) {
+      this.state = TRAILERS;
+    } else {
+      this.remaining = size;
+      this.state = CHUNK_DATA;
+      // The body limit is checked on each chunk-size, before its data is read (413).
+      this.bodyBytes += size;
+      if (this.bodyBytes > this.maxBodyBytes) {
+        this.fail(413, 'ERR_HTTP_BODY_TOO_LARGE', 'Request body too large');
+        return Number.MAX_SAFE_INTEGER;
+      }
+    }
+    return r;
+  }
+
+  private readChunkCrlf(buf: Buffer, pos: number): number {
+    // After chunk-data: exactly CRLF.
+    if (this.sawCr) {
+      if (buf[pos] !== LF) return this.fail(400, 'ERR_HTTP_INVALID_CHUNK', 'Chunk data not followed by CRLF');
+      this.sawCr = false;
+      this.state = CHUNK_LINE;
+      return pos + 1;
+    }
+    if (buf[pos] !== CR) return this.fail(400, 'ERR_HTTP_INVALID_CHUNK', 'Chunk data not followed by CRLF');
+    if (pos + 1 >= buf.length) {
+      this.sawCr = true;
+      return pos + 1;
+    }
+    if (buf[pos + 1] !== LF) return this.fail(400, 'ERR_HTTP_INVALID_CHUNK', 'Chunk data not followed by CRLF');
+    this.state = CHUNK_LINE;
+    return pos + 2;
+  }
+
+  /** trailer-section = *( field-line CRLF ) CRLF (RFC 9112 §7.1.2); bounded by maxTrailerBytes (431). */
+  private readTrailerLine(buf: Buffer, pos: number): number {
+    const room = this.limits.maxTrailerBytes - this.trailerBytes;
+    const r = this.takeLine(buf, pos, room, 431, 'ERR_HTTP_TRAILERS_TOO_LARGE', 'Trailer section too large');
+    if (r < 0) return r === NEED_MORE ? buf.length : Number.MAX_SAFE_INTEGER;
+    const line = this.lineBuf as Buffer;
+    const ls = this.lineStart;
+    const le = this.lineEnd;
+    this.trailerBytes += le - ls + 2;
+    if (le === ls) {
+      if (this.lineFromScratch) this.clearScratch();
+      const t = this.trailers;
+      this.trailers = [];
+      this.finish(t);
+      return r;
+    }
+    const err = parseFieldLines(line, ls, le + 2, this.trailers, this.limits.maxHeaderCount);
+    if (this.lineFromScratch) this.clearScratch();
+    if (err !== 0) {
+      this.failFields(err === FIELD_ERR_COUNT ? FIELD_ERR_COUNT : err);
+      return Number.MAX_SAFE_INTEGER;
+    }
+    return r;
+  }
+
+  /**
+   * Finds one CRLF-terminated line starting at `pos`, collecting across chunks in scratch.
+   * Returns the position after the line, NEED_MORE, or FAILED (error already reported).
+   */
+  private takeLine(buf: Buffer, pos: number, max: number, status: number, code: string, message: string): number {
+    const lf = buf.indexOf(LF, pos);
+    if (this.scratchLen === 0) {
+      if (lf < 0) {
+        if (buf.length - pos > max) {
+          this.fail(status, code, message);
+          return FAILED;
+        }
+        this.stash(buf, pos, buf.length, max + 2);
+        return NEED_MORE;
+      }
+      if (lf === pos || buf[lf - 1] !== CR) {
+        this.fail(400, 'ERR_HTTP_BARE_LF', 'Line ended with LF without CR');
+        return FAILED;
+      }
+      if (lf - 1 - pos > max) {
+        this.fail(status, code, message);
+        return FAILED;
+      }
+      const cr = buf.indexOf(CR, pos);
+      if (cr !== lf - 1) {
+        this.fail(400, 'ERR_HTTP_BARE_CR', 'CR not followed by LF');
+        return FAILED;
+      }
+      this.lineBuf = buf;
+      this.lineStart = pos;
+      this.lineEnd = lf - 1;
+      this.lineFromScratch = false;
+      return lf + 1;
+    }
+    const stop = lf < 0 ? buf.length : lf + 1;
+    if (this.scratchLen + (stop - pos) > max + 2) {
+      this.fail(status, code, message);
+      return FAILED;
+    }
+    this.stash(buf, pos, stop, max + 2);
+    if (lf < 0) return NEED_MORE;
+    const s = this.scratch as Buffer;
+    const len = this.scratchLen;
+    if (len < 2 || s[len - 2] !== CR) {
+      this.fail(400, 'ERR_HTTP_BARE_LF', 'Line ended with LF without CR');
+      return FAILED;
+    }
+    const cr = s.indexOf(CR);
+    if (cr !== len - 2) {
+      this.fail(400, 'ERR_HTTP_BARE_CR', 'CR not followed by LF');
+      return FAILED;
+    }
+    this.lineBuf = s;
+    this.lineStart = 0;
+    this.lineEnd = len - 2;
+    this.lineFromScratch = true;
+    return stop;
+  }
+}
+
+const NEED_MORE = -1;
+const FAILED = -2;
+const BARE_LF = -3;
+const NOT_FOUND = -1;
+
+function isDigit(c: number): boolean {
+  return c >= 0x30 && c <= 0x39;
+}
+
+function hexValue(c: number): number {
+  if (c >= 0x30 && c <= 0x39) return c - 0x30;
+  if (c >= 0x61 && c <= 0x66) return c - 0x57;
+  if (c >= 0x41 && c <= 0x46) return c - 0x37;
+  return -1;
+}
+
+/**
+ * Finds the end of the head: the offset just past the CRLF CRLF that ends it, scanning LF by LF from `scan`.
+ * Returns NOT_FOUND when more bytes are needed, BARE_LF when a line ended with LF alone.
+ * Leading empty lines (before the request-line) do not end the head.
+ */
+function findHeadEnd(buf: Buffer, start: number, end: number, scan = start): number {
+  let p = scan;
+  // Skip the leading CRLFs: they do not end an empty head.
+  let lead = start;
+  while (lead + 1 < end && buf[lead] === CR && buf[lead + 1] === LF) lead += 2;
+  if (p < lead) p = lead;
+  for (;;) {
+    const lf = buf.indexOf(LF, p);
+    if (lf < 0 || lf >= end) return NOT_FOUND;
+    if (lf === lead || buf[lf - 1] !== CR) return BARE_LF;
+    // An empty line: CRLF right after the previous line's LF.
+    if (lf - 2 >= lead && buf[lf - 2] === LF) return lf + 1;
+    p = lf + 1;
+  }
+}
+
+const FIELD_ERR_NAME = 1;
+const FIELD_ERR_VALUE = 2;
+const FIELD_ERR_OBS_FOLD = 3;
+const FIELD_ERR_WS_BEFORE_COLON = 4;
+const FIELD_ERR_COUNT = 5;
+const FIELD_ERR_CR = 6;
+
+/**
+ * Parses field lines in `buf[p..end)`, where `end` is just past the last field line's CRLF.
+ * field-line = field-name ":" OWS field-value OWS (RFC 9112 §5). Pushes name, value into `out`.
+ */
+function parseFieldLines(buf: Buffer, p: number, end: number, out: string[], maxCount: number): number {
+  while (p < end) {
+    const c0 = buf[p] as number;
+    // RFC 9112 §5.2: obs-fold is rejected with 400 by a server not in a message/http context.
+    if (c0 === SP || c0 === HTAB) return FIELD_ERR_OBS_FOLD;
+    let i = p;
+    while (TCHAR[buf[i] as number] === 1) i++;
+    if (buf[i] !== COLON) {
+      // RFC 9112 §5.1: "No whitespace is allowed between the field name and colon ... MUST reject with 400".
+      if (i > p && (buf[i] === SP || buf[i] === HTAB)) return FIELD_ERR_WS_BEFORE_COLON;
+      return FIELD_ERR_NAME;
+    }
+    if (i === p) return FIELD_ERR_NAME;
+    if ((out.length >> 1) >= maxCount) return FIELD_ERR_COUNT;
+    const name = buf.toString("latin1", p, i);
+    i++;
+    while (buf[i] === SP || buf[i] === HTAB) i++;
+    const vs = i;
+    // field-value octets; CR must be the line end.
+    while (FIELD_VALUE_CHAR[buf[i] as number] === 1) i++;
+    if (buf[i] !== CR) return buf[i] === LF ? FIELD_ERR_CR : FIELD_ERR_VALUE;
+    if (buf[i + 1] !== LF) return FIELD_ERR_CR;
+    let ve = i;
+    while (ve > vs && (buf[ve - 1] === SP || buf[ve - 1] === HTAB)) ve--;
+    out.push(name, buf.toString("latin1", vs, ve));
+    p = i + 2;
+  }
+  return 0;
+}
+
+/**
+ * chunk-ext = *( BWS ";" BWS chunk-ext-name [ BWS "=" BWS chunk-ext-val ] ), chunk-ext-val = token / quoted-string
+ * (RFC 9112 §7.1.1). Extensions are validated and ignored.
+ */
+function validChunkExt(buf: Buffer, i: number, end: number): boolean {
+  for (;;) {
+    while (i < end && (buf[i] === SP || buf[i] === HTAB)) i++;
+    if (i === end) return true;
+    if (buf[i] !== 0x3b) return false; // ';'
+    i++;
+    while (i < end && (buf[i] === SP || buf[i] === HTAB)) i++;
+    const ns = i;
+    while (i < end && TCHAR[buf[i] as number] === 1) i++;
+    if (i === ns) return false;
+    while (i < end && (buf[i] === SP || buf[i] === HTAB)) i++;
+    if (i < end && buf[i] === 0x3d) {
+      i++;
+      while (i < end && (buf[i] === SP || buf[i] === HTAB)) i++;
+      if (i < end && buf[i] === 0x22) {
+        // quoted-string = DQUOTE *( qdtext / quoted-pair ) DQUOTE
+        i++;
+        for (;;) {
+          if (i >= end) return false;
+          const c = buf[i] as number;
+          if (c === 0x22) {
+            i++;
+            break;
+          }
+          if (c === 0x5c) {
+            i++;
+            if (i >= end) return false;
+            const q = buf[i] as number;
+            if (q !== HTAB && (q < 0x20 || q === 0x7f)) return false;
+            i++;
+            continue;
+          }
+          if (c !== HTAB && (c < 0x20 || c === 0x7f)) return false;
+          i++;
+        }
+      } else {
+        const vs = i;
+        while (i < end && TCHAR[buf[i] as number] === 1) i++;
+        if (i === vs) return false;
+      }
+    }
+  }
+}

@@ -1,0 +1,25 @@
+/**
+ * sockeye: HTTP/1.1 + WebSocket for Node.js on raw TCP sockets. Public API only (re-exports).
+ */
+
+export {
+  ConnectionClosedError,
+  HandshakeError,
+  InvalidStateError,
+  ProtocolError,
+  SockeyeError,
+} from './errors.js';
+export { HeaderList } from './http1/headers.js';
+export type { FetchHandler, FetchInfo } from './node/fetch.js';
+export { SockeyeRequest } from './node/request.js';
+export { type BodyInit, SockeyeResponse } from './node/response.js';
+export {
+  type CloseResult,
+  type HttpLimits,
+  type HttpTimeouts,
+  type RequestHandler,
+  type ServeOptions,
+  Server,
+  serve,
+  type UpgradeHook,
+} from './node/server.js';

@@ -1,0 +1,343 @@
+/**
+ * HttpConnection drives one Http1ServerProtocol over one socket: feeds it the socket's bytes (corked, so the
+ * responses of a pipelined batch leave in one write), runs the application's handler for each request,
+ * pauses the socket while a request body is not being read, enforces the header/body/keep-alive timeouts,
+ * and hands the socket over on Upgrade.
+ */
+
+import type { Buffer } from 'node:buffer';
+import type { Socket } from 'node:net';
+import { type ProtocolError, httpError } from '../errors.js';
+import type { RequestHead, RequestParserLimits } from '../http1/parser.js';
+import { Http1ServerProtocol, type RequestInfo, S_CLOSING, S_UPGRADED } from '../http1/protocol.js';
+import { errorResponse } from '../http1/serializer.js';
+import { coarseNow, httpDateNow } from './clock.js';
+import { type BodySource, SockeyeRequest } from './request.js';
+import { type ResponseTarget, SockeyeResponse } from './response.js';
+
+/** What a connection needs from its server. Implemented by Server. @internal */
+export interface ServerContext {
+  readonly parserLimits: RequestParserLimits;
+  readonly maxBodyBytes: number;
+  readonly maxPipelineBytes: number;
+  readonly headersTimeout: number;
+  readonly keepAliveTimeout: number;
+  readonly bodyTimeout: number;
+  readonly maxRequestsPerConnection: number;
+  readonly onUpgrade: ((req: SockeyeRequest, socket: Socket, head: Buffer[], conn: HttpConnection) => void) | null;
+  readonly stats: HttpStats;
+  runHandler(req: SockeyeRequest, res: SockeyeResponse, conn: HttpConnection): void;
+  countError(err: ProtocolError): void;
+  connectionClosed(conn: HttpConnection): void;
+}
+
+/** HTTP counters of a server. */
+export interface HttpStats {
+  requests: number;
+  errors: Record<string, number>;
+  timeouts: { headers: number; body: number; idle: number };
+}
+
+/** How long a connection may linger after an error response, reading and discarding, before it is destroyed. */
+const LINGER_MS = 2000;
+
+export class HttpConnection implements ResponseTarget, BodySource {
+  readonly socket: Socket;
+  readonly protocol: Http1ServerProtocol;
+  readonly ctx: ServerContext;
+  readonly remoteAddress: string;
+  readonly remotePort: number;
+  /** The request being handled, if any. */
+  request: SockeyeRequest | null;
+  response: SockeyeResponse | null;
+  /** When the current phase (head, idle) started, for the deadline checks. */
+  phaseStart: number;
+  /** Last time body bytes arrived. */
+  lastBody: number;
+  /** The socket is paused because of the body or the pipeline. */
+  paused: boolean;
+  /** The connection is ending (after `end()`): the socket is half-closed and lingering. */
+  ending: boolean;
+  closed: boolean;
+  /** The server asked this connection to close after its current response (graceful shutdown). */
+  draining: boolean;
+  private readonly sink: { writeString(s: string): void; write(chunk: Buffer): void; end(): void };
+
+  constructor(socket: Socket, ctx: ServerContext) {
+    this.socket = socket;
+    this.ctx = ctx;
+    this.remoteAddress = socket.remoteAddress ?? '';
+    this.remotePort = socket.remotePort ?? 0;
+    this.request = null;
+    this.response = null;
+    this.phaseStart = coarseNow();
+    this.lastBody = 0;
+    this.paused = false;
+    this.ending = false;
+    this.closed = false;
+    this.draining = false;
+    this.sink = {
+      writeString: (s: string) => {
+        socket.write(s, 'latin1');
+      },
+      write: (chunk: Buffer) => {
+        socket.write(chunk);
+      },
+      end: () => this.endSocket(),
+    };
+    this.protocol = new Http1ServerProtocol(
+      {
+        limits: ctx.parserLimits,
+        maxBodyBytes: ctx.maxBodyBytes,
+        date: httpDateNow,
+      },
+      this,
+      this.sink,
+    );
+    socket.on('data', (chunk: Buffer) => this.onData(chunk));
+    socket.on('end', () => this.onEnd());
+    socket.on('error', () => {
+      // ECONNRESET and friends: the 'close' event follows and does the cleanup.
+    });
+    socket.on('close', () => this.onClose());
+    socket.on('drain', () => this.onDrain());
+  }
+
+  private onData(chunk: Buffer): void {
+    if (this.ending) return; // lingering after an error: discard
+    const p = this.protocol;
+    if (p.isIdle) this.phaseStart = coarseNow();
+    this.lastBody = coarseNow();
+    const socket = this.socket;
+    socket.cork();
+    try {
+      p.receive(chunk);
+    } finally {
+      socket.uncork();
+    }
+    if (p.state === S_UPGRADED) return;
+    // Pipelined requests waiting behind an unfinished response: stop reading once enough are buffered.
+    if (p.pendingBytes > this.ctx.maxPipelineBytes && !this.paused) this.pause();
+  }
+
+  private onEnd(): void {
+    this.protocol.receiveEof();
+    if (this.protocol.isIdle || this.ending) this.socket.destroy();
+    // Otherwise a complete request is still being answered: the socket closes after the response
+    // (allowHalfOpen is on so that the answer can still be written).
+    else if (this.protocol.state !== S_UPGRADED) this.protocol.info.keepAlive = false;
+  }
+
+  private onClose(): void {
+    if (this.closed) return;
+    this.closed = true;
+    if (this.request !== null && !this.request.complete) {
+      this.request.fail(httpError(400, 'ERR_HTTP_CONNECTION_LOST', 'Connection lost before the body was complete'));
+    }
+    this.ctx.connectionClosed(this);
+    const w = this.drainWaiters;
+    this.drainWaiters = [];
+    for (const fn of w) fn();
+  }
+
+  private drainWaiters: (() => void)[] = [];
+
+  private onDrain(): void {
+    const w = this.drainWaiters;
+    if (w.length === 0) return;
+    this.drainWaiters = [];
+    for (const fn of w) fn();
+  }
+
+  pause(): void {
+    if (!this.paused) {
+      this.paused = true;
+      this.socket.pause();
+    }
+  }
+
+  resume(): void {
+    if (this.paused) {
+      this.paused = false;
+      this.socket.resume();
+    }
+  }
+
+  /** Ends the connection after what has been written: FIN, then discard input until the peer closes. */
+  endSocket(): void {
+    if (this.ending || this.closed) return;
+    this.ending = true;
+    this.protocol.stop();
+    this.socket.end();
+    this.resume();
+    // Lingering close: keep reading (and discarding) so that a client still sending does not get an RST that
+    // would destroy our response in its receive buffer; destroy after LINGER_MS at the latest.
+    const t = setTimeout(() => this.socket.destroy(), LINGER_MS);
+    t.unref();
+    this.socket.once('close', () => clearTimeout(t));
+  }
+
+  /** Forcibly closes the connection. */
+  destroy(): void {
+    this.protocol.stop();
+    this.socket.destroy();
+  }
+
+  // --- Http1ServerHandler ----------------------------------------------------------------------
+
+  onRequest(head: RequestHead, info: RequestInfo): void {
+    const req = new SockeyeRequest(head, info, this.remoteAddress, this.remotePort, this);
+    const res = new SockeyeResponse(this);
+    this.request = req;
+    this.response = res;
+    this.lastBody = coarseNow();
+    if (this.draining) info.keepAlive = false;
+    if (this.ctx.maxRequestsPerConnection > 0 && this.protocol.requests >= this.ctx.maxRequestsPerConnection) {
+      info.keepAlive = false;
+    }
+    if (info.upgrade && this.ctx.onUpgrade !== null) {
+      this.ctx.stats.requests++;
+      this.pause();
+      const rest = this.protocol.takeRemainder();
+      this.ctx.onUpgrade(req, this.socket, rest, this);
+      return;
+    }
+    this.ctx.stats.requests++;
+    this.ctx.runHandler(req, res, this);
+  }
+
+  onBody(chunk: Buffer): void {
+    const req = this.request;
+    if (req === null) return;
+    this.lastBody = coarseNow();
+    if (!req.push(chunk)) this.pause();
+  }
+
+  onRequestEnd(trailers: string[]): void {
+    const req = this.request;
+    if (req !== null) req.end(trailers);
+    this.phaseStart = coarseNow();
+  }
+
+  onError(err: ProtocolError): void {
+    this.ctx.countError(err);
+    const req = this.request;
+    if (req !== null && !req.complete) req.fail(err);
+    if (this.protocol.responseStarted && this.response !== null && !this.response.finished) {
+      // A response is under way and cannot be replaced: abort.
+      this.socket.destroy();
+    }
+  }
+
+  // --- BodySource ------------------------------------------------------------------------------
+
+  wantBody(): void {
+    this.protocol.sendContinue();
+    this.resume();
+  }
+
+  resumeBody(): void {
+    this.resume();
+  }
+
+  // --- ResponseTarget --------------------------------------------------------------------------
+
+  writeHead(status: number, fields: string[], bodyLength: number): void {
+    this.protocol.writeHead(status, fields, bodyLength);
+  }
+
+  writeBody(chunk: Buffer): boolean {
+    this.protocol.writeBody(chunk);
+    return this.socket.writableLength < this.socket.writableHighWaterMark;
+  }
+
+  endResponse(trailers: string[] | null): void {
+    this.protocol.endResponse(trailers);
+    this.afterResponse();
+  }
+
+  respond(status: number, fields: string[], body: Buffer | null): void {
+    const p = this.protocol;
+    const corked = !p.isInReceive;
+    if (corked) this.socket.cork();
+    try {
+      p.respond(status, fields, body);
+    } finally {
+      if (corked) this.socket.uncork();
+    }
+    this.afterResponse();
+  }
+
+  /** After a response ended: drop an unread body, go on with pipelined requests. */
+  private afterResponse(): void {
+    const req = this.request;
+    const p = this.protocol;
+    if (req !== null && !req.complete && p.state !== S_CLOSING) {
+      // The handler answered without reading the whole body: discard the rest so the next request can be read.
+      req.discard();
+      this.resume();
+    }
+    this.phaseStart = coarseNow();
+    if (p.state === S_CLOSING || this.ending) return;
+    if (!p.isInReceive && p.pendingBytes > 0) {
+      // Pipelined requests were waiting for this response.
+      this.socket.cork();
+      try {
+        p.drive();
+      } finally {
+        this.socket.uncork();
+      }
+    }
+    if (this.paused && p.pendingBytes <= this.ctx.maxPipelineBytes && (req === null || req.complete)) this.resume();
+  }
+
+  drained(): Promise<void> {
+    if (this.socket.writableLength < this.socket.writableHighWaterMark || this.closed) return Promise.resolve();
+    return new Promise((resolve) => this.drainWaiters.push(resolve));
+  }
+
+  cork(): void {
+    this.socket.cork();
+  }
+
+  uncork(): void {
+    this.socket.uncork();
+  }
+
+  /** Deadline checks, from the server's coarse tick. */
+  checkTimeouts(now: number): void {
+    if (this.ending || this.closed) return;
+    const p = this.protocol;
+    const ctx = this.ctx;
+    if (p.state === S_UPGRADED) return;
+    if (p.isIdle) {
+      const limit = p.requests === 0 ? ctx.headersTimeout : ctx.keepAliveTimeout;
+      if (now - this.phaseStart > limit) {
+        ctx.stats.timeouts.idle++;
+        this.destroy();
+      }
+      return;
+    }
+    if (p.isReadingHead) {
+      // Slowloris defence: the head must be complete within headersTimeout of its first byte.
+      if (now - this.phaseStart > ctx.headersTimeout) {
+        ctx.stats.timeouts.headers++;
+        this.timeoutResponse('Request header timeout');
+      }
+      return;
+    }
+    if (p.isReadingBody && !this.paused && now - this.lastBody > ctx.bodyTimeout) {
+      ctx.stats.timeouts.body++;
+      const req = this.request;
+      if (req !== null) req.fail(httpError(408, 'ERR_HTTP_BODY_TIMEOUT', 'Request body timeout'));
+      if (p.responseStarted) this.destroy();
+      else this.timeoutResponse('Request body timeout');
+    }
+  }
+
+  private timeoutResponse(message: string): void {
+    this.protocol.stop();
+    this.socket.write(errorResponse(408, message, httpDateNow()));
+    this.endSocket();
+  }
+}
