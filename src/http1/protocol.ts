@@ -223,6 +223,14 @@ export class Http1ServerProtocol implements RequestParserHandler {
     if (this.pendingBytes === 0) this.parser.receiveEof();
   }
 
+  /**
+   * Called from `onRequest` to accept an Upgrade: parsing stops right after this request's head. Once
+   * `receive()` returns, `takeRemainder()` gives the bytes that followed the head.
+   */
+  detach(): void {
+    this.state = S_UPGRADED;
+  }
+
   /** Hands the connection to another protocol after an Upgrade; returns the bytes that follow the head. */
   takeRemainder(): Buffer[] {
     this.state = S_UPGRADED;
@@ -429,6 +437,7 @@ export class Http1ServerProtocol implements RequestParserHandler {
 
   private afterExchange(): void {
     if (this.state !== S_ACTIVE) return;
+    this.parser.next();
     this.state = S_IDLE;
     if (this.pending.length > 0) this.drive();
   }

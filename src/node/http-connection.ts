@@ -115,9 +115,27 @@ export class HttpConnection implements ResponseTarget, BodySource {
     } finally {
       socket.uncork();
     }
-    if (p.state === S_UPGRADED) return;
+    if (p.state === S_UPGRADED) {
+      this.handOver();
+      return;
+    }
     // Pipelined requests waiting behind an unfinished response: stop reading once enough are buffered.
     if (p.pendingBytes > this.ctx.maxPipelineBytes && !this.paused) this.pause();
+  }
+
+  /** Gives the socket to the upgrade hook, with the bytes received after the request head. */
+  private handOver(): void {
+    const req = this.request;
+    const hook = this.ctx.onUpgrade;
+    if (req === null || hook === null || this.closed) return;
+    const rest = this.protocol.takeRemainder();
+    this.ctx.connectionClosed(this);
+    this.closed = true;
+    this.socket.removeAllListeners('data');
+    this.socket.removeAllListeners('end');
+    this.socket.removeAllListeners('close');
+    this.socket.removeAllListeners('drain');
+    hook(req, this.socket, rest, this);
   }
 
   private onEnd(): void {
@@ -196,10 +214,10 @@ export class HttpConnection implements ResponseTarget, BodySource {
       info.keepAlive = false;
     }
     if (info.upgrade && this.ctx.onUpgrade !== null) {
+      // The hook runs once receive() has returned and the bytes after the head are known (handOver()).
       this.ctx.stats.requests++;
       this.pause();
-      const rest = this.protocol.takeRemainder();
-      this.ctx.onUpgrade(req, this.socket, rest, this);
+      this.protocol.detach();
       return;
     }
     this.ctx.stats.requests++;
@@ -286,6 +304,10 @@ export class HttpConnection implements ResponseTarget, BodySource {
         p.drive();
       } finally {
         this.socket.uncork();
+      }
+      if (p.state === S_UPGRADED) {
+        this.handOver();
+        return;
       }
     }
     if (this.paused && p.pendingBytes <= this.ctx.maxPipelineBytes && (req === null || req.complete)) this.resume();

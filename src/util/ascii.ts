@@ -13,7 +13,11 @@ const TCHAR_EXTRA = "!#$%&'*+-.^_`|~";
 
 /** RFC 9110 §5.6.2: tchar = "!" / "#" / "$" / "%" / "&" / "'" / "*" / "+" / "-" / "." / "^" / "_" / "`" / "|" / "~" / DIGIT / ALPHA */
 export const TCHAR: Uint8Array = table(
-  (c) => (c >= 0x30 && c <= 0x39) || (c >= 0x41 && c <= 0x5a) || (c >= 0x61 && c <= 0x7a) || TCHAR_EXTRA.includes(String.fromCharCode(c)),
+  (c) =>
+    (c >= 0x30 && c <= 0x39) ||
+    (c >= 0x41 && c <= 0x5a) ||
+    (c >= 0x61 && c <= 0x7a) ||
+    TCHAR_EXTRA.includes(String.fromCharCode(c)),
 );
 
 /** RFC 9110 §5.5: field-value octets: VCHAR, obs-text (0x80-0xFF), SP and HTAB. No other CTL, no DEL. */

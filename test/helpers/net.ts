@@ -1,0 +1,103 @@
+/**
+ * Loopback helpers for integration tests: raw socket exchanges with a bounded wait, and a server on port 0
+ * that is always closed after the test.
+ */
+
+import { Buffer } from 'node:buffer';
+import { spawn } from 'node:child_process';
+import net from 'node:net';
+import type { TestContext } from 'node:test';
+import { type ServeOptions, type Server, serve } from '../../src/index.js';
+
+/** Starts a server on 127.0.0.1:0 and closes it when the test ends. */
+export async function startServer(t: TestContext, options: ServeOptions): Promise<Server> {
+  const server = await serve({ host: '127.0.0.1', port: 0, ...options });
+  t.after(() => server.close({ deadline: 200 }));
+  return server;
+}
+
+/** Result of a raw exchange: everything the server sent, and whether it closed the connection. */
+export interface RawResult {
+  data: Buffer;
+  text: string;
+  closed: boolean;
+}
+
+/**
+ * Opens a TCP connection, writes `chunks` (with `gapMs` between them), and collects what comes back until the
+ * server closes, or `waitMs` passes after the last write.
+ */
+export function rawExchange(
+  port: number,
+  chunks: (string | Buffer)[],
+  options: { waitMs?: number; gapMs?: number; endAfterWrite?: boolean } = {},
+): Promise<RawResult> {
+  const waitMs = options.waitMs ?? 1000;
+  return new Promise((resolve, reject) => {
+    const sock = net.connect(port, '127.0.0.1');
+    const parts: Buffer[] = [];
+    let closed = false;
+    let timer: NodeJS.Timeout | null = null;
+    const done = () => {
+      if (timer) clearTimeout(timer);
+      const data = Buffer.concat(parts);
+      sock.destroy();
+      resolve({ data, text: data.toString('latin1'), closed });
+    };
+    sock.on('data', (d) => parts.push(d));
+    sock.on('error', (e: NodeJS.ErrnoException) => {
+      if (e.code === 'ECONNRESET' || e.code === 'EPIPE') {
+        closed = true;
+        done();
+      } else reject(e);
+    });
+    sock.on('end', () => {
+      closed = true;
+      done();
+    });
+    sock.on('connect', async () => {
+      for (const c of chunks) {
+        if (sock.destroyed) return;
+        sock.write(c);
+        if (options.gapMs) await new Promise((r) => setTimeout(r, options.gapMs));
+      }
+      if (options.endAfterWrite) sock.end();
+      timer = setTimeout(done, waitMs);
+    });
+  });
+}
+
+/** Splits a raw HTTP/1.1 response stream into status codes, in order (for pipelining checks). */
+export function statusCodes(text: string): number[] {
+  const out: number[] = [];
+  const re = /HTTP\/1\.[01] (\d{3}) /g;
+  for (let m = re.exec(text); m !== null; m = re.exec(text)) out.push(Number(m[1]));
+  return out;
+}
+
+/** Runs a command, resolving with its exit code, stdout and stderr (bounded by timeoutMs). */
+export function run(
+  cmd: string,
+  args: string[],
+  options: { input?: string | Buffer; timeoutMs?: number } = {},
+): Promise<{ code: number | null; stdout: string; stderr: string }> {
+  return new Promise((resolve, reject) => {
+    const child = spawn(cmd, args, { stdio: ['pipe', 'pipe', 'pipe'] });
+    let stdout = '';
+    let stderr = '';
+    child.stdout.on('data', (d) => {
+      stdout += d.toString('latin1');
+    });
+    child.stderr.on('data', (d) => {
+      stderr += d.toString();
+    });
+    const timer = setTimeout(() => child.kill('SIGKILL'), options.timeoutMs ?? 20000);
+    child.on('error', reject);
+    child.on('close', (code) => {
+      clearTimeout(timer);
+      resolve({ code, stdout, stderr });
+    });
+    if (options.input !== undefined) child.stdin.end(options.input);
+    else child.stdin.end();
+  });
+}

@@ -1,0 +1,449 @@
+/**
+ * The HTTP/1.1 server over real loopback sockets, with clients nobody here wrote: curl (1.0, 1.1, chunked
+ * upload, Expect: 100-continue), Node's fetch (undici) and node:http with keep-alive; raw socket writes for
+ * pipelining, slowloris, oversize input and errors; handler failures; graceful close; maxConnections.
+ */
+
+import assert from 'node:assert/strict';
+import { Buffer } from 'node:buffer';
+import http from 'node:http';
+import net from 'node:net';
+import { describe, test } from 'node:test';
+import { rawExchange, run, startServer, statusCodes } from '../helpers/net.js';
+
+const echoJson = async (req: import('../../src/index.js').SockeyeRequest, res: import('../../src/index.js').SockeyeResponse) => {
+  const body = await req.bytes();
+  res.json({
+    method: req.method,
+    path: req.path,
+    query: req.query,
+    version: req.httpVersion,
+    body: body.toString('latin1'),
+    port: req.remotePort,
+    trailers: req.trailers,
+  });
+};
+
+describe('curl as the client', () => {
+  test('HTTP/1.1 GET with query and headers', async (t) => {
+    const server = await startServer(t, {
+      request: (req, res) => res.send(`${req.method} ${req.path} ${req.searchParams.get('x')} ${req.header('x-test')}`),
+    });
+    const r = await run('curl', ['-sS', '-i', '-H', 'X-Test: yes', `${server.url}/p/q?x=42`]);
+    assert.equal(r.code, 0, r.stderr);
+    assert.match(r.stdout, /^HTTP\/1\.1 200 OK\r\n/);
+    assert.match(r.stdout, /\r\nContent-Length: 15\r\n/i);
+    assert.match(r.stdout, /\r\nDate: \w{3}, \d\d \w{3} \d{4} \d\d:\d\d:\d\d GMT\r\n/);
+    assert.ok(r.stdout.endsWith('GET /p/q 42 yes'));
+  });
+
+  test('HTTP/1.0 request gets Connection: close and a close-delimited streamed body', async (t) => {
+    const server = await startServer(t, {
+      request: (req, res) => {
+        res.write(`v${req.httpVersion} `);
+        res.end('streamed');
+      },
+    });
+    const r = await run('curl', ['-sS', '-0', '-i', `${server.url}/`]);
+    assert.equal(r.code, 0, r.stderr);
+    assert.match(r.stdout, /\r\nConnection: close\r\n/i);
+    assert.doesNotMatch(r.stdout, /Transfer-Encoding/i);
+    assert.ok(r.stdout.endsWith('v1.0 streamed'));
+  });
+
+  test('chunked upload is decoded', async (t) => {
+    const server = await startServer(t, { request: echoJson });
+    const payload = 'x'.repeat(100_000);
+    const r = await run(
+      'curl',
+      ['-sS', '-H', 'Transfer-Encoding: chunked', '--data-binary', '@-', `${server.url}/up`],
+      { input: payload },
+    );
+    assert.equal(r.code, 0, r.stderr);
+    const json = JSON.parse(r.stdout);
+    assert.equal(json.body.length, payload.length);
+    assert.equal(json.body, payload);
+  });
+
+  test('Expect: 100-continue gets 100 Continue before the body is sent', async (t) => {
+    const server = await startServer(t, { request: echoJson });
+    const r = await run('curl', [
+      '-sS',
+      '-v',
+      '-H',
+      'Expect: 100-continue',
+      '--expect100-timeout',
+      '10',
+      '--data-binary',
+      'hello-body',
+      `${server.url}/e`,
+    ]);
+    assert.equal(r.code, 0, r.stderr);
+    assert.match(r.stderr, /HTTP\/1\.1 100 Continue/);
+    assert.equal(JSON.parse(r.stdout).body, 'hello-body');
+  });
+
+  test('unknown expectation is answered 417', async (t) => {
+    const server = await startServer(t, { request: echoJson });
+    const r = await run('curl', ['-sS', '-o', '/dev/null', '-w', '%{http_code}', '-H', 'Expect: magic', `${server.url}/`]);
+    assert.equal(r.stdout, '417');
+  });
+});
+
+describe('Node clients', () => {
+  test('fetch: POST JSON round trip', async (t) => {
+    const server = await startServer(t, {
+      request: async (req, res) => res.json({ got: await req.json(), ct: req.header('content-type') }),
+    });
+    const resp = await fetch(`${server.url}/j`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({ a: [1, 2, 3] }),
+    });
+    assert.equal(resp.status, 200);
+    assert.equal(resp.headers.get('content-type'), 'application/json');
+    assert.deepEqual(await resp.json(), { got: { a: [1, 2, 3] }, ct: 'application/json' });
+  });
+
+  test('invalid JSON body is answered 400 by the server', async (t) => {
+    const server = await startServer(t, { request: async (req, res) => res.json(await req.json()) });
+    const resp = await fetch(`${server.url}/j`, { method: 'POST', body: '{nope' });
+    assert.equal(resp.status, 400);
+    await resp.text();
+  });
+
+  test('node:http keep-alive agent reuses one connection for many requests', async (t) => {
+    const server = await startServer(t, { request: (req, res) => res.send(String(req.remotePort)) });
+    const agent = new http.Agent({ keepAlive: true, maxSockets: 1 });
+    t.after(() => agent.destroy());
+    const ports = new Set<string>();
+    for (let i = 0; i < 5; i++) {
+      const body = await new Promise<string>((resolve, reject) => {
+        http
+          .get(`${server.url}/k${i}`, { agent }, (res) => {
+            let s = '';
+            res.setEncoding('latin1');
+            res.on('data', (d) => {
+              s += d;
+            });
+            res.on('end', () => resolve(s));
+          })
+          .on('error', reject);
+      });
+      ports.add(body);
+    }
+    assert.equal(ports.size, 1);
+    assert.equal(server.stats.requests, 5);
+  });
+
+  test('a streamed response arrives chunked and whole', async (t) => {
+    const server = await startServer(t, {
+      request: async (_req, res) => {
+        await res.stream(
+          (async function* () {
+            for (let i = 0; i < 50; i++) yield `${i},`;
+          })(),
+        );
+      },
+    });
+    const resp = await fetch(`${server.url}/s`);
+    assert.equal(resp.headers.get('transfer-encoding'), 'chunked');
+    const text = await resp.text();
+    assert.equal(text, Array.from({ length: 50 }, (_, i) => `${i},`).join(''));
+  });
+
+  test('a large request body is streamed to a slow reader completely', async (t) => {
+    const size = 4 * 1024 * 1024;
+    const server = await startServer(t, {
+      limits: { maxBodyBytes: 8 * 1024 * 1024 },
+      request: async (req, res) => {
+        let total = 0;
+        let n = 0;
+        for await (const chunk of req) {
+          total += chunk.length;
+          if (++n % 16 === 0) await new Promise((r) => setTimeout(r, 1));
+        }
+        res.send(String(total));
+      },
+    });
+    const resp = await fetch(`${server.url}/big`, { method: 'POST', body: Buffer.alloc(size, 7) });
+    assert.equal(await resp.text(), String(size));
+  });
+});
+
+describe('RFC 9112 §9.3 pipelining over a raw socket', () => {
+  test('three pipelined requests are answered in order in one exchange', async (t) => {
+    const server = await startServer(t, { request: (req, res) => res.send(req.path) });
+    const r = await rawExchange(server.port, [
+      'GET /1 HTTP/1.1\r\nHost: a\r\n\r\nGET /2 HTTP/1.1\r\nHost: a\r\n\r\nGET /3 HTTP/1.1\r\nHost: a\r\n\r\n',
+    ]);
+    assert.deepEqual(statusCodes(r.text), [200, 200, 200]);
+    const bodies = r.text.split('\r\n\r\n').slice(1).map((s) => s.slice(0, 2));
+    assert.deepEqual(bodies, ['/1', '/2', '/3']);
+  });
+
+  test('async handlers of different speeds still answer in request order', async (t) => {
+    const server = await startServer(t, {
+      request: async (req, res) => {
+        const delay = req.path === '/slow' ? 100 : 0;
+        await new Promise((r) => setTimeout(r, delay));
+        res.send(req.path);
+      },
+    });
+    const r = await rawExchange(server.port, [
+      'GET /slow HTTP/1.1\r\nHost: a\r\n\r\nGET /fast HTTP/1.1\r\nHost: a\r\n\r\n',
+    ]);
+    assert.ok(r.text.indexOf('/slow') < r.text.indexOf('/fast'), r.text);
+    assert.deepEqual(statusCodes(r.text), [200, 200]);
+  });
+
+  test('an error in request N+1 does not replace the response to request N', async (t) => {
+    const server = await startServer(t, {
+      request: async (req, res) => {
+        await new Promise((r) => setTimeout(r, 50));
+        res.send(`ok ${req.path}`);
+      },
+    });
+    const r = await rawExchange(server.port, ['GET /good HTTP/1.1\r\nHost: a\r\n\r\nGET /bad HTTP/1.1\r\nHost : a\r\n\r\n']);
+    assert.deepEqual(statusCodes(r.text), [200, 400]);
+    assert.ok(r.text.includes('ok /good'));
+    assert.ok(r.closed);
+  });
+
+  test('bytes after a Connection: close request are ignored', async (t) => {
+    const server = await startServer(t, { request: (req, res) => res.send(req.path) });
+    const r = await rawExchange(server.port, [
+      'GET /last HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\nGET /never HTTP/1.1\r\nHost: a\r\n\r\n',
+    ]);
+    assert.deepEqual(statusCodes(r.text), [200]);
+    assert.match(r.text, /Connection: close/);
+    assert.ok(!r.text.includes('/never'));
+    assert.ok(r.closed);
+  });
+
+  test('a response that does not read the body still lets the next request through', async (t) => {
+    const server = await startServer(t, { request: (req, res) => res.send(req.path) });
+    const r = await rawExchange(server.port, [
+      'POST /a HTTP/1.1\r\nHost: a\r\nContent-Length: 5\r\n\r\nhelloGET /b HTTP/1.1\r\nHost: a\r\n\r\n',
+    ]);
+    assert.deepEqual(statusCodes(r.text), [200, 200]);
+    assert.ok(r.text.includes('/b'));
+  });
+});
+
+describe('bad input gets a precise status and the connection ends', () => {
+  const cases: [string, string, number][] = [
+    ['request line over 8 KiB', `GET /${'a'.repeat(9000)} HTTP/1.1\r\nHost: a\r\n\r\n`, 414],
+    ['header section over 16 KiB', `GET / HTTP/1.1\r\nHost: a\r\nX: ${'b'.repeat(17000)}\r\n\r\n`, 431],
+    [
+      'more than 100 header fields',
+      `GET / HTTP/1.1\r\nHost: a\r\n${Array.from({ length: 101 }, (_, i) => `X-${i}: v\r\n`).join('')}\r\n`,
+      431,
+    ],
+    ['body over the limit', 'POST / HTTP/1.1\r\nHost: a\r\nContent-Length: 2000000\r\n\r\n', 413],
+    ['CL and TE together', 'POST / HTTP/1.1\r\nHost: a\r\nContent-Length: 3\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n', 400],
+    ['unknown transfer coding', 'POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: gzip, chunked\r\n\r\n', 501],
+    ['HTTP/2.0 in a request line', 'GET / HTTP/2.0\r\nHost: a\r\n\r\n', 505],
+    ['missing Host', 'GET / HTTP/1.1\r\n\r\n', 400],
+    ['obs-fold', 'GET / HTTP/1.1\r\nHost: a\r\nX: a\r\n b\r\n\r\n', 400],
+    ['bare LF', 'GET / HTTP/1.1\nHost: a\n\n', 400],
+    ['NUL in a value', 'GET / HTTP/1.1\r\nHost: a\r\nX: a\0b\r\n\r\n', 400],
+    ['bad chunk size', 'POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\n', 400],
+  ];
+  for (const [name, input, status] of cases) {
+    test(`${name} → ${status}`, async (t) => {
+      let reached = 0;
+      const server = await startServer(t, {
+        request: async (req, res) => {
+          reached++;
+          await req.bytes().catch(() => null);
+          if (!res.finished && !res.headersSent) res.send('ok');
+        },
+      });
+      const r = await rawExchange(server.port, [input]);
+      assert.deepEqual(statusCodes(r.text), [status], r.text.slice(0, 200));
+      assert.match(r.text, /\r\nConnection: close\r\n/);
+      assert.ok(r.closed, 'connection closed');
+      if (status !== 400 || !name.startsWith('bad chunk')) assert.equal(reached, 0);
+    });
+  }
+
+  test('one broken connection does not disturb another', async (t) => {
+    const server = await startServer(t, { request: (req, res) => res.send(req.path) });
+    const good = net.connect(server.port, '127.0.0.1');
+    await new Promise((r) => good.once('connect', r));
+    const bad = await rawExchange(server.port, ['\x00\x01\x02 garbage\r\n\r\n']);
+    assert.deepEqual(statusCodes(bad.text), [400]);
+    const reply = new Promise<string>((resolve) => good.once('data', (d) => resolve(d.toString('latin1'))));
+    good.write('GET /still-here HTTP/1.1\r\nHost: a\r\n\r\n');
+    assert.match(await reply, /still-here/);
+    good.destroy();
+  });
+});
+
+describe('timeouts', () => {
+  test('slowloris: a head not complete within the headers timeout gets 408 and is closed', async (t) => {
+    const server = await startServer(t, { timeouts: { headers: 300 }, request: (_q, s) => s.send('x') });
+    const r = await rawExchange(server.port, ['GET / HTTP/1.1\r\n', 'Host: a\r\n'], { gapMs: 50, waitMs: 3000 });
+    assert.deepEqual(statusCodes(r.text), [408]);
+    assert.ok(r.closed);
+    assert.equal(server.stats.timeouts.headers, 1);
+  });
+
+  test('an idle keep-alive connection is closed after the keep-alive timeout', async (t) => {
+    const server = await startServer(t, { timeouts: { keepAlive: 300 }, request: (_q, s) => s.send('x') });
+    const r = await rawExchange(server.port, ['GET / HTTP/1.1\r\nHost: a\r\n\r\n'], { waitMs: 3000 });
+    assert.deepEqual(statusCodes(r.text), [200]);
+    assert.ok(r.closed);
+  });
+
+  test('a stalled body gets 408', async (t) => {
+    const server = await startServer(t, {
+      timeouts: { body: 300 },
+      request: async (req, res) => {
+        await req.bytes().catch(() => null);
+        if (!res.headersSent) res.send('x');
+      },
+    });
+    const r = await rawExchange(server.port, ['POST / HTTP/1.1\r\nHost: a\r\nContent-Length: 10\r\n\r\nabc'], {
+      waitMs: 3000,
+    });
+    assert.deepEqual(statusCodes(r.text), [408]);
+    assert.ok(r.closed);
+  });
+});
+
+describe('responses', () => {
+  test('HEAD, 204 and 304 carry no body', async (t) => {
+    const server = await startServer(t, {
+      request: (req, res) => {
+        if (req.path === '/204') res.send('ignored', 204);
+        else if (req.path === '/304') res.send(null, 304);
+        else res.send('hello body');
+      },
+    });
+    const r = await rawExchange(server.port, [
+      'HEAD / HTTP/1.1\r\nHost: a\r\n\r\nGET /204 HTTP/1.1\r\nHost: a\r\n\r\nGET /304 HTTP/1.1\r\nHost: a\r\n\r\nGET / HTTP/1.1\r\nHost: a\r\n\r\n',
+    ]);
+    assert.deepEqual(statusCodes(r.text), [200, 204, 304, 200]);
+    assert.equal(r.text.split('hello body').length, 2, 'only the GET carries the body');
+    assert.match(r.text, /^HTTP\/1\.1 200 OK\r\n[^]*?Content-Length: 10\r\n/);
+    const r204 = r.text.slice(r.text.indexOf('HTTP/1.1 204'), r.text.indexOf('HTTP/1.1 304'));
+    assert.doesNotMatch(r204, /Content-Length/i);
+  });
+
+  test('CR/LF in a header value throws before anything is written; the handler error becomes 500', async (t) => {
+    let thrown: unknown = null;
+    const server = await startServer(t, {
+      request: (_req, res) => {
+        try {
+          res.setHeader('X-Evil', 'a\r\nSet-Cookie: pwned=1');
+        } catch (e) {
+          thrown = e;
+          throw e;
+        }
+      },
+    });
+    const r = await rawExchange(server.port, ['GET / HTTP/1.1\r\nHost: a\r\n\r\n']);
+    assert.deepEqual(statusCodes(r.text), [500]);
+    assert.ok(!r.text.includes('pwned'));
+    assert.equal((thrown as { code: string }).code, 'ERR_HTTP_INVALID_HEADER_VALUE');
+  });
+
+  test('a handler that throws after the head was sent aborts the connection', async (t) => {
+    const server = await startServer(t, {
+      request: async (_req, res) => {
+        res.write('partial');
+        await new Promise((r) => setTimeout(r, 10));
+        throw new Error('boom');
+      },
+    });
+    const r = await rawExchange(server.port, ['GET / HTTP/1.1\r\nHost: a\r\n\r\n'], { waitMs: 2000 });
+    assert.deepEqual(statusCodes(r.text), [200]);
+    assert.ok(r.text.includes('partial'));
+    assert.ok(!r.text.endsWith('0\r\n\r\n'), 'no last-chunk: the response is visibly cut');
+    assert.ok(r.closed);
+  });
+});
+
+describe('server lifecycle', () => {
+  test('maxConnections: the extra connection is answered 503', async (t) => {
+    const server = await startServer(t, { maxConnections: 1, request: (_q, s) => s.send('x') });
+    const first = net.connect(server.port, '127.0.0.1');
+    await new Promise((r) => first.once('connect', r));
+    await new Promise((r) => setTimeout(r, 50));
+    const r = await rawExchange(server.port, ['GET / HTTP/1.1\r\nHost: a\r\n\r\n']);
+    assert.deepEqual(statusCodes(r.text), [503]);
+    assert.equal(server.stats.rejected, 1);
+    first.destroy();
+  });
+
+  test('graceful close: in-flight request finishes with Connection: close, idle ones close, counts reported', async (t) => {
+    let release: () => void = () => {};
+    const gate = new Promise<void>((r) => {
+      release = r;
+    });
+    const server = await startServer(t, {
+      request: async (req, res) => {
+        if (req.path === '/slow') await gate;
+        res.send('done');
+      },
+    });
+    // One idle keep-alive connection.
+    const idle = await rawExchange(server.port, ['GET /fast HTTP/1.1\r\nHost: a\r\n\r\n'], { waitMs: 100 });
+    assert.deepEqual(statusCodes(idle.text), [200]);
+    const busy = rawExchange(server.port, ['GET /slow HTTP/1.1\r\nHost: a\r\n\r\n'], { waitMs: 3000 });
+    await new Promise((r) => setTimeout(r, 100));
+    const closing = server.close({ deadline: 2000 });
+    await new Promise((r) => setTimeout(r, 50));
+    release();
+    const b = await busy;
+    assert.deepEqual(statusCodes(b.text), [200]);
+    assert.match(b.text, /Connection: close/);
+    assert.ok(b.closed);
+    const result = await closing;
+    assert.equal(result.terminated, 0);
+    // New connections are refused.
+    await assert.rejects(
+      new Promise((resolve, reject) => {
+        const s = net.connect(server.port, '127.0.0.1');
+        s.on('connect', () => {
+          s.destroy();
+          resolve(null);
+        });
+        s.on('error', reject);
+      }),
+    );
+  });
+
+  test('graceful close terminates what is still running at the deadline', async (t) => {
+    const server = await startServer(t, {
+      request: async () => {
+        await new Promise((r) => setTimeout(r, 5000));
+      },
+    });
+    const busy = rawExchange(server.port, ['GET / HTTP/1.1\r\nHost: a\r\n\r\n'], { waitMs: 3000 });
+    await new Promise((r) => setTimeout(r, 100));
+    const result = await server.close({ deadline: 200 });
+    assert.equal(result.terminated, 1);
+    assert.ok((await busy).closed);
+  });
+
+  test('upgrade hook receives the request, the socket and the bytes after the head', async (t) => {
+    const server = await startServer(t, {
+      request: (_q, s) => s.send('plain'),
+      upgrade: (req, socket, head) => {
+        socket.write(`HTTP/1.1 101 Switching Protocols\r\nUpgrade: x\r\nConnection: Upgrade\r\n\r\n${req.path}|${head.toString()}`);
+        socket.resume();
+        socket.on('data', (d) => socket.end(`|${d.toString()}`));
+      },
+    });
+    const r = await rawExchange(
+      server.port,
+      ['GET /up HTTP/1.1\r\nHost: a\r\nConnection: Upgrade\r\nUpgrade: x\r\n\r\nEARLY', 'LATER'],
+      { gapMs: 50 },
+    );
+    assert.deepEqual(statusCodes(r.text), [101]);
+    assert.ok(r.text.endsWith('/up|EARLY|LATER'), r.text);
+  });
+});
