@@ -1,0 +1,24 @@
+#!/usr/bin/env bash
+# Runs the shared benchmark harness (../shared/bench) with sockeye added as an entry, side by side with the
+# anchors, server on core 0, load on core 1. All arguments go to the harness, e.g.:
+#   bash bench/run.sh --quick --only sockeye,node-http-ws,bun --workload http
+# The harness is copied to a scratch folder so that ../shared stays untouched; results land in bench/results/.
+set -euo pipefail
+ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+SHARED="${SOCKEYE_SHARED:-$ROOT/../shared}/bench"
+WORK="${TMPDIR:-/tmp}/sockeye-bench"
+[ -f "$ROOT/dist/bench/server.js" ] || (cd "$ROOT" && npm run --silent build)
+rm -rf "$WORK" && mkdir -p "$WORK"
+cp -r "$SHARED"/. "$WORK"/
+rm -rf "$WORK/results" && mkdir -p "$WORK/results"
+cat > "$WORK/servers/sockeye.sh" <<SH
+#!/usr/bin/env bash
+# bench-label: sockeye (this checkout)
+# bench-role: candidate
+# bench-workloads: http
+exec node "$ROOT/dist/bench/server.js"
+SH
+chmod +x "$WORK/servers/sockeye.sh"
+bash "$WORK/run.sh" "$@"
+mkdir -p "$ROOT/bench/results"
+cp "$WORK"/results/* "$ROOT/bench/results/" 2>/dev/null || true

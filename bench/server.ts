@@ -1,0 +1,27 @@
+/**
+ * The sockeye entry of the shared benchmark harness: `GET /` → "Hello, World!", `POST /echo` → the body.
+ * Reads PORT, listens on 127.0.0.1, prints `ready`. (WebSocket echo on `/` joins when the WebSocket layer lands.)
+ */
+
+import { serve } from '../src/index.js';
+
+const HELLO = Buffer.from('Hello, World!');
+const TEXT_PLAIN: [string, string][] = [['Content-Type', 'text/plain']];
+
+const server = await serve({
+  port: Number(process.env.PORT ?? 8080),
+  host: '127.0.0.1',
+  limits: { maxBodyBytes: 64 * 1024 * 1024 },
+  timeouts: { keepAlive: 60_000 },
+  request(req, res) {
+    if (req.method === 'POST') {
+      req.bytes().then((body) => res.send(body, 200, TEXT_PLAIN));
+      return;
+    }
+    res.send(HELLO, 200, TEXT_PLAIN);
+  },
+});
+process.stdout.write('ready\n');
+process.on('SIGTERM', () => {
+  server.close({ deadline: 500 }).then(() => process.exit(0));
+});
