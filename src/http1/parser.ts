@@ -276,7 +276,8 @@ export class RequestParser {
    */
   private readHead(buf: Buffer, pos: number): number {
     const limits = this.limits;
-    const cap = limits.maxRequestLineBytes + limits.maxHeaderBytes + 4;
+    // Leading empty lines, request-line, CRLF, header section, CRLF: the largest head checkPartialHead lets through.
+    const cap = 2 * MAX_LEADING_EMPTY_LINES + limits.maxRequestLineBytes + limits.maxHeaderBytes + 4;
     if (this.scratchLen === 0) {
       // Fast path: the whole head is in this chunk.
       const endOfHead = findHeadEnd(buf, pos, buf.length);
@@ -327,10 +328,13 @@ export class RequestParser {
     }
     const lf = buf.indexOf(LF, lineStart);
     const lineEnd = lf < 0 || lf >= end ? end : lf;
-    if (lineEnd - lineStart > limits.maxRequestLineBytes) {
+    // The limits count octets without the CRLF that ends the line / section (as parseHead does), so a CR
+    // that has arrived without its LF yet is not counted: the same head passes or fails in any split.
+    const lineLen = lineEnd - lineStart - (lineEnd > lineStart && buf[lineEnd - 1] === CR ? 1 : 0);
+    if (lineLen > limits.maxRequestLineBytes) {
       return this.fail(414, 'ERR_HTTP_REQUEST_LINE_TOO_LONG', 'Request line too long');
     }
-    if (lf >= 0 && lf < end && end - lf - 1 > limits.maxHeaderBytes) {
+    if (lf >= 0 && lf < end && end - lf - 1 - (buf[end - 1] === CR ? 1 : 0) > limits.maxHeaderBytes) {
       return this.fail(431, 'ERR_HTTP_HEADERS_TOO_LARGE', 'Header section too large');
     }
     return 0;
@@ -546,7 +550,8 @@ export class RequestParser {
     const lf = buf.indexOf(LF, pos);
     if (this.scratchLen === 0) {
       if (lf < 0) {
-        if (buf.length - pos > max) {
+        // `max` bounds the line without its CRLF; a partial line may already hold the CR.
+        if (buf.length - pos > max + 1) {
           this.fail(status, code, message);
           return FAILED;
         }

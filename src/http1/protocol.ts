@@ -557,7 +557,8 @@ export function analyzeHead(head: RequestHead, info: RequestInfo, maxBodyBytes: 
     if (exp !== '100-continue') return httpError(417, 'ERR_HTTP_EXPECTATION_FAILED', 'Unsupported expectation');
     info.expectContinue = minor === 1 && (info.chunked || info.contentLength > 0);
   }
-  info.upgrade = upgradeField && connUpgrade;
+  // RFC 9110 §7.8: "A server MUST ignore an Upgrade header field that is received in an HTTP/1.0 request."
+  info.upgrade = upgradeField && connUpgrade && minor === 1;
   return null;
 }
 
