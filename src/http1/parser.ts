@@ -365,7 +365,7 @@ export class RequestParser {
       this.fail(400, 'ERR_HTTP_INVALID_METHOD', 'Invalid method in request line');
       return;
     }
-    const method = buf.toString("latin1", p, i);
+    const method = latin1(buf, p, i);
     const targetStart = ++i;
     while (i < lineEnd && TARGET_CHAR[buf[i] as number] === 1) i++;
     if (i === targetStart || buf[i] !== SP) {
@@ -373,7 +373,7 @@ export class RequestParser {
       this.fail(400, 'ERR_HTTP_INVALID_TARGET', 'Invalid request-target');
       return;
     }
-    const target = buf.toString("latin1", targetStart, i);
+    const target = latin1(buf, targetStart, i);
     i++;
     // RFC 9112 §2.3: HTTP-version = HTTP-name "/" DIGIT "." DIGIT; HTTP-name is case-sensitive.
     if (
@@ -608,6 +608,16 @@ const FAILED = -2;
 const BARE_LF = -3;
 const NOT_FOUND = -1;
 
+/**
+ * Decodes `buf[start..end)` as latin1 (one char per octet). NODE: `latin1Slice` is the native method behind
+ * `toString('latin1', ...)`; calling it directly skips the JS wrapper's argument checks, which cost 3 % of
+ * the pipelined GET benchmark.
+ */
+const latin1Slice = (Buffer.prototype as unknown as { latin1Slice?: (s: number, e: number) => string }).latin1Slice;
+function latin1(buf: Buffer, start: number, end: number): string {
+  return latin1Slice === undefined ? buf.toString('latin1', start, end) : latin1Slice.call(buf, start, end);
+}
+
 function isDigit(c: number): boolean {
   return c >= 0x30 && c <= 0x39;
 }
@@ -665,7 +675,7 @@ function parseFieldLines(buf: Buffer, p: number, end: number, out: string[], max
     }
     if (i === p) return FIELD_ERR_NAME;
     if ((out.length >> 1) >= maxCount) return FIELD_ERR_COUNT;
-    const name = buf.toString("latin1", p, i);
+    const name = latin1(buf, p, i);
     i++;
     while (buf[i] === SP || buf[i] === HTAB) i++;
     const vs = i;
@@ -675,7 +685,7 @@ function parseFieldLines(buf: Buffer, p: number, end: number, out: string[], max
     if (buf[i + 1] !== LF) return FIELD_ERR_CR;
     let ve = i;
     while (ve > vs && (buf[ve - 1] === SP || buf[ve - 1] === HTAB)) ve--;
-    out.push(name, buf.toString("latin1", vs, ve));
+    out.push(name, latin1(buf, vs, ve));
     p = i + 2;
   }
   return 0;

@@ -316,7 +316,7 @@ export class Http1ServerProtocol implements RequestParserHandler {
    * Framing fields (Content-Length, Transfer-Encoding, Connection, Date) are the protocol's: when present in
    * `fields`, Content-Length is honoured, the others added as needed.
    */
-  writeHead(status: number, fields: readonly string[], bodyLength: number): void {
+  writeHead(status: number, fields: readonly string[], bodyLength: number, validated = false): void {
     if (this.response !== R_NONE || this.state === S_UPGRADED) {
       throw new InvalidStateError('Cannot write response head: already sent', 'ERR_HTTP_HEADERS_SENT');
     }
@@ -328,12 +328,16 @@ export class Http1ServerProtocol implements RequestParserHandler {
     let hasDate = false;
     let connectionClose = false;
     for (let i = 0; i < fields.length; i += 2) {
-      const name = (fields[i] as string).toLowerCase();
-      if (name === 'content-length') userLength = Number(fields[i + 1]);
-      else if (name === 'date') hasDate = true;
-      else if (name === 'connection' && /(^|,)\s*close\s*(,|$)/i.test(fields[i + 1] as string)) connectionClose = true;
+      const name = fields[i] as string;
+      // Length first: no lowercase string per field on the hot path.
+      const n = name.length;
+      if (n === 14 && name.toLowerCase() === 'content-length') userLength = Number(fields[i + 1]);
+      else if (n === 4 && name.toLowerCase() === 'date') hasDate = true;
+      else if (n === 10 && name.toLowerCase() === 'connection' && /(^|,)\s*close\s*(,|$)/i.test(fields[i + 1] as string)) {
+        connectionClose = true;
+      }
     }
-    let head = statusLine(status) + serializeFields(fields);
+    let head = statusLine(status) + serializeFields(fields, validated);
     if (!hasDate) head += `Date: ${this.options.date()}${CRLF}`;
     const noBody = hasNoBody(status, info.isHead);
     this.bodyless = noBody;
@@ -394,8 +398,8 @@ export class Http1ServerProtocol implements RequestParserHandler {
   }
 
   /** Writes a whole response (head + body) in one go; the common fast path. */
-  respond(status: number, fields: readonly string[], body: Buffer | null): void {
-    this.writeHead(status, fields, body === null ? 0 : body.length);
+  respond(status: number, fields: readonly string[], body: Buffer | null, validated = false): void {
+    this.writeHead(status, fields, body === null ? 0 : body.length, validated);
     if (body !== null && body.length > 0 && !this.bodyless) {
       this.contentRemaining = 0;
       this.sink.write(body);
@@ -517,7 +521,8 @@ export function analyzeHead(head: RequestHead, info: RequestInfo, maxBodyBytes: 
   // header field with an invalid field value").
   if (hostCount > 1) return httpError(400, 'ERR_HTTP_INVALID_HOST', 'More than one Host header');
   if (minor === 1 && hostCount === 0) return httpError(400, 'ERR_HTTP_MISSING_HOST', 'Missing Host header');
-  if (hostCount === 1 && !isValidHost(host)) return httpError(400, 'ERR_HTTP_INVALID_HOST', 'Invalid Host header');
+  if (hostCount === 1 && host !== lastValidHost && !isValidHost(host)) return httpError(400, 'ERR_HTTP_INVALID_HOST', 'Invalid Host header');
+  if (hostCount === 1) lastValidHost = host;
   const targetError = checkTarget(head.method, head.target, hostCount === 1 ? host : null);
   if (targetError !== null) return targetError;
   if (te !== null) {
@@ -561,6 +566,9 @@ export function analyzeHead(head: RequestHead, info: RequestInfo, maxBodyBytes: 
   info.upgrade = upgradeField && connUpgrade && minor === 1;
   return null;
 }
+
+/** PERF: the last Host value found valid; clients repeat the same Host on every request of a connection. */
+let lastValidHost = '';
 
 /** uri-host [ ":" port ] (RFC 9110 §7.2, RFC 3986 §3.2.2). An empty value is allowed (RFC 9110 §7.2). */
 export function isValidHost(value: string): boolean {

@@ -76,13 +76,13 @@ function escape(s: string): string {
   return JSON.stringify(s).slice(1, -1);
 }
 
-/** Validates and serializes field lines `[name, value, ...]` to "name: value\r\n"... */
-export function serializeFields(fields: readonly string[]): string {
+/** Validates (unless the caller already did, field by field) and serializes `[name, value, ...]`. */
+export function serializeFields(fields: readonly string[], validated = false): string {
   let out = '';
   for (let i = 0; i < fields.length; i += 2) {
     const name = fields[i] as string;
     const value = fields[i + 1] as string;
-    validateField(name, value);
+    if (!validated) validateField(name, value);
     out += `${name}: ${value}\r\n`;
   }
   return out;

@@ -21,6 +21,12 @@ export function coarseNow(): number {
 
 /** The current IMF-fixdate for the Date header (RFC 9110 §6.6.1), recomputed at most once per second. */
 export function httpDateNow(): string {
+  // While the tick runs, the string is refreshed by it: no clock read per response.
+  if (interval !== null && dateSecond >= 0) return dateString;
+  return computeDate();
+}
+
+function computeDate(): string {
   const t = Date.now();
   const s = Math.floor(t / 1000);
   if (s !== dateSecond) {
@@ -32,6 +38,7 @@ export function httpDateNow(): string {
 
 function tick(): void {
   now = Date.now();
+  computeDate();
   for (const fn of listeners) fn(now);
 }
 

@@ -283,7 +283,7 @@ export class HttpConnection implements ResponseTarget, BodySource {
     // The head waits in the batch for the first body chunk (one write for both).
     this.batching++;
     try {
-      this.protocol.writeHead(status, fields, bodyLength);
+      this.protocol.writeHead(status, fields, bodyLength, true);
     } finally {
       this.batching--;
     }
@@ -314,7 +314,7 @@ export class HttpConnection implements ResponseTarget, BodySource {
   respond(status: number, fields: string[], body: Buffer | null): void {
     this.batching++;
     try {
-      this.protocol.respond(status, fields, body);
+      this.protocol.respond(status, fields, body, true);
     } finally {
       this.batching--;
       this.flush();
