@@ -1,11 +1,11 @@
 /**
- * HttpConnection drives one Http1ServerProtocol over one socket: feeds it the socket's bytes (corked, so the
+ * HttpConnection drives one Http1ServerProtocol over one socket: feeds it the socket's bytes (batched, so the
  * responses of a pipelined batch leave in one write), runs the application's handler for each request,
  * pauses the socket while a request body is not being read, enforces the header/body/keep-alive timeouts,
  * and hands the socket over on Upgrade.
  */
 
-import { Buffer } from 'node:buffer';
+import type { Buffer } from 'node:buffer';
 import type { Socket } from 'node:net';
 import { type ProtocolError, httpError } from '../errors.js';
 import type { RequestHead, RequestParserLimits } from '../http1/parser.js';
@@ -14,6 +14,7 @@ import { errorResponse } from '../http1/serializer.js';
 import { coarseNow, httpDateNow } from './clock.js';
 import { type BodySource, SockeyeRequest } from './request.js';
 import { type ResponseTarget, SockeyeResponse } from './response.js';
+import { SocketWriter } from './socket-writer.js';
 
 /** What a connection needs from its server. Implemented by Server. @internal */
 export interface ServerContext {
@@ -61,12 +62,8 @@ export class HttpConnection implements ResponseTarget, BodySource {
   closed: boolean;
   /** The server asked this connection to close after its current response (graceful shutdown). */
   draining: boolean;
-  private readonly sink: { writeString(s: string): void; write(chunk: Buffer): void; end(): void };
-  /** Output gathered during one batch (one read's worth of responses), written with one socket write. */
-  private out: (string | Buffer)[];
-  private outBytes: number;
-  private batching: number;
-  private endPending: boolean;
+  /** Gathers one read's worth of responses into one socket write. */
+  private readonly writer: SocketWriter;
 
   constructor(socket: Socket, ctx: ServerContext) {
     this.socket = socket;
@@ -81,29 +78,7 @@ export class HttpConnection implements ResponseTarget, BodySource {
     this.ending = false;
     this.closed = false;
     this.draining = false;
-    this.out = [];
-    this.outBytes = 0;
-    this.batching = 0;
-    this.endPending = false;
-    this.sink = {
-      writeString: (s: string) => {
-        if (this.batching > 0) {
-          this.out.push(s);
-          this.outBytes += s.length;
-        } else socket.write(s, 'latin1');
-      },
-      write: (chunk: Buffer) => {
-        if (this.batching > 0) {
-          this.out.push(chunk);
-          this.outBytes += chunk.length;
-        } else socket.write(chunk);
-      },
-      end: () => {
-        // Close once the batch is written.
-        this.endPending = true;
-        this.flush();
-      },
-    };
+    this.writer = new SocketWriter(socket, () => this.endSocket());
     this.protocol = new Http1ServerProtocol(
       {
         limits: ctx.parserLimits,
@@ -111,7 +86,7 @@ export class HttpConnection implements ResponseTarget, BodySource {
         date: httpDateNow,
       },
       this,
-      this.sink,
+      this.writer,
     );
     socket.on('data', (chunk: Buffer) => this.onData(chunk));
     socket.on('end', () => this.onEnd());
@@ -127,12 +102,11 @@ export class HttpConnection implements ResponseTarget, BodySource {
     const p = this.protocol;
     if (p.isIdle) this.phaseStart = coarseNow();
     this.lastBody = coarseNow();
-    this.batching++;
+    this.writer.begin();
     try {
       p.receive(chunk);
     } finally {
-      this.batching--;
-      this.flush();
+      this.writer.commit();
     }
     if (p.state === S_UPGRADED) {
       this.handOver();
@@ -281,43 +255,40 @@ export class HttpConnection implements ResponseTarget, BodySource {
 
   writeHead(status: number, fields: string[], bodyLength: number): void {
     // The head waits in the batch for the first body chunk (one write for both).
-    this.batching++;
+    this.writer.begin();
     try {
       this.protocol.writeHead(status, fields, bodyLength, true);
     } finally {
-      this.batching--;
+      this.writer.commit();
     }
   }
 
   writeBody(chunk: Buffer): boolean {
-    this.batching++;
+    this.writer.begin();
     try {
       this.protocol.writeBody(chunk);
     } finally {
-      this.batching--;
-      this.flush();
+      this.writer.commit();
     }
     return this.socket.writableLength < this.socket.writableHighWaterMark;
   }
 
   endResponse(trailers: string[] | null): void {
-    this.batching++;
+    this.writer.begin();
     try {
       this.protocol.endResponse(trailers);
     } finally {
-      this.batching--;
-      this.flush();
+      this.writer.commit();
     }
     this.afterResponse();
   }
 
   respond(status: number, fields: string[], body: Buffer | null): void {
-    this.batching++;
+    this.writer.begin();
     try {
       this.protocol.respond(status, fields, body, true);
     } finally {
-      this.batching--;
-      this.flush();
+      this.writer.commit();
     }
     this.afterResponse();
   }
@@ -335,12 +306,11 @@ export class HttpConnection implements ResponseTarget, BodySource {
     if (p.state === S_CLOSING || this.ending) return;
     if (!p.isInReceive && p.pendingBytes > 0) {
       // Pipelined requests were waiting for this response.
-      this.batching++;
+      this.writer.begin();
       try {
         p.drive();
       } finally {
-        this.batching--;
-        this.flush();
+        this.writer.commit();
       }
       if (p.state === S_UPGRADED) {
         this.handOver();
@@ -356,60 +326,11 @@ export class HttpConnection implements ResponseTarget, BodySource {
   }
 
   cork(): void {
-    this.batching++;
+    this.writer.begin();
   }
 
   uncork(): void {
-    this.batching--;
-    this.flush();
-  }
-
-  /**
-   * Writes what the batch gathered. PERF: one socket write per read (like the raw node:net floor) instead of a
-   * writev of head string + body per response: writev of small pieces was 29 % of server CPU in the GET
-   * benchmark (bench/run.sh --workload http-get). Small batches are copied into one Buffer; large ones corked.
-   */
-  private flush(): void {
-    if (this.batching > 0) return;
-    if (this.out.length > 0) this.writeOut();
-    if (this.endPending) {
-      this.endPending = false;
-      this.endSocket();
-    }
-  }
-
-  private writeOut(): void {
-    const out = this.out;
-    const total = this.outBytes;
-    this.out = [];
-    this.outBytes = 0;
-    const socket = this.socket;
-    if (socket.destroyed) return;
-    if (out.length === 1) {
-      const only = out[0] as string | Buffer;
-      if (typeof only === 'string') socket.write(only, 'latin1');
-      else socket.write(only);
-      return;
-    }
-    if (total <= 64 * 1024) {
-      const buf = Buffer.allocUnsafe(total);
-      let off = 0;
-      for (const part of out) {
-        if (typeof part === 'string') off += buf.write(part, off, 'latin1');
-        else {
-          part.copy(buf, off);
-          off += part.length;
-        }
-      }
-      socket.write(buf);
-      return;
-    }
-    socket.cork();
-    for (const part of out) {
-      if (typeof part === 'string') socket.write(part, 'latin1');
-      else socket.write(part);
-    }
-    socket.uncork();
+    this.writer.commit();
   }
 
   /** Deadline checks, from the server's coarse tick. */
