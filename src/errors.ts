@@ -6,8 +6,6 @@
  * (`status`) for HTTP/1.1, a close code (`closeCode`) for WebSocket.
  */
 
-const BRAND = Symbol.for('sockeye.error');
-
 /** Base class of every error sockeye throws or reports. `code` is a stable `ERR_*` string. */
 export class SockeyeError extends Error {
   readonly code: string;
@@ -15,14 +13,6 @@ export class SockeyeError extends Error {
     super(message, options);
     this.code = code;
     this.name = new.target.name;
-  }
-  /** @internal brand so `instanceof` works across duplicated copies of the package. */
-  get [BRAND](): true {
-    return true;
-  }
-  static override [Symbol.hasInstance](value: unknown): boolean {
-    if (this !== SockeyeError) return Function.prototype[Symbol.hasInstance].call(this, value);
-    return typeof value === 'object' && value !== null && (value as Record<symbol, unknown>)[BRAND] === true;
   }
 }
 

@@ -23,3 +23,16 @@ export {
   serve,
   type UpgradeHook,
 } from './node/server.js';
+export {
+  CLOSED,
+  CLOSING,
+  CONNECTING,
+  OPEN,
+  SEND_BACKPRESSURE,
+  SEND_DROPPED,
+  ServerWebSocket,
+  type UpgradeContext,
+  type UpgradeRejection,
+  type UpgradeResult,
+  type WebSocketOptions,
+} from './node/websocket.js';

@@ -28,7 +28,9 @@ export async function startDemo(port: number, host: string | undefined): Promise
           res.json({ hello: req.searchParams.get('name') ?? 'world', from: req.remoteAddress });
           return;
         case '/echo':
-          res.send(await req.bytes(), 200, { 'Content-Type': req.header('content-type') ?? 'application/octet-stream' });
+          res.send(await req.bytes(), 200, {
+            'Content-Type': req.header('content-type') ?? 'application/octet-stream',
+          });
           return;
         case '/stream':
           res.setHeader('Content-Type', 'text/plain; charset=utf-8');

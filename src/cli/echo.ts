@@ -8,7 +8,10 @@ import type { SockeyeRequest, SockeyeResponse } from '../index.js';
 
 /** JSON with every non-ASCII character escaped, so the body is pure ASCII and latin1 byte strings survive. */
 function asciiJson(value: unknown): string {
-  return JSON.stringify(value).replace(/[\u007f-\uffff]/g, (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, '0')}`);
+  return JSON.stringify(value).replace(
+    /[\u007f-\uffff]/g,
+    (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, '0')}`,
+  );
 }
 
 function pairs(flat: string[]): [string, string][] {

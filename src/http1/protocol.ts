@@ -333,7 +333,11 @@ export class Http1ServerProtocol implements RequestParserHandler {
       const n = name.length;
       if (n === 14 && name.toLowerCase() === 'content-length') userLength = Number(fields[i + 1]);
       else if (n === 4 && name.toLowerCase() === 'date') hasDate = true;
-      else if (n === 10 && name.toLowerCase() === 'connection' && /(^|,)\s*close\s*(,|$)/i.test(fields[i + 1] as string)) {
+      else if (
+        n === 10 &&
+        name.toLowerCase() === 'connection' &&
+        /(^|,)\s*close\s*(,|$)/i.test(fields[i + 1] as string)
+      ) {
         connectionClose = true;
       }
     }
@@ -379,7 +383,10 @@ export class Http1ServerProtocol implements RequestParserHandler {
   /** Writes part of the response body. Returns false if the body is not allowed (HEAD/204/304). */
   writeBody(chunk: Buffer): void {
     if (this.response !== R_HEAD_SENT) {
-      throw new InvalidStateError('Cannot write body: response head not sent or response ended', 'ERR_HTTP_INVALID_STATE');
+      throw new InvalidStateError(
+        'Cannot write body: response head not sent or response ended',
+        'ERR_HTTP_INVALID_STATE',
+      );
     }
     if (this.bodyless || chunk.length === 0) return;
     if (this.contentRemaining >= 0) {
@@ -521,7 +528,8 @@ export function analyzeHead(head: RequestHead, info: RequestInfo, maxBodyBytes: 
   // header field with an invalid field value").
   if (hostCount > 1) return httpError(400, 'ERR_HTTP_INVALID_HOST', 'More than one Host header');
   if (minor === 1 && hostCount === 0) return httpError(400, 'ERR_HTTP_MISSING_HOST', 'Missing Host header');
-  if (hostCount === 1 && host !== lastValidHost && !isValidHost(host)) return httpError(400, 'ERR_HTTP_INVALID_HOST', 'Invalid Host header');
+  if (hostCount === 1 && host !== lastValidHost && !isValidHost(host))
+    return httpError(400, 'ERR_HTTP_INVALID_HOST', 'Invalid Host header');
   if (hostCount === 1) lastValidHost = host;
   const targetError = checkTarget(head.method, head.target, hostCount === 1 ? host : null);
   if (targetError !== null) return targetError;
@@ -577,7 +585,10 @@ export function isValidHost(value: string): boolean {
   if (value.charCodeAt(0) === 0x5b) {
     // IP-literal = "[" ( IPv6address / IPvFuture ) "]"
     const close = value.indexOf(']');
-    if (close < 0 || !/^\[[0-9A-Fa-f:.]+\]$|^\[v[0-9A-Fa-f]+\.[A-Za-z0-9\-._~!$&'()*+,;=:]+\]$/.test(value.slice(0, close + 1))) {
+    if (
+      close < 0 ||
+      !/^\[[0-9A-Fa-f:.]+\]$|^\[v[0-9A-Fa-f]+\.[A-Za-z0-9\-._~!$&'()*+,;=:]+\]$/.test(value.slice(0, close + 1))
+    ) {
       return false;
     }
     hostEnd = close + 1;

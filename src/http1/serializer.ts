@@ -66,13 +66,14 @@ export function hasNoBody(status: number, isHead: boolean): boolean {
 export function validateField(name: string, value: string): void {
   // RFC 9110 §5.1 field-name = token; §5.5 field-value excludes CR, LF and NUL: refusing them here is what
   // keeps a header value from smuggling a second header or a second response.
-  if (!isToken(name)) throw new SockeyeError('ERR_HTTP_INVALID_HEADER_NAME', `Invalid header name "${escape(name)}"`);
+  if (!isToken(name))
+    throw new SockeyeError('ERR_HTTP_INVALID_HEADER_NAME', `Invalid header name "${quoteForMessage(name)}"`);
   if (!isFieldValue(value)) {
     throw new SockeyeError('ERR_HTTP_INVALID_HEADER_VALUE', `Invalid value for header "${name}"`);
   }
 }
 
-function escape(s: string): string {
+function quoteForMessage(s: string): string {
   return JSON.stringify(s).slice(1, -1);
 }
 

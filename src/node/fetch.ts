@@ -82,4 +82,3 @@ export async function runFetch(fetch: FetchHandler, req: SockeyeRequest, res: So
   const response = await fetch(toWebRequest(req), { remoteAddress: req.remoteAddress, remotePort: req.remotePort });
   await writeWebResponse(response, res);
 }
-

@@ -7,7 +7,7 @@
 
 import type { Buffer } from 'node:buffer';
 import type { Socket } from 'node:net';
-import { type ProtocolError, httpError } from '../errors.js';
+import { httpError, type ProtocolError } from '../errors.js';
 import type { RequestHead, RequestParserLimits } from '../http1/parser.js';
 import { Http1ServerProtocol, type RequestInfo, S_CLOSING, S_UPGRADED } from '../http1/protocol.js';
 import { errorResponse } from '../http1/serializer.js';
@@ -25,7 +25,10 @@ export interface ServerContext {
   readonly keepAliveTimeout: number;
   readonly bodyTimeout: number;
   readonly maxRequestsPerConnection: number;
-  readonly onUpgrade: ((req: SockeyeRequest, socket: Socket, head: Buffer[], conn: HttpConnection) => void) | null;
+  /** Whether this server takes over connections that ask for this upgrade. */
+  acceptsUpgrade(req: SockeyeRequest): boolean;
+  /** Takes over an upgraded connection (socket paused, `head` = bytes after the request head). */
+  onUpgrade(req: SockeyeRequest, socket: Socket, head: Buffer[]): void;
   readonly stats: HttpStats;
   runHandler(req: SockeyeRequest, res: SockeyeResponse, conn: HttpConnection): void;
   countError(err: ProtocolError): void;
@@ -119,8 +122,7 @@ export class HttpConnection implements ResponseTarget, BodySource {
   /** Gives the socket to the upgrade hook, with the bytes received after the request head. */
   private handOver(): void {
     const req = this.request;
-    const hook = this.ctx.onUpgrade;
-    if (req === null || hook === null || this.closed) return;
+    if (req === null || this.closed) return;
     const rest = this.protocol.takeRemainder();
     this.ctx.connectionClosed(this);
     this.closed = true;
@@ -128,7 +130,7 @@ export class HttpConnection implements ResponseTarget, BodySource {
     this.socket.removeAllListeners('end');
     this.socket.removeAllListeners('close');
     this.socket.removeAllListeners('drain');
-    hook(req, this.socket, rest, this);
+    this.ctx.onUpgrade(req, this.socket, rest);
   }
 
   private onEnd(): void {
@@ -206,7 +208,7 @@ export class HttpConnection implements ResponseTarget, BodySource {
     if (this.ctx.maxRequestsPerConnection > 0 && this.protocol.requests >= this.ctx.maxRequestsPerConnection) {
       info.keepAlive = false;
     }
-    if (info.upgrade && this.ctx.onUpgrade !== null) {
+    if (info.upgrade && this.ctx.acceptsUpgrade(req)) {
       // The hook runs once receive() has returned and the bytes after the head are known (handOver()).
       this.ctx.stats.requests++;
       this.pause();

@@ -28,6 +28,7 @@ import { type FetchHandler, runFetch } from './fetch.js';
 import { HttpConnection, type HttpStats, type ServerContext } from './http-connection.js';
 import type { SockeyeRequest } from './request.js';
 import type { SockeyeResponse } from './response.js';
+import { type ServerWebSocket, type UpgradeStats, upgradeToWebSocket, type WebSocketOptions } from './websocket.js';
 
 /** A native request handler. Throwing (or rejecting) before a response was sent answers 500. */
 export type RequestHandler = (req: SockeyeRequest, res: SockeyeResponse) => void | Promise<void>;
@@ -59,7 +60,7 @@ export interface HttpTimeouts {
   body?: number;
 }
 
-export interface ServeOptions {
+export interface ServeOptions<T = unknown> {
   /** TCP port; 0 picks a free one (see `server.port`). Default 3000. */
   port?: number;
   /** Address to bind. Default: all interfaces (Node's default). */
@@ -74,6 +75,8 @@ export interface ServeOptions {
   fetch?: FetchHandler;
   /** Raw upgrade hook for requests with `Connection: upgrade` + `Upgrade`. Without it they are ordinary requests. */
   upgrade?: UpgradeHook;
+  /** WebSocket handlers: upgrades with `Upgrade: websocket` are accepted (RFC 6455) and handled here. */
+  websocket?: WebSocketOptions<T>;
   limits?: HttpLimits;
   timeouts?: HttpTimeouts;
   /** Requests served per connection before `Connection: close` (0 = unlimited). */
@@ -99,7 +102,12 @@ export class Server implements ServerContext {
   readonly keepAliveTimeout: number;
   readonly bodyTimeout: number;
   readonly maxRequestsPerConnection: number;
-  readonly onUpgrade: ServerContext['onUpgrade'];
+  readonly #upgradeHook: UpgradeHook | null;
+  readonly #websocket: WebSocketOptions<unknown> | null;
+  /** Open WebSocket connections. */
+  readonly websockets: Set<ServerWebSocket<unknown>>;
+  /** WebSocket handshake counters. */
+  readonly upgrades: UpgradeStats;
   readonly stats: HttpStats & { accepted: number; rejected: number };
   /** Open connections. */
   readonly connections: Set<HttpConnection>;
@@ -113,7 +121,8 @@ export class Server implements ServerContext {
   #host: string;
 
   /** @internal use `serve()` */
-  constructor(options: ServeOptions) {
+  // biome-ignore lint/suspicious/noExplicitAny: the per-connection data type is the caller's
+  constructor(options: ServeOptions<any>) {
     const limits = options.limits ?? {};
     this.parserLimits = {
       maxRequestLineBytes: limits.maxRequestLineBytes ?? MAX_REQUEST_LINE_BYTES,
@@ -128,13 +137,10 @@ export class Server implements ServerContext {
     this.keepAliveTimeout = t.keepAlive ?? KEEP_ALIVE_TIMEOUT_MS;
     this.bodyTimeout = t.body ?? BODY_TIMEOUT_MS;
     this.maxRequestsPerConnection = options.maxRequestsPerConnection ?? MAX_REQUESTS_PER_CONNECTION;
-    const upgrade = options.upgrade;
-    this.onUpgrade =
-      upgrade === undefined
-        ? null
-        : (req, socket, head) => {
-            upgrade(req, socket, head.length === 1 ? (head[0] as Buffer) : Buffer.concat(head));
-          };
+    this.#upgradeHook = options.upgrade ?? null;
+    this.#websocket = (options.websocket as WebSocketOptions<unknown> | undefined) ?? null;
+    this.websockets = new Set();
+    this.upgrades = { accepted: 0, rejected: 0, abandoned: 0 };
     this.stats = { accepted: 0, rejected: 0, requests: 0, errors: {}, timeouts: { headers: 0, body: 0, idle: 0 } };
     this.connections = new Set();
     if (options.request !== undefined) this.#handler = options.request;
@@ -199,6 +205,37 @@ export class Server implements ServerContext {
     this.connections.add(conn);
   }
 
+  /** @internal WebSocket upgrades go to `websocket`, others to the raw `upgrade` hook. */
+  acceptsUpgrade(req: SockeyeRequest): boolean {
+    if (this.#websocket !== null && req.headers.hasToken('upgrade', 'websocket')) return true;
+    return this.#upgradeHook !== null;
+  }
+
+  /** @internal */
+  onUpgrade(req: SockeyeRequest, socket: net.Socket, head: Buffer[]): void {
+    const ws = this.#websocket;
+    if (ws !== null && req.headers.hasToken('upgrade', 'websocket')) {
+      if (this.#closing !== null) {
+        socket.destroy();
+        return;
+      }
+      upgradeToWebSocket(req, socket, head, ws, this.upgrades, (conn) => {
+        this.websockets.add(conn);
+        socket.once('close', () => {
+          this.websockets.delete(conn);
+          if (this.#closing !== null && this.connections.size === 0 && this.websockets.size === 0) this.#onEmpty?.();
+        });
+      }).catch(() => socket.destroy());
+      return;
+    }
+    const hook = this.#upgradeHook;
+    if (hook === null) {
+      socket.destroy();
+      return;
+    }
+    hook(req, socket, head.length === 1 ? (head[0] as Buffer) : Buffer.concat(head));
+  }
+
   /** @internal */
   runHandler(req: SockeyeRequest, res: SockeyeResponse, conn: HttpConnection): void {
     try {
@@ -244,7 +281,7 @@ export class Server implements ServerContext {
   /** @internal */
   connectionClosed(conn: HttpConnection): void {
     this.connections.delete(conn);
-    if (this.connections.size === 0) this.#onEmpty?.();
+    if (this.connections.size === 0 && this.websockets.size === 0) this.#onEmpty?.();
   }
 
   #onEmpty: (() => void) | null = null;
@@ -258,7 +295,7 @@ export class Server implements ServerContext {
     const deadline = options.deadline ?? CLOSE_DEADLINE_MS;
     this.#closing = new Promise<CloseResult>((resolve) => {
       const result: CloseResult = { closed: 0, terminated: 0 };
-      const total = this.connections.size;
+      const total = this.connections.size + this.websockets.size;
       this.#net.close();
       let timer: NodeJS.Timeout | null = null;
       const finish = () => {
@@ -275,7 +312,9 @@ export class Server implements ServerContext {
         c.protocol.info.keepAlive = false;
         if (c.protocol.isIdle) c.destroy();
       }
-      if (this.connections.size === 0) {
+      // RFC 6455 §7.4.1: 1001, the endpoint is going away.
+      for (const ws of this.websockets) ws.close(1001, 'Server shutting down');
+      if (this.connections.size === 0 && this.websockets.size === 0) {
         finish();
         return;
       }
@@ -283,6 +322,10 @@ export class Server implements ServerContext {
         for (const c of this.connections) {
           result.terminated++;
           c.destroy();
+        }
+        for (const ws of this.websockets) {
+          result.terminated++;
+          ws.terminate();
         }
       }, deadline);
     });
@@ -309,7 +352,7 @@ function defaultHandler(_req: SockeyeRequest, res: SockeyeResponse): void {
  * const server = await serve({ port: 8080, request: (req, res) => res.send(`hello ${req.path}`) });
  * ```
  */
-export async function serve(options: ServeOptions = {}): Promise<Server> {
+export async function serve<T = unknown>(options: ServeOptions<T> = {}): Promise<Server> {
   const server = new Server(options);
   return server.listen(options.port ?? 3000, options.host, options.backlog ?? 511);
 }
