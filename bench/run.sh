@@ -15,7 +15,7 @@ cat > "$WORK/servers/sockeye.sh" <<SH
 #!/usr/bin/env bash
 # bench-label: sockeye (this checkout)
 # bench-role: candidate
-# bench-workloads: http
+# bench-workloads: ws http
 exec node "$ROOT/dist/bench/server.js"
 SH
 chmod +x "$WORK/servers/sockeye.sh"

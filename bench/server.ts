@@ -1,6 +1,6 @@
 /**
  * The sockeye entry of the shared benchmark harness: `GET /` → "Hello, World!", `POST /echo` → the body.
- * Reads PORT, listens on 127.0.0.1, prints `ready`. (WebSocket echo on `/` joins when the WebSocket layer lands.)
+ * WebSocket upgrades on `/` echo every message with its type. Reads PORT, listens on 127.0.0.1, prints `ready`.
  */
 
 import { serve } from '../src/index.js';
@@ -19,6 +19,12 @@ const server = await serve({
       return;
     }
     res.send(HELLO, 200, TEXT_PLAIN);
+  },
+  websocket: {
+    maxPayload: 64 * 1024 * 1024,
+    message(ws, message, isBinary) {
+      ws.send(message, isBinary);
+    },
   },
 });
 process.stdout.write('ready\n');

@@ -4,7 +4,7 @@
  * answers them itself.
  */
 
-import type { SockeyeRequest, SockeyeResponse } from '../index.js';
+import type { SockeyeRequest, SockeyeResponse, WebSocketOptions } from '../index.js';
 
 /** JSON with every non-ASCII character escaped, so the body is pure ASCII and latin1 byte strings survive. */
 function asciiJson(value: unknown): string {
@@ -35,3 +35,11 @@ export async function echoHandler(req: SockeyeRequest, res: SockeyeResponse): Pr
     }),
   );
 }
+
+/** WebSocket echo: text back as text, binary as binary. */
+export const wsEcho: WebSocketOptions = {
+  maxPayload: 64 * 1024 * 1024,
+  message(ws, message, isBinary) {
+    ws.send(message, isBinary);
+  },
+};

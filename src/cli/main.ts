@@ -7,12 +7,13 @@
 
 import { parseArgs } from 'node:util';
 import { serve } from '../index.js';
-import { echoHandler } from './echo.js';
+import { echoHandler, wsEcho } from './echo.js';
 
 const USAGE = `Usage: sockeye <command> [options]
 
 Commands:
-  echo    Echo server: every HTTP request is answered with a JSON description of it
+  echo    Echo server: HTTP requests are answered with a JSON description of them,
+          WebSocket messages (any path) are echoed back as received
   demo    Demo server
 
 Options:
@@ -44,6 +45,9 @@ export async function main(argv: string[]): Promise<number> {
         // Conformance tools send large bodies: allow 16 MiB.
         limits: { maxBodyBytes: 16 * 1024 * 1024 },
         request: echoHandler,
+        // WebSocket upgrades on any path; messages echoed as received. No limit stricter than the RFC's
+        // beyond a 64 MiB message (Autobahn's largest is 16 MiB).
+        websocket: wsEcho,
       });
       process.stdout.write(`sockeye echo listening on ${server.url}\n`);
       shutdownOnSignal(server);
