@@ -23,7 +23,13 @@
 
 import { Buffer } from 'node:buffer';
 import { httpError, type ProtocolError } from '../errors.js';
-import { MAX_CHUNK_LINE_BYTES, MAX_HEADER_BYTES, MAX_HEADER_COUNT, MAX_REQUEST_LINE_BYTES, MAX_TRAILER_BYTES } from '../limits.js';
+import {
+  MAX_CHUNK_LINE_BYTES,
+  MAX_HEADER_BYTES,
+  MAX_HEADER_COUNT,
+  MAX_REQUEST_LINE_BYTES,
+  MAX_TRAILER_BYTES,
+} from '../limits.js';
 import { FIELD_VALUE_CHAR, TARGET_CHAR, TCHAR } from '../util/ascii.js';
 import { HeaderList } from './headers.js';
 
@@ -161,7 +167,7 @@ export class RequestParser {
 
   /** True while nothing of the next message has been received yet. */
   get isIdle(): boolean {
-    return this.state === HEAD && this.scratchLen === 0;
+    return this.state === HEAD && isEmptyLines(this.scratch, this.scratchLen);
   }
 
   /** True while a head is partially received (the slowloris timer runs). */
@@ -230,7 +236,8 @@ export class RequestParser {
 
   /** The peer closed its side. A message cut short is an error only when it had started. */
   receiveEof(): void {
-    if (this.state === HEAD && this.scratchLen === 0) return;
+    // RFC 9112 §2.2: empty lines before a request-line are ignored (e.g. a stray CRLF after a POST body).
+    if (this.state === HEAD && isEmptyLines(this.scratch, this.scratchLen)) return;
     if (this.state === DONE || this.state === ERROR) return;
     // RFC 9112 §8: "A message ... received with fewer octets than indicated ... MUST be considered incomplete".
     this.fail(400, 'ERR_HTTP_INCOMPLETE_MESSAGE', 'Connection closed before the message was complete');
@@ -618,6 +625,14 @@ function latin1(buf: Buffer, start: number, end: number): string {
   return latin1Slice === undefined ? buf.toString('latin1', start, end) : latin1Slice.call(buf, start, end);
 }
 
+/** Whether `buf[0..len)` is nothing but CRLF pairs (true when empty). */
+function isEmptyLines(buf: Buffer | null, len: number): boolean {
+  if (len === 0) return true;
+  if (buf === null || len % 2 !== 0) return false;
+  for (let i = 0; i < len; i += 2) if (buf[i] !== CR || buf[i + 1] !== LF) return false;
+  return true;
+}
+
 function isDigit(c: number): boolean {
   return c >= 0x30 && c <= 0x39;
 }
@@ -674,7 +689,7 @@ export function parseFieldLines(buf: Buffer, p: number, end: number, out: string
       return FIELD_ERR_NAME;
     }
     if (i === p) return FIELD_ERR_NAME;
-    if ((out.length >> 1) >= maxCount) return FIELD_ERR_COUNT;
+    if (out.length >> 1 >= maxCount) return FIELD_ERR_COUNT;
     const name = latin1(buf, p, i);
     i++;
     while (buf[i] === SP || buf[i] === HTAB) i++;

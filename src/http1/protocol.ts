@@ -289,11 +289,14 @@ export class Http1ServerProtocol implements RequestParserHandler {
 
   private failRequest(err: ProtocolError): void {
     const started = this.response !== R_NONE && this.response !== R_DONE;
+    // The current request was already answered (response ended before its body was read): a second response
+    // to it would be taken by the client as the answer to its next request (RFC 9112 §9.3.2), so just close.
+    const answered = this.state === S_ACTIVE && this.response === R_DONE;
     this.state = S_CLOSING;
     this.pending = [];
     this.pendingBytes = 0;
     this.handler.onError(err);
-    if (!started) {
+    if (!started && !answered) {
       this.response = R_DONE;
       this.sink.write(errorResponse(err.status, err.message, this.options.date()));
     }
