@@ -199,8 +199,11 @@ export class Http1ServerProtocol implements RequestParserHandler {
           this.state = S_IDLE;
         }
         if (this.parser.isFailed) break;
-        const buf = this.pending[0] as Buffer;
+        const pending = this.pending;
+        const buf = pending[0] as Buffer;
         const used = this.parser.receive(buf);
+        // stop()/failRequest() during the parse drop the queue: nothing left to account for.
+        if (this.pending !== pending) break;
         if (used >= buf.length) {
           this.pending.shift();
           this.pendingBytes -= buf.length;
