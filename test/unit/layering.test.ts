@@ -1,0 +1,110 @@
+/**
+ * The layering rule of DESIGN.md, enforced on the sources: the sans-I/O cores (util, http1, ws, pubsub)
+ * import only each other in the allowed direction, errors.ts, limits.ts, node:buffer and node:crypto;
+ * cli/ and inspector/ import only index.ts; nothing imports node/ but index.ts and node/ itself; no cycles.
+ */
+
+import assert from 'node:assert/strict';
+import { readdirSync, readFileSync, statSync } from 'node:fs';
+import path from 'node:path';
+import { test } from 'node:test';
+import { fileURLToPath } from 'node:url';
+
+const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../../src');
+
+function listTs(dir: string): string[] {
+  const out: string[] = [];
+  for (const name of readdirSync(dir)) {
+    const full = path.join(dir, name);
+    if (statSync(full).isDirectory()) out.push(...listTs(full));
+    else if (name.endsWith('.ts') && !name.endsWith('.d.ts')) out.push(full);
+  }
+  return out;
+}
+
+function importsOf(file: string): string[] {
+  const text = readFileSync(file, 'utf8');
+  const re = /^\s*(?:import|export)\s[^;]*?from\s+'([^']+)'|^\s*import\s+'([^']+)'|import\(\s*'([^']+)'\s*\)/gm;
+  const out: string[] = [];
+  for (let m = re.exec(text); m !== null; m = re.exec(text)) out.push((m[1] ?? m[2] ?? m[3]) as string);
+  return out;
+}
+
+/** Top-level area of a source file: 'util', 'http1', 'ws', 'pubsub', 'node', 'cli', 'inspector', or the file name. */
+function area(file: string): string {
+  const rel = path.relative(root, file).split(path.sep);
+  return rel.length > 1 ? (rel[0] as string) : (rel[0] as string).replace(/\.ts$/, '');
+}
+
+const CORE_ALLOWED: Record<string, string[]> = {
+  util: ['util', 'errors', 'limits'],
+  http1: ['util', 'http1', 'errors', 'limits'],
+  ws: ['util', 'http1', 'ws', 'errors', 'limits'],
+  pubsub: ['util', 'pubsub', 'errors', 'limits'],
+};
+const CORE_NODE_MODULES = new Set(['node:buffer', 'node:crypto']);
+
+const files = listTs(root);
+const graph = new Map<string, string[]>();
+for (const f of files) {
+  const deps: string[] = [];
+  for (const spec of importsOf(f)) {
+    if (spec.startsWith('.')) deps.push(path.resolve(path.dirname(f), spec).replace(/\.js$/, '.ts'));
+    else deps.push(spec);
+  }
+  graph.set(f, deps);
+}
+
+test('the cores import only what the layering rule allows', () => {
+  const violations: string[] = [];
+  for (const [f, deps] of graph) {
+    const a = area(f);
+    const allowed = CORE_ALLOWED[a];
+    if (allowed === undefined) continue;
+    for (const d of deps) {
+      if (!d.startsWith('/')) {
+        if (!CORE_NODE_MODULES.has(d)) violations.push(`${path.relative(root, f)} imports ${d}`);
+      } else if (!allowed.includes(area(d)))
+        violations.push(`${path.relative(root, f)} imports ${path.relative(root, d)}`);
+    }
+  }
+  assert.deepEqual(violations, []);
+});
+
+test('cli/ and inspector/ use the public API only; only index.ts reaches into node/', () => {
+  const violations: string[] = [];
+  for (const [f, deps] of graph) {
+    const a = area(f);
+    for (const d of deps) {
+      if (!d.startsWith('/')) continue;
+      const b = area(d);
+      if ((a === 'cli' || a === 'inspector') && b !== a && b !== 'index') {
+        violations.push(`${path.relative(root, f)} imports ${path.relative(root, d)}`);
+      }
+      if (b === 'node' && a !== 'node' && a !== 'index')
+        violations.push(`${path.relative(root, f)} imports ${path.relative(root, d)}`);
+    }
+  }
+  assert.deepEqual(violations, []);
+});
+
+test('no import cycles', () => {
+  const state = new Map<string, number>();
+  const cycles: string[] = [];
+  const visit = (f: string, stack: string[]) => {
+    state.set(f, 1);
+    for (const d of graph.get(f) ?? []) {
+      if (!graph.has(d)) continue;
+      if (state.get(d) === 1) cycles.push([...stack, f, d].map((x) => path.relative(root, x)).join(' → '));
+      else if (state.get(d) === undefined) visit(d, [...stack, f]);
+    }
+    state.set(f, 2);
+  };
+  for (const f of graph.keys()) if (!state.has(f)) visit(f, []);
+  assert.deepEqual(cycles, []);
+});
+
+test('the checker sees the imports (sanity)', () => {
+  assert.ok(files.length > 10);
+  assert.ok((graph.get(path.join(root, 'http1/protocol.ts')) ?? []).some((d) => d.endsWith('http1/parser.ts')));
+});
