@@ -135,6 +135,8 @@ export class RequestParser {
   private lineStart: number;
   private lineEnd: number;
   private lineFromScratch: boolean;
+  /** The previous request's field lines: keep-alive clients repeat them, so their strings are reused. */
+  private prevFields: string[];
 
   constructor(handler: RequestParserHandler, limits: RequestParserLimits = DEFAULT_PARSER_LIMITS) {
     this.state = HEAD;
@@ -153,6 +155,7 @@ export class RequestParser {
     this.lineStart = 0;
     this.lineEnd = 0;
     this.lineFromScratch = false;
+    this.prevFields = NO_FIELDS;
   }
 
   /** True once a message has ended and `next()` has not been called yet. */
@@ -372,7 +375,7 @@ export class RequestParser {
       this.fail(400, 'ERR_HTTP_INVALID_METHOD', 'Invalid method in request line');
       return;
     }
-    const method = latin1(buf, p, i);
+    const method = methodString(buf, p, i);
     const targetStart = ++i;
     while (i < lineEnd && TARGET_CHAR[buf[i] as number] === 1) i++;
     if (i === targetStart || buf[i] !== SP) {
@@ -414,7 +417,8 @@ export class RequestParser {
       this.fail(431, 'ERR_HTTP_HEADERS_TOO_LARGE', 'Header section too large');
       return;
     }
-    const err = parseFieldLines(buf, p, end - 2, raw, limits.maxHeaderCount);
+    const err = parseFieldLines(buf, p, end - 2, raw, limits.maxHeaderCount, this.prevFields);
+    this.prevFields = raw;
     if (err !== 0) {
       this.failFields(err);
       return;
@@ -633,6 +637,35 @@ function isEmptyLines(buf: Buffer | null, len: number): boolean {
   return true;
 }
 
+const NO_FIELDS: string[] = [];
+
+/**
+ * PERF: `candidate` (the string at the same place in the previous request) when it has the same bytes, else a
+ * new string. A keep-alive client sends the same Host, User-Agent, Accept... on every request; comparing a few
+ * bytes in JS is cheaper than a native call and a new string (latin1 decoding was 8 % of the pipelined GET
+ * benchmark).
+ */
+function sameOrDecode(buf: Buffer, start: number, end: number, candidate: string | undefined): string {
+  if (candidate !== undefined && candidate.length === end - start) {
+    let i = 0;
+    while (i < candidate.length && candidate.charCodeAt(i) === buf[start + i]) i++;
+    if (i === candidate.length) return candidate;
+  }
+  return latin1(buf, start, end);
+}
+
+/** The method string, without decoding for the common ones. */
+function methodString(buf: Buffer, start: number, end: number): string {
+  const n = end - start;
+  const c = buf[start];
+  if (n === 3 && c === 0x47 && buf[start + 1] === 0x45 && buf[start + 2] === 0x54) return 'GET';
+  if (n === 4 && buf[start + 1] === 0x4f && buf[start + 2] === 0x53 && buf[start + 3] === 0x54 && c === 0x50)
+    return 'POST';
+  if (n === 4 && c === 0x48 && buf[start + 1] === 0x45 && buf[start + 2] === 0x41 && buf[start + 3] === 0x44)
+    return 'HEAD';
+  return latin1(buf, start, end);
+}
+
 function isDigit(c: number): boolean {
   return c >= 0x30 && c <= 0x39;
 }
@@ -676,7 +709,14 @@ const FIELD_ERR_CR = 6;
  * Parses field lines in `buf[p..end)`, where `end` is just past the last field line's CRLF.
  * field-line = field-name ":" OWS field-value OWS (RFC 9112 §5). Pushes name, value into `out`.
  */
-export function parseFieldLines(buf: Buffer, p: number, end: number, out: string[], maxCount: number): number {
+export function parseFieldLines(
+  buf: Buffer,
+  p: number,
+  end: number,
+  out: string[],
+  maxCount: number,
+  prev: string[] = NO_FIELDS,
+): number {
   while (p < end) {
     const c0 = buf[p] as number;
     // RFC 9112 §5.2: obs-fold is rejected with 400 by a server not in a message/http context.
@@ -690,7 +730,7 @@ export function parseFieldLines(buf: Buffer, p: number, end: number, out: string
     }
     if (i === p) return FIELD_ERR_NAME;
     if (out.length >> 1 >= maxCount) return FIELD_ERR_COUNT;
-    const name = latin1(buf, p, i);
+    const name = sameOrDecode(buf, p, i, prev[out.length]);
     i++;
     while (buf[i] === SP || buf[i] === HTAB) i++;
     const vs = i;
@@ -700,7 +740,7 @@ export function parseFieldLines(buf: Buffer, p: number, end: number, out: string
     if (buf[i + 1] !== LF) return FIELD_ERR_CR;
     let ve = i;
     while (ve > vs && (buf[ve - 1] === SP || buf[ve - 1] === HTAB)) ve--;
-    out.push(name, latin1(buf, vs, ve));
+    out.push(name, sameOrDecode(buf, vs, ve, prev[out.length + 1]));
     p = i + 2;
   }
   return 0;

@@ -18,7 +18,7 @@
  *   R6 Expect other than 100-continue: 417 (RFC 9110 §10.1.1).
  */
 
-import type { Buffer } from 'node:buffer';
+import { Buffer } from 'node:buffer';
 import { httpError, InvalidStateError, type ProtocolError } from '../errors.js';
 import { MAX_BODY_BYTES } from '../limits.js';
 import {
@@ -347,15 +347,13 @@ export class Http1ServerProtocol implements RequestParserHandler {
         connectionClose = true;
       }
     }
-    let head = statusLine(status) + serializeFields(fields, validated);
-    if (!hasDate) head += `Date: ${this.options.date()}${CRLF}`;
     const noBody = hasNoBody(status, info.isHead);
     this.bodyless = noBody;
     this.chunkedResponse = false;
     this.contentRemaining = -1;
     if (connectionClose) info.keepAlive = false;
-    // A request whose body is still arriving when the response is complete ends the connection unless the
-    // body is read to the end by then; that is decided in endResponse.
+    // Framing field the protocol adds: 0 none, 1 Content-Length, 2 Transfer-Encoding: chunked.
+    let framing = 0;
     if (status === 204 || status === 304 || status < 200) {
       // RFC 9110 §8.6: no Content-Length in 204; no content for 1xx/204/304.
     } else if (userLength >= 0) {
@@ -365,23 +363,41 @@ export class Http1ServerProtocol implements RequestParserHandler {
       }
       this.contentRemaining = info.isHead ? -1 : userLength;
     } else if (bodyLength >= 0) {
-      head += `Content-Length: ${bodyLength}${CRLF}`;
+      framing = 1;
       this.contentRemaining = info.isHead ? -1 : bodyLength;
     } else if (!info.isHead) {
       if (info.versionMinor === 1) {
-        head += `Transfer-Encoding: chunked${CRLF}`;
+        framing = 2;
         this.chunkedResponse = true;
       } else {
         // HTTP/1.0 has no chunked coding: the body is delimited by closing the connection (RFC 9112 §6.3 rule 8).
         info.keepAlive = false;
       }
     }
-    if (!info.keepAlive) {
-      if (!connectionClose) head += `Connection: close${CRLF}`;
-    } else if (info.versionMinor === 0) {
-      head += `Connection: keep-alive${CRLF}`;
+    // Connection field: 0 none, 1 close, 2 keep-alive (for a 1.0 client that asked for it).
+    const connection = !info.keepAlive ? (connectionClose ? 0 : 1) : info.versionMinor === 0 ? 2 : 0;
+    const date = hasDate ? '' : this.options.date();
+    if (validated && date !== '') {
+      const memo = lastHead;
+      if (
+        memo.date === date &&
+        memo.status === status &&
+        memo.bodyLength === bodyLength &&
+        memo.framing === framing &&
+        memo.connection === connection &&
+        sameFields(memo.fields, fields)
+      ) {
+        this.response = R_HEAD_SENT;
+        this.sink.write(memo.bytes);
+        return;
+      }
+      const bytes = Buffer.from(buildHead(status, fields, true, date, framing, bodyLength, connection), 'latin1');
+      lastHead = { date, status, bodyLength, framing, connection, fields: fields.slice(), bytes };
+      this.response = R_HEAD_SENT;
+      this.sink.write(bytes);
+      return;
     }
-    head += CRLF;
+    const head = buildHead(status, fields, validated, date, framing, bodyLength, connection);
     this.response = R_HEAD_SENT;
     this.sink.writeString(head);
   }
@@ -579,6 +595,55 @@ export function analyzeHead(head: RequestHead, info: RequestInfo, maxBodyBytes: 
   // RFC 9110 §7.8: "A server MUST ignore an Upgrade header field that is received in an HTTP/1.0 request."
   info.upgrade = upgradeField && connUpgrade && minor === 1;
   return null;
+}
+
+/**
+ * PERF: the last head serialized, as bytes. Servers answer runs of identical heads (same status, fields and
+ * length within one second); comparing the inputs (mostly pointer-equal strings) and copying cached bytes is
+ * cheaper than building and latin1-encoding the head again (8 % of the pipelined GET benchmark).
+ */
+interface HeadMemo {
+  date: string;
+  status: number;
+  bodyLength: number;
+  framing: number;
+  connection: number;
+  fields: readonly string[];
+  bytes: Buffer;
+}
+let lastHead: HeadMemo = {
+  date: '',
+  status: 0,
+  bodyLength: 0,
+  framing: 0,
+  connection: 0,
+  fields: [],
+  bytes: Buffer.alloc(0),
+};
+
+function sameFields(a: readonly string[], b: readonly string[]): boolean {
+  if (a.length !== b.length) return false;
+  for (let i = 0; i < a.length; i++) if (a[i] !== b[i]) return false;
+  return true;
+}
+
+/** Serializes a response head; `framing`/`connection` as decided in writeHead. */
+function buildHead(
+  status: number,
+  fields: readonly string[],
+  validated: boolean,
+  date: string,
+  framing: number,
+  bodyLength: number,
+  connection: number,
+): string {
+  let head = statusLine(status) + serializeFields(fields, validated);
+  if (date !== '') head += `Date: ${date}${CRLF}`;
+  if (framing === 1) head += `Content-Length: ${bodyLength}${CRLF}`;
+  else if (framing === 2) head += `Transfer-Encoding: chunked${CRLF}`;
+  if (connection === 1) head += `Connection: close${CRLF}`;
+  else if (connection === 2) head += `Connection: keep-alive${CRLF}`;
+  return head + CRLF;
 }
 
 /** PERF: the last Host value found valid; clients repeat the same Host on every request of a connection. */

@@ -471,17 +471,27 @@ export async function upgradeToWebSocket<T>(
     try {
       const ctx: UpgradeContext = { protocols: check.protocols, origin: req.headers.get('origin'), reject: rejectWith };
       const r = options.upgrade(req, ctx);
-      result = isPromise(r) ? await withTimeout(r, options.upgradeTimeout ?? WS_HANDSHAKE_TIMEOUT_MS) : r;
+      if (isPromise(r)) {
+        // The socket is paused, so a client that leaves (FIN) would go unnoticed: read while the hook decides.
+        const unwatch = watchWhileDeciding(socket, head, onGone);
+        try {
+          result = await withTimeout(r, options.upgradeTimeout ?? WS_HANDSHAKE_TIMEOUT_MS);
+        } finally {
+          unwatch();
+        }
+      } else result = r;
     } catch (err) {
       socket.off('close', onGone);
       stats.rejected++;
       if (!gone) writeRefusal(socket, err === TIMEOUT ? 503 : 500, '', []);
+      else socket.destroy();
       return;
     }
     socket.off('close', onGone);
     // The client may have gone while we were deciding: check the socket again after the await.
     if (gone || socket.destroyed) {
       stats.abandoned++;
+      socket.destroy();
       return;
     }
     if (result === false) {
@@ -521,6 +531,30 @@ export async function upgradeToWebSocket<T>(
   const ws = new ServerWebSocket<T>(socket, req, protocol, data, options);
   onOpen(ws);
   ws.start(head);
+}
+
+/** Bytes read ahead while an async `upgrade` hook decides; then reading pauses again (TCP pushes back). */
+const EARLY_BYTES_LIMIT = 64 * 1024;
+
+/**
+ * Reads the socket while an async `upgrade` hook runs: bytes (frames sent early) are kept in `head` for the
+ * connection, and end of input means the client left (`onEnd`). Returns the function that stops it.
+ */
+function watchWhileDeciding(socket: Socket, head: Buffer[], onEnd: () => void): () => void {
+  let bytes = 0;
+  const onData = (chunk: Buffer) => {
+    head.push(chunk);
+    bytes += chunk.length;
+    if (bytes > EARLY_BYTES_LIMIT) socket.pause();
+  };
+  socket.on('data', onData);
+  socket.once('end', onEnd);
+  socket.resume();
+  return () => {
+    socket.off('data', onData);
+    socket.off('end', onEnd);
+    socket.pause();
+  };
 }
 
 const TIMEOUT = Symbol('timeout');
