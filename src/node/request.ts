@@ -99,6 +99,25 @@ export class SockeyeRequest {
     return this.#searchParams;
   }
 
+  /**
+   * Cookies sent by the client (`Cookie` header, RFC 6265 §5.4: `name=value` pairs separated by `; `), first
+   * value of each name wins. Values are returned as sent (not URL-decoded).
+   */
+  get cookies(): Record<string, string> {
+    const out: Record<string, string> = Object.create(null);
+    for (const header of this.headers.getAll('cookie')) {
+      for (const pair of header.split(';')) {
+        const eq = pair.indexOf('=');
+        if (eq <= 0) continue;
+        const name = pair.slice(0, eq).trim();
+        let value = pair.slice(eq + 1).trim();
+        if (value.length >= 2 && value.startsWith('"') && value.endsWith('"')) value = value.slice(1, -1);
+        if (name !== '' && !(name in out)) out[name] = value;
+      }
+    }
+    return out;
+  }
+
   /** Shorthand for `headers.get(name)`. */
   header(name: string): string | undefined {
     return this.headers.get(name);

@@ -105,6 +105,14 @@ describe('Node clients', () => {
     assert.deepEqual(await resp.json(), { got: { a: [1, 2, 3] }, ct: 'application/json' });
   });
 
+  test('cookies are parsed from every Cookie header', async (t) => {
+    const server = await startServer(t, { request: (req, res) => res.json(req.cookies) });
+    const r = await rawExchange(server.port, [
+      'GET / HTTP/1.1\r\nHost: a\r\nCookie: a=1; b="two"\r\nCookie: c=3; a=ignored\r\nConnection: close\r\n\r\n',
+    ]);
+    assert.deepEqual(JSON.parse(r.text.slice(r.text.indexOf('\r\n\r\n') + 4)), { a: '1', b: 'two', c: '3' });
+  });
+
   test('invalid JSON body is answered 400 by the server', async (t) => {
     const server = await startServer(t, { request: async (req, res) => res.json(await req.json()) });
     const resp = await fetch(`${server.url}/j`, { method: 'POST', body: '{nope' });
