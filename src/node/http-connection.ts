@@ -42,6 +42,25 @@ export interface HttpStats {
   timeouts: { headers: number; body: number; idle: number };
 }
 
+const kConnection = Symbol('sockeye.httpConnection');
+type SocketWithConn = Socket & { [kConnection]?: HttpConnection | undefined };
+
+function socketOnData(this: SocketWithConn, chunk: Buffer): void {
+  this[kConnection]?.onData(chunk);
+}
+function socketOnEnd(this: SocketWithConn): void {
+  this[kConnection]?.onEnd();
+}
+function socketOnError(this: SocketWithConn): void {
+  // ECONNRESET and friends: the 'close' event follows and does the cleanup.
+}
+function socketOnClose(this: SocketWithConn): void {
+  this[kConnection]?.onClose();
+}
+function socketOnDrain(this: SocketWithConn): void {
+  this[kConnection]?.onDrain();
+}
+
 /** How long a connection may linger after an error response, reading and discarding, before it is destroyed. */
 const LINGER_MS = 2000;
 
@@ -91,16 +110,20 @@ export class HttpConnection implements ResponseTarget, BodySource {
       this,
       this.writer,
     );
-    socket.on('data', (chunk: Buffer) => this.onData(chunk));
-    socket.on('end', () => this.onEnd());
-    socket.on('error', () => {
-      // ECONNRESET and friends: the 'close' event follows and does the cleanup.
-    });
-    socket.on('close', () => this.onClose());
-    socket.on('drain', () => this.onDrain());
+    // Module-level listeners that find their connection on the socket (as ws does): no closures per connection.
+    (socket as SocketWithConn)[kConnection] = this;
+    socket.on('data', socketOnData);
+    socket.on('end', socketOnEnd);
+    socket.on('error', socketOnError);
+    socket.on('close', socketOnClose);
+    socket.on('drain', socketOnDrain);
   }
 
-  private onData(chunk: Buffer): void {
+  /** @internal */ onData(chunk: Buffer): void {
+    this.receive(chunk);
+  }
+
+  private receive(chunk: Buffer): void {
     if (this.ending) return; // lingering after an error: discard
     const p = this.protocol;
     if (p.isIdle) this.phaseStart = coarseNow();
@@ -126,14 +149,20 @@ export class HttpConnection implements ResponseTarget, BodySource {
     const rest = this.protocol.takeRemainder();
     this.ctx.connectionClosed(this);
     this.closed = true;
-    this.socket.removeAllListeners('data');
-    this.socket.removeAllListeners('end');
-    this.socket.removeAllListeners('close');
-    this.socket.removeAllListeners('drain');
+    // Let go of the socket: the next protocol owns it (and must listen for 'error' itself).
+    const socket = this.socket;
+    socket.off('data', socketOnData);
+    socket.off('end', socketOnEnd);
+    socket.off('error', socketOnError);
+    socket.off('close', socketOnClose);
+    socket.off('drain', socketOnDrain);
+    (socket as SocketWithConn)[kConnection] = undefined;
+    this.request = null;
+    this.response = null;
     this.ctx.onUpgrade(req, this.socket, rest);
   }
 
-  private onEnd(): void {
+  /** @internal */ onEnd(): void {
     this.protocol.receiveEof();
     if (this.protocol.isIdle || this.ending) this.socket.destroy();
     // Otherwise a complete request is still being answered: the socket closes after the response
@@ -141,7 +170,7 @@ export class HttpConnection implements ResponseTarget, BodySource {
     else if (this.protocol.state !== S_UPGRADED) this.protocol.info.keepAlive = false;
   }
 
-  private onClose(): void {
+  /** @internal */ onClose(): void {
     if (this.closed) return;
     this.closed = true;
     if (this.request !== null && !this.request.complete) {
@@ -155,7 +184,7 @@ export class HttpConnection implements ResponseTarget, BodySource {
 
   private drainWaiters: (() => void)[] = [];
 
-  private onDrain(): void {
+  /** @internal */ onDrain(): void {
     const w = this.drainWaiters;
     if (w.length === 0) return;
     this.drainWaiters = [];

@@ -139,13 +139,15 @@ export class ServerWebSocket<T = unknown> implements WsHandler {
 
   /** @internal starts reading; `head` holds bytes that came after the handshake request. */
   start(head: Buffer[]): void {
-    const socket = this.#socket;
-    socket.on('data', (chunk: Buffer) => this.#onData(chunk));
-    socket.on('end', () => this.#onEnd());
-    socket.on('close', () => this.#onSocketClose());
-    socket.on('drain', () => this.#onDrain());
+    const socket = this.#socket as SocketWithWs;
+    socket[kWebSocket] = this as ServerWebSocket<unknown>;
+    socket.on('data', wsSocketOnData);
+    socket.on('end', wsSocketOnEnd);
+    socket.on('error', wsSocketOnError);
+    socket.on('close', wsSocketOnClose);
+    socket.on('drain', wsSocketOnDrain);
     this.#options.open?.(this);
-    for (const chunk of head) if (chunk.length > 0 && !this.#closed) this.#onData(chunk);
+    for (const chunk of head) if (chunk.length > 0 && !this.#closed) this.onData(chunk);
     if (!this.#closed) socket.resume();
   }
 
@@ -160,7 +162,7 @@ export class ServerWebSocket<T = unknown> implements WsHandler {
     return this.#writer.pendingBytes + this.#socket.writableLength;
   }
 
-  #onData(chunk: Buffer): void {
+  /** @internal */ onData(chunk: Buffer): void {
     const w = this.#writer;
     w.begin();
     try {
@@ -170,20 +172,20 @@ export class ServerWebSocket<T = unknown> implements WsHandler {
     }
   }
 
-  #onEnd(): void {
+  /** @internal */ onEnd(): void {
     this.core.receiveEof();
     // The peer closed its side; we have nothing more to say either.
     this.#socket.end();
   }
 
-  #onDrain(): void {
+  /** @internal */ onDrain(): void {
     if (this.#wantDrain) {
       this.#wantDrain = false;
       this.#options.drain?.(this);
     }
   }
 
-  #onSocketClose(): void {
+  /** @internal */ onSocketClose(): void {
     if (this.#closed) return;
     this.#closed = true;
     if (this.#closeTimer !== null) clearTimeout(this.#closeTimer);
@@ -402,6 +404,26 @@ export class ServerWebSocket<T = unknown> implements WsHandler {
     this.#writer.discard();
     this.#socket.destroy();
   }
+}
+
+const kWebSocket = Symbol('sockeye.websocket');
+type SocketWithWs = Socket & { [kWebSocket]?: ServerWebSocket<unknown> };
+
+// Module-level listeners that find their WebSocket on the socket: no closures per connection.
+function wsSocketOnData(this: SocketWithWs, chunk: Buffer): void {
+  this[kWebSocket]?.onData(chunk);
+}
+function wsSocketOnEnd(this: SocketWithWs): void {
+  this[kWebSocket]?.onEnd();
+}
+function wsSocketOnError(this: SocketWithWs): void {
+  // ECONNRESET, EPIPE...: 'close' follows and reports 1006.
+}
+function wsSocketOnClose(this: SocketWithWs): void {
+  this[kWebSocket]?.onSocketClose();
+}
+function wsSocketOnDrain(this: SocketWithWs): void {
+  this[kWebSocket]?.onDrain();
 }
 
 function toBuffer(data: Uint8Array | ArrayBuffer): Buffer {

@@ -149,8 +149,9 @@ export class FrameParser {
     this.masked = false;
     this.payloadLength = 0;
     this.received = 0;
-    this.maskKey = Buffer.alloc(4);
-    this.#header = Buffer.alloc(MAX_FRAME_HEADER);
+    // Pool slices (allocUnsafe): both are written before they are read, and idle connections stay small.
+    this.maskKey = Buffer.allocUnsafe(4);
+    this.#header = Buffer.allocUnsafe(MAX_FRAME_HEADER);
     this.#headerFill = 0;
     this.#parts = [];
     this.#receiver = receiver;

@@ -1,0 +1,919 @@
+/**
+ * The WebSocket client: the WHATWG `WebSocket` interface (https://websockets.spec.whatwg.org/) over node:net and
+ * node:tls, so that code written for the browser's WebSocket runs unchanged, plus a few Node options (extra
+ * headers, timeouts, TLS settings) in a third constructor argument.
+ *
+ * Life of a connection:
+ *
+ *   CONNECTING  TCP (and TLS) connect, request head written at once; the response head is gathered (bounded,
+ *               16 KiB) and checked (RFC 6455 §4.1). Any failure, the handshake timeout, or `close()` fails the
+ *               connection: TCP is destroyed, then `error` and `close` (1006, not clean) are fired.
+ *   OPEN        `open` fired; bytes after the 101 head and every later read go into a `WsProtocol` core
+ *               (client side: it masks what it sends). Messages are fired as `message` events.
+ *   CLOSING     a close frame went out (ours, the echo of the server's, or a failure's); RFC 6455 §7.1.1: the
+ *               client waits for the server to close TCP, at most `closeTimeout`, then destroys the socket.
+ *   CLOSED      TCP is closed: `error` (only if we failed the connection) then `close` with the close code of
+ *               RFC 6455 §7.1.5 (the server's, 1005 without a code, 1006 without a close frame or after a failure).
+ *
+ * Events are dispatched from the socket's callbacks (so `open` comes before any message of the same read) and
+ * never from inside a method the application called.
+ */
+
+import { Buffer } from 'node:buffer';
+import net from 'node:net';
+import tls from 'node:tls';
+import { isArrayBuffer } from 'node:util/types';
+import { HandshakeError, ProtocolError } from '../errors.js';
+import { parseResponseHead } from '../http1/response-head.js';
+import { WS_CLOSE_TIMEOUT_MS, WS_HANDSHAKE_TIMEOUT_MS, WS_MAX_PAYLOAD } from '../limits.js';
+import { isToken } from '../util/ascii.js';
+import { formatExtensions } from '../ws/extensions.js';
+import { MAX_CLOSE_REASON } from '../ws/frame.js';
+import { buildRequestHead, generateKey, validateUpgradeResponse } from '../ws/handshake.js';
+import { SIDE_CLIENT, WS_OPEN, type WsHandler, WsProtocol } from '../ws/protocol.js';
+import { CloseEvent, ErrorEvent } from './events.js';
+import { SocketWriter } from './socket-writer.js';
+
+/** How binary messages are delivered: `Blob` (the standard's default), `ArrayBuffer`, or Node `Buffer`. */
+export type BinaryType = 'blob' | 'arraybuffer' | 'nodebuffer';
+
+/** Extra request headers: an object (a value may be a list) or `[name, value]` pairs (a `Headers` works too). */
+export type WebSocketHeaders = Record<string, string | readonly string[]> | Iterable<readonly [string, string]>;
+
+/** Node options: the third argument of `new WebSocket(url, protocols, options)`. */
+export interface WebSocketClientOptions {
+  /** Extra request headers. The handshake's own (Host, Upgrade, Connection, Sec-WebSocket-*, Origin) are refused. */
+  headers?: WebSocketHeaders;
+  /** Time allowed for connect, TLS and the server's 101 response (ms). Default 10 s (`WS_HANDSHAKE_TIMEOUT_MS`). */
+  handshakeTimeout?: number;
+  /** Largest incoming message in bytes; above it the connection fails with 1009. `0`: no limit. Default 64 MiB. */
+  maxPayload?: number;
+  /** `Origin` header to send (browsers always send one; by default none is sent). */
+  origin?: string;
+  /** node:tls connect options for `wss:` URLs (`ca`, `rejectUnauthorized`, `servername`, `cert`, ...). */
+  tls?: tls.ConnectionOptions;
+  /** After our close frame, how long to wait for the server to close TCP before destroying it (ms). Default 5 s. */
+  closeTimeout?: number;
+}
+
+/** Events of a `WebSocket`, for typed `addEventListener`. `ping` and `pong` are Node extras (data: Buffer). */
+export interface WebSocketEventMap {
+  open: Event;
+  message: MessageEvent;
+  error: ErrorEvent;
+  close: CloseEvent;
+  ping: MessageEvent<Buffer>;
+  pong: MessageEvent<Buffer>;
+}
+
+type Handler<E> = ((this: WebSocket, ev: E) => unknown) | null;
+
+/** readyState: the connection has not yet been established. */
+const CONNECTING = 0;
+/** readyState: the connection is established and communication is possible. */
+const OPEN = 1;
+/** readyState: the connection is going through the closing handshake, or `close()` was called. */
+const CLOSING = 2;
+/** readyState: the connection has been closed or could not be opened. */
+const CLOSED = 3;
+
+/** Largest response head we read before giving up (same bound as the request side's header section). */
+const MAX_RESPONSE_HEAD_BYTES = 16 * 1024;
+
+/** Request headers the handshake writes itself; letting the application add them would break it. */
+const RESERVED_HEADERS = new Set([
+  'host',
+  'upgrade',
+  'connection',
+  'origin',
+  'sec-websocket-key',
+  'sec-websocket-version',
+  'sec-websocket-protocol',
+  'sec-websocket-extensions',
+]);
+
+const EMPTY = Buffer.alloc(0);
+
+/** Something `send()` could not write yet: data behind a Blob being read, or the close that follows them. */
+class Pending {
+  /** null while a Blob is being read. */
+  data: Buffer | null;
+  readonly binary: boolean;
+  readonly size: number;
+  /** A deferred `close()`: code (null: none) and reason. */
+  readonly isClose: boolean;
+  readonly code: number | null;
+  readonly reason: string;
+  constructor(
+    data: Buffer | null,
+    binary: boolean,
+    size: number,
+    isClose: boolean,
+    code: number | null,
+    reason: string,
+  ) {
+    this.data = data;
+    this.binary = binary;
+    this.size = size;
+    this.isClose = isClose;
+    this.code = code;
+    this.reason = reason;
+  }
+}
+
+/** An event handler attribute (`onopen` ...): the current function and the listener registered for it. */
+interface HandlerSlot {
+  fn: ((ev: Event) => unknown) | null;
+  listener: ((ev: Event) => void) | null;
+}
+
+/**
+ * A WebSocket client with the WHATWG API.
+ *
+ * @example
+ * const ws = new WebSocket('ws://127.0.0.1:8080/chat', ['chat.v1']);
+ * ws.binaryType = 'arraybuffer';
+ * ws.onopen = () => ws.send('hello');
+ * ws.onmessage = (e) => console.log(e.data);
+ * ws.onclose = (e) => console.log('closed', e.code, e.reason, e.wasClean);
+ *
+ * @example
+ * // Node options: headers, TLS, timeouts
+ * const ws = new WebSocket('wss://localhost:8443/', [], { tls: { ca }, headers: { authorization: 'Bearer x' } });
+ */
+export class WebSocket extends EventTarget {
+  declare static readonly CONNECTING: 0;
+  declare static readonly OPEN: 1;
+  declare static readonly CLOSING: 2;
+  declare static readonly CLOSED: 3;
+  declare readonly CONNECTING: 0;
+  declare readonly OPEN: 1;
+  declare readonly CLOSING: 2;
+  declare readonly CLOSED: 3;
+
+  readonly #url: URL;
+  readonly #origin: string;
+  readonly #offeredProtocols: string[];
+  readonly #key: string;
+  readonly #maxPayload: number;
+  readonly #closeTimeout: number;
+  #readyState: number;
+  #protocol: string;
+  #extensions: string;
+  #binaryType: BinaryType;
+  readonly #socket: net.Socket;
+  readonly #writer: SocketWriter;
+  #core: WsProtocol | null;
+  /** Response bytes gathered while CONNECTING. */
+  #head: Buffer | null;
+  #handshakeTimer: NodeJS.Timeout | null;
+  #closeTimer: NodeJS.Timeout | null;
+  /** We failed the connection (an `error` event precedes `close`), and why. */
+  #failed: boolean;
+  #error: unknown;
+  /** Sends waiting behind a Blob being read, in order. */
+  readonly #pending: Pending[];
+  /** bufferedAmount parts: bytes sent in this task, bytes sent before (clamped to what the socket still holds),
+   * bytes waiting in `#pending`, and bytes "sent" after closing (the standard counts them, never sends them). */
+  #bufferedTask: number;
+  #bufferedOlder: number;
+  #bufferedPending: number;
+  #bufferedAfterClose: number;
+  #settleScheduled: boolean;
+  readonly #handlers: Record<'open' | 'message' | 'error' | 'close', HandlerSlot>;
+
+  /**
+   * Opens a connection to `url`.
+   *
+   * @param url `ws:`, `wss:`, `http:` (as ws:) or `https:` (as wss:) URL, without a fragment
+   * @param protocols subprotocols to offer, most preferred first (tokens, no duplicates)
+   * @param options Node options (headers, timeouts, TLS)
+   * @throws DOMException `SyntaxError` for an invalid URL or subprotocol list
+   * @throws TypeError for an invalid header name or value in `options`
+   */
+  constructor(url: string | URL, protocols?: string | Iterable<string>, options: WebSocketClientOptions = {}) {
+    super();
+    // biome-ignore lint/complexity/noArguments: WebIDL tells a missing argument (TypeError) from undefined
+    if (arguments.length === 0) {
+      throw new TypeError("Failed to construct 'WebSocket': 1 argument required, but only 0 present.");
+    }
+    const urlRecord = parseWebSocketUrl(url);
+    const offered = toProtocolList(protocols);
+    this.#url = urlRecord;
+    this.#origin = urlRecord.origin;
+    this.#offeredProtocols = offered;
+    this.#key = generateKey();
+    this.#maxPayload = options.maxPayload ?? WS_MAX_PAYLOAD;
+    this.#closeTimeout = options.closeTimeout ?? WS_CLOSE_TIMEOUT_MS;
+    this.#readyState = CONNECTING;
+    this.#protocol = '';
+    this.#extensions = '';
+    this.#binaryType = 'blob';
+    this.#core = null;
+    this.#head = EMPTY;
+    this.#handshakeTimer = null;
+    this.#closeTimer = null;
+    this.#failed = false;
+    this.#error = undefined;
+    this.#pending = [];
+    this.#bufferedTask = 0;
+    this.#bufferedOlder = 0;
+    this.#bufferedPending = 0;
+    this.#bufferedAfterClose = 0;
+    this.#settleScheduled = false;
+    this.#handlers = {
+      open: { fn: null, listener: null },
+      message: { fn: null, listener: null },
+      error: { fn: null, listener: null },
+      close: { fn: null, listener: null },
+    };
+
+    // Everything that can throw on the application's input is checked before a socket exists.
+    const requestHead = buildRequestHead({
+      target: urlRecord.pathname + urlRecord.search,
+      host: urlRecord.host,
+      key: this.#key,
+      protocols: offered,
+      origin: options.origin,
+      headers: toHeaderPairs(options.headers),
+    });
+
+    const secure = urlRecord.protocol === 'wss:';
+    let host = urlRecord.hostname;
+    if (host.startsWith('[')) host = host.slice(1, -1);
+    const port = urlRecord.port === '' ? (secure ? 443 : 80) : Number(urlRecord.port);
+    let socket: net.Socket;
+    if (secure) {
+      const tlsOptions: tls.ConnectionOptions = { host, port };
+      // SNI carries host names only (RFC 6066 §3: "Literal IPv4 and IPv6 addresses are not permitted").
+      if (net.isIP(host) === 0) tlsOptions.servername = host;
+      socket = tls.connect({ ...tlsOptions, ...options.tls, host, port });
+    } else {
+      socket = net.connect({ host, port });
+    }
+    socket.setNoDelay(true);
+    this.#socket = socket;
+    this.#writer = new SocketWriter(socket, () => this.#endTcp());
+    socket.on('data', (chunk: Buffer) => this.#onData(chunk));
+    socket.on('end', () => this.#onEnd());
+    socket.on('error', (err: Error) => this.#onSocketError(err));
+    socket.on('close', () => this.#onSocketClose());
+    // The request waits in the socket until it connects (and, for TLS, until the handshake is done).
+    socket.write(requestHead, 'latin1');
+
+    const timeout = options.handshakeTimeout ?? WS_HANDSHAKE_TIMEOUT_MS;
+    this.#handshakeTimer = setTimeout(() => {
+      this.#handshakeTimer = null;
+      this.#failConnecting(
+        new HandshakeError('ERR_WS_HANDSHAKE_TIMEOUT', `Opening handshake did not complete within ${timeout} ms`),
+      );
+    }, timeout);
+  }
+
+  // ── attributes ─────────────────────────────────────────────────────────────────────────────────────────
+
+  /** The URL, serialized (`http:` and `https:` shown as `ws:` and `wss:`). */
+  get url(): string {
+    return this.#url.href;
+  }
+
+  /** 0 CONNECTING, 1 OPEN, 2 CLOSING, 3 CLOSED. */
+  get readyState(): number {
+    return this.#readyState;
+  }
+
+  /** The subprotocol the server selected, or `''`. */
+  get protocol(): string {
+    return this.#protocol;
+  }
+
+  /** The extensions the server accepted, as a `Sec-WebSocket-Extensions` value, or `''`. */
+  get extensions(): string {
+    return this.#extensions;
+  }
+
+  /**
+   * Bytes of application data passed to `send()` and not yet handed to the network: counted in full during
+   * the task that sent them, then as far as the socket still holds them. After closing, each `send()` adds its
+   * size and nothing is sent (the standard's rule).
+   */
+  get bufferedAmount(): number {
+    let older = this.#bufferedOlder;
+    if (older > 0) {
+      const held = this.#socket.writableLength + this.#writer.pendingBytes;
+      if (older > held) older = this.#bufferedOlder = held;
+    }
+    return older + this.#bufferedTask + this.#bufferedPending + this.#bufferedAfterClose;
+  }
+
+  /** How binary messages are delivered: `'blob'` (default), `'arraybuffer'` or `'nodebuffer'` (Node extra). */
+  get binaryType(): BinaryType {
+    return this.#binaryType;
+  }
+
+  set binaryType(value: BinaryType) {
+    // WebIDL enumeration attribute: an unknown value is ignored.
+    if (value === 'blob' || value === 'arraybuffer' || value === 'nodebuffer') this.#binaryType = value;
+  }
+
+  /** Event handler for `open`: The connection opened. */
+  get onopen(): Handler<Event> {
+    return this.#handlers.open.fn as Handler<Event>;
+  }
+  set onopen(fn: Handler<Event>) {
+    this.#setHandler('open', fn);
+  }
+
+  /** Event handler for `message`: A message arrived (`data`: string, or Blob/ArrayBuffer/Buffer per `binaryType`). */
+  get onmessage(): Handler<MessageEvent> {
+    return this.#handlers.message.fn as Handler<MessageEvent>;
+  }
+  set onmessage(fn: Handler<MessageEvent>) {
+    this.#setHandler('message', fn);
+  }
+
+  /** Event handler for `error`: The connection was failed (fired just before `close`; an `ErrorEvent` whose `error` says why). */
+  get onerror(): Handler<Event> {
+    return this.#handlers.error.fn as Handler<Event>;
+  }
+  set onerror(fn: Handler<Event>) {
+    this.#setHandler('error', fn);
+  }
+
+  /** Event handler for `close`: The connection closed (`code`, `reason`, `wasClean`). */
+  get onclose(): Handler<CloseEvent> {
+    return this.#handlers.close.fn as Handler<CloseEvent>;
+  }
+  set onclose(fn: Handler<CloseEvent>) {
+    this.#setHandler('close', fn);
+  }
+
+  /** Typed for the WebSocket's own events; any other type is accepted as on every EventTarget. */
+  override addEventListener<K extends keyof WebSocketEventMap>(
+    type: K,
+    listener:
+      | ((this: WebSocket, ev: WebSocketEventMap[K]) => unknown)
+      | { handleEvent(ev: WebSocketEventMap[K]): unknown }
+      | null,
+    options?: boolean | AddEventListenerOptions,
+  ): void;
+  override addEventListener(
+    type: string,
+    listener: EventListenerOrEventListenerObject | null,
+    options?: boolean | AddEventListenerOptions,
+  ): void;
+  override addEventListener(
+    type: string,
+    listener: EventListenerOrEventListenerObject | null,
+    options?: boolean | AddEventListenerOptions,
+  ): void {
+    super.addEventListener(type, listener, options);
+  }
+
+  override removeEventListener<K extends keyof WebSocketEventMap>(
+    type: K,
+    listener:
+      | ((this: WebSocket, ev: WebSocketEventMap[K]) => unknown)
+      | { handleEvent(ev: WebSocketEventMap[K]): unknown }
+      | null,
+    options?: boolean | EventListenerOptions,
+  ): void;
+  override removeEventListener(
+    type: string,
+    listener: EventListenerOrEventListenerObject | null,
+    options?: boolean | EventListenerOptions,
+  ): void;
+  override removeEventListener(
+    type: string,
+    listener: EventListenerOrEventListenerObject | null,
+    options?: boolean | EventListenerOptions,
+  ): void {
+    super.removeEventListener(type, listener, options);
+  }
+
+  // ── methods ────────────────────────────────────────────────────────────────────────────────────────────
+
+  /**
+   * Sends a message: a string as text (UTF-8), an ArrayBuffer, a typed array, a DataView or a Blob as binary.
+   * Any other value is sent as its string conversion, as WebIDL does. Messages leave in call order, a Blob's
+   * included (later sends wait for it to be read). After `close()` nothing is sent and `bufferedAmount` grows.
+   *
+   * @throws DOMException `InvalidStateError` while CONNECTING
+   */
+  send(data: string | ArrayBufferLike | ArrayBufferView | Blob): void {
+    // biome-ignore lint/complexity/noArguments: WebIDL tells a missing argument (TypeError) from undefined
+    if (arguments.length === 0) {
+      throw new TypeError("Failed to execute 'send' on 'WebSocket': 1 argument required, but only 0 present.");
+    }
+    if (this.#readyState === CONNECTING) {
+      throw new DOMException(
+        "Failed to execute 'send' on 'WebSocket': Still in CONNECTING state.",
+        'InvalidStateError',
+      );
+    }
+    let payload: Buffer;
+    let binary = true;
+    if (typeof data === 'string') {
+      payload = Buffer.from(data, 'utf8');
+      binary = false;
+    } else if (isArrayBuffer(data)) {
+      payload = Buffer.from(data);
+    } else if (ArrayBuffer.isView(data)) {
+      payload = Buffer.from(data.buffer, data.byteOffset, data.byteLength);
+    } else if (typeof Blob === 'function' && data instanceof Blob) {
+      this.#sendBlob(data);
+      return;
+    } else {
+      payload = Buffer.from(String(data), 'utf8');
+      binary = false;
+    }
+    const size = payload.length;
+    if (this.#readyState !== OPEN) {
+      this.#bufferedAfterClose += size;
+      return;
+    }
+    if (this.#pending.length > 0) {
+      // The core copies while masking, but the caller may change its buffer before the Blob ahead is read.
+      this.#pending.push(new Pending(Buffer.from(payload), binary, size, false, null, ''));
+      this.#bufferedPending += size;
+      return;
+    }
+    this.#transmit(payload, binary);
+  }
+
+  /**
+   * Closes the connection, or the connection attempt. Without arguments the close frame is empty (the server
+   * sees 1005); a reason without a code is sent with 1000.
+   *
+   * @param code 1000 or 3000-4999
+   * @param reason at most 123 bytes of UTF-8
+   * @throws DOMException `InvalidAccessError` for another code, `SyntaxError` for a longer reason
+   */
+  close(code?: number, reason?: string): void {
+    let closeCode: number | null = null;
+    if (code !== undefined) {
+      closeCode = clampUnsignedShort(code);
+      if (closeCode !== 1000 && (closeCode < 3000 || closeCode > 4999)) {
+        throw new DOMException(
+          `Failed to execute 'close' on 'WebSocket': The close code must be either 1000, or between 3000 and 4999. ${closeCode} is neither.`,
+          'InvalidAccessError',
+        );
+      }
+    }
+    let closeReason = '';
+    if (reason !== undefined) {
+      closeReason = String(reason);
+      // USVString: lone surrogates become U+FFFD, three bytes each, as Buffer.byteLength counts them.
+      if (Buffer.byteLength(closeReason, 'utf8') > MAX_CLOSE_REASON) {
+        throw new DOMException(
+          "Failed to execute 'close' on 'WebSocket': The close reason must not be greater than 123 UTF-8 bytes.",
+          'SyntaxError',
+        );
+      }
+    }
+    const state = this.#readyState;
+    if (state === CLOSING || state === CLOSED) return;
+    if (state === CONNECTING) {
+      // "Fail the WebSocket connection and set this's ready state to CLOSING."
+      this.#failConnecting(
+        new HandshakeError('ERR_WS_CLOSED_BEFORE_OPEN', 'WebSocket was closed before the connection was established'),
+      );
+      this.#readyState = CLOSING;
+      return;
+    }
+    this.#readyState = CLOSING;
+    // "If reason is non-empty but code is null, then set code to 1000."
+    if (closeReason !== '' && closeCode === null) closeCode = 1000;
+    // Messages already passed to send() go first (a Blob may still be being read).
+    if (this.#pending.length > 0) this.#pending.push(new Pending(null, false, 0, true, closeCode, closeReason));
+    else this.#sendClose(closeCode, closeReason);
+  }
+
+  /**
+   * Sends a ping (Node extra; at most 125 bytes). The server's pong arrives as a `pong` event. Does nothing
+   * unless OPEN.
+   *
+   * @throws DOMException `InvalidStateError` while CONNECTING; RangeError for a payload over 125 bytes
+   */
+  ping(data?: string | ArrayBufferLike | ArrayBufferView): void {
+    if (this.#readyState === CONNECTING) {
+      throw new DOMException(
+        "Failed to execute 'ping' on 'WebSocket': Still in CONNECTING state.",
+        'InvalidStateError',
+      );
+    }
+    const core = this.#core;
+    if (this.#readyState !== OPEN || core === null || core.state !== WS_OPEN || core.closeSent) return;
+    const payload =
+      data === undefined
+        ? EMPTY
+        : typeof data === 'string'
+          ? Buffer.from(data, 'utf8')
+          : ArrayBuffer.isView(data)
+            ? Buffer.from(data.buffer, data.byteOffset, data.byteLength)
+            : Buffer.from(data);
+    this.#writer.begin();
+    try {
+      core.ping(payload);
+    } finally {
+      this.#writer.commit();
+    }
+  }
+
+  // ── sending ────────────────────────────────────────────────────────────────────────────────────────────
+
+  #sendBlob(blob: Blob): void {
+    const size = blob.size;
+    if (this.#readyState !== OPEN) {
+      this.#bufferedAfterClose += size;
+      return;
+    }
+    const entry = new Pending(null, true, size, false, null, '');
+    this.#pending.push(entry);
+    this.#bufferedPending += size;
+    blob.arrayBuffer().then(
+      (ab) => {
+        entry.data = Buffer.from(ab);
+        this.#flushPending();
+      },
+      (err: unknown) => {
+        // An in-memory Blob cannot fail to read; if one does, the message cannot be sent in order.
+        entry.data = EMPTY;
+        this.#failOpen(1011, err);
+      },
+    );
+  }
+
+  #flushPending(): void {
+    const pending = this.#pending;
+    while (pending.length > 0 && (pending[0]!.data !== null || pending[0]!.isClose)) {
+      const entry = pending.shift()!;
+      if (entry.isClose) {
+        this.#sendClose(entry.code, entry.reason);
+        continue;
+      }
+      this.#bufferedPending -= entry.size;
+      this.#transmit(entry.data!, entry.binary);
+    }
+  }
+
+  #transmit(payload: Buffer, binary: boolean): void {
+    const core = this.#core;
+    // The closing handshake may have started since the message was accepted (a queued send): it is dropped.
+    if (core === null || core.state !== WS_OPEN || core.closeSent) return;
+    const w = this.#writer;
+    w.begin();
+    try {
+      if (binary) core.sendBinary(payload);
+      else core.sendText(payload);
+    } finally {
+      w.commit();
+    }
+    this.#bufferedTask += payload.length;
+    if (!this.#settleScheduled) {
+      this.#settleScheduled = true;
+      setImmediate(() => this.#settleBuffered());
+    }
+  }
+
+  /** The task that sent data is over: from now on, only what the socket still holds counts. */
+  #settleBuffered(): void {
+    this.#settleScheduled = false;
+    this.#bufferedOlder += this.#bufferedTask;
+    this.#bufferedTask = 0;
+  }
+
+  #sendClose(code: number | null, reason: string): void {
+    const core = this.#core;
+    if (core === null || core.state !== WS_OPEN || core.closeSent) return;
+    this.#writer.begin();
+    try {
+      core.close(code ?? undefined, reason);
+    } finally {
+      this.#writer.commit();
+    }
+    this.#armCloseTimer();
+  }
+
+  // ── socket events ──────────────────────────────────────────────────────────────────────────────────────
+
+  #onData(chunk: Buffer): void {
+    const core = this.#core;
+    if (core === null) {
+      if (this.#head !== null) this.#onHandshakeData(chunk);
+      return;
+    }
+    this.#receive(core, chunk);
+  }
+
+  #receive(core: WsProtocol, chunk: Buffer): void {
+    const w = this.#writer;
+    w.begin();
+    try {
+      core.receive(chunk);
+    } catch (err) {
+      // Event listeners cannot throw through dispatchEvent; anything else is a bug: do not read on.
+      this.#failed = true;
+      this.#error = err;
+      this.#socket.destroy();
+    } finally {
+      w.commit();
+    }
+  }
+
+  #onHandshakeData(chunk: Buffer): void {
+    const prev = this.#head!;
+    const buf = prev.length === 0 ? chunk : Buffer.concat([prev, chunk]);
+    const res = parseResponseHead(buf, MAX_RESPONSE_HEAD_BYTES);
+    if (res === null) {
+      this.#head = buf;
+      return;
+    }
+    this.#head = null;
+    if (res instanceof ProtocolError) {
+      this.#failConnecting(
+        new HandshakeError('ERR_WS_HANDSHAKE_RESPONSE', `Invalid handshake response: ${res.message}`),
+      );
+      return;
+    }
+    const result = validateUpgradeResponse(res.status, res.headers, this.#key, this.#offeredProtocols, []);
+    if (!result.ok) {
+      this.#failConnecting(new HandshakeError(result.code, result.message, res.status, res.headers.entries()));
+      return;
+    }
+    if (this.#handshakeTimer !== null) {
+      clearTimeout(this.#handshakeTimer);
+      this.#handshakeTimer = null;
+    }
+    const core = new WsProtocol({ side: SIDE_CLIENT, maxPayload: this.#maxPayload }, this.#coreHandler(), this.#writer);
+    this.#core = core;
+    // "When the WebSocket connection is established": readyState, extensions, protocol, then `open`.
+    this.#readyState = OPEN;
+    this.#extensions = formatExtensions(result.extensions);
+    this.#protocol = result.protocol;
+    this.dispatchEvent(new Event('open'));
+    // Frames that came in the same read as the 101 head.
+    if (res.length < buf.length && !this.#socket.destroyed) this.#receive(core, buf.subarray(res.length));
+  }
+
+  #onEnd(): void {
+    const core = this.#core;
+    if (core === null) {
+      if (this.#readyState === CONNECTING && !this.#failed) {
+        this.#failConnecting(
+          new HandshakeError('ERR_WS_HANDSHAKE_EOF', 'Connection closed before the handshake response was complete'),
+        );
+      }
+      return;
+    }
+    // The server closed TCP: after the close handshake (RFC 6455 §7.1.1) or abruptly (1006). The core ends our
+    // side through the writer.
+    this.#writer.begin();
+    try {
+      core.receiveEof();
+    } finally {
+      this.#writer.commit();
+    }
+  }
+
+  #endTcp(): void {
+    if (!this.#socket.destroyed) this.#socket.end();
+  }
+
+  #onSocketError(err: Error): void {
+    // A connection that never opened failed (refused, DNS, TLS, reset); after it opened, a reset or similar ends
+    // it with 1006 like a dropped connection, without an `error` event (as `ws` does).
+    if (this.#core === null && !this.#failed) {
+      this.#failed = true;
+      this.#error = err;
+    }
+  }
+
+  #onSocketClose(): void {
+    if (this.#readyState === CLOSED) return;
+    if (this.#handshakeTimer !== null) clearTimeout(this.#handshakeTimer);
+    if (this.#closeTimer !== null) clearTimeout(this.#closeTimer);
+    this.#handshakeTimer = null;
+    this.#closeTimer = null;
+    const core = this.#core;
+    if (core !== null) core.receiveEof();
+    let code = 1006;
+    let reason = '';
+    let wasClean = false;
+    // RFC 6455 §7.1.5: the close code is the one in the first close frame received, 1005 if it had none; 1006 if
+    // none was received. When we failed the connection, we stopped reading: 1006 (the standard fires error, then
+    // close with 1006). §7.1.4: clean when both close frames were exchanged and TCP then closed.
+    if (core !== null && !this.#failed && core.closeReceived) {
+      code = core.closeCode;
+      reason = core.closeReason;
+      wasClean = core.closeSent;
+    }
+    // What never reached the network stays in bufferedAmount.
+    this.#settleBuffered();
+    this.#bufferedOlder = Math.min(this.#bufferedOlder, this.#socket.writableLength + this.#writer.pendingBytes);
+    this.#bufferedPending = 0;
+    for (const entry of this.#pending) this.#bufferedAfterClose += entry.size;
+    this.#pending.length = 0;
+    this.#readyState = CLOSED;
+    if (this.#failed) {
+      const err = this.#error;
+      this.dispatchEvent(
+        new ErrorEvent('error', { error: err, message: err instanceof Error ? err.message : 'WebSocket error' }),
+      );
+    }
+    this.dispatchEvent(new CloseEvent('close', { wasClean, code, reason }));
+  }
+
+  // ── failing and closing ────────────────────────────────────────────────────────────────────────────────
+
+  /** RFC 6455 §4.1 _Fail the WebSocket Connection_ before it opened: close TCP; events follow on 'close'. */
+  #failConnecting(err: unknown): void {
+    if (this.#readyState === CLOSED || this.#core !== null) return;
+    if (!this.#failed) {
+      this.#failed = true;
+      this.#error = err;
+    }
+    this.#head = null;
+    this.#socket.destroy();
+  }
+
+  /** Fails an open connection on our side (RFC 6455 §7.1.7) with `code`, then waits for TCP to close. */
+  #failOpen(code: number, err: unknown): void {
+    const core = this.#core;
+    if (core === null || this.#readyState === CLOSED) return;
+    if (!this.#failed) {
+      this.#failed = true;
+      this.#error = err;
+    }
+    this.#readyState = CLOSING;
+    this.#writer.begin();
+    try {
+      core.fail(code, '');
+    } finally {
+      this.#writer.commit();
+    }
+    this.#armCloseTimer();
+  }
+
+  #armCloseTimer(): void {
+    if (this.#closeTimer !== null || this.#readyState === CLOSED) return;
+    // RFC 6455 §7.1.1: the client waits for the server to close TCP, but not forever.
+    this.#closeTimer = setTimeout(() => {
+      this.#closeTimer = null;
+      this.#socket.destroy();
+    }, this.#closeTimeout);
+  }
+
+  /** The core's events, kept off the public surface (its `onMessage` would read like `onmessage`). */
+  #coreHandler(): WsHandler {
+    return {
+      onMessage: (binary, data) => this.#onMessage(binary, data),
+      onPing: (data) => this.dispatchEvent(new MessageEvent('ping', { data: Buffer.from(data), origin: this.#origin })),
+      onPong: (data) => this.dispatchEvent(new MessageEvent('pong', { data: Buffer.from(data), origin: this.#origin })),
+      onClose: () => {
+        // The server started (or answered) the closing handshake; the core echoed it. Wait for its TCP close.
+        this.#readyState = CLOSING;
+        this.#armCloseTimer();
+      },
+      onError: (err) => {
+        // The core sent the close frame with err.closeCode and reads nothing more.
+        this.#failed = true;
+        this.#error = err;
+        this.#readyState = CLOSING;
+        this.#armCloseTimer();
+      },
+    };
+  }
+
+  #onMessage(binary: boolean, data: Buffer): void {
+    // "If ready state is not OPEN (1), then return."
+    if (this.#readyState !== OPEN) return;
+    let value: unknown;
+    if (!binary) value = data.toString('utf8');
+    else if (this.#binaryType === 'blob') value = new Blob([data as Uint8Array as BlobPart]);
+    else if (this.#binaryType === 'arraybuffer') value = toArrayBuffer(data);
+    else value = data;
+    this.dispatchEvent(new MessageEvent('message', { data: value, origin: this.#origin }));
+  }
+
+  #setHandler(type: 'open' | 'message' | 'error' | 'close', fn: unknown): void {
+    const slot = this.#handlers[type];
+    if (typeof fn !== 'function') {
+      // Setting null (or a non-function) removes the handler; setting one again appends it anew.
+      if (slot.listener !== null) super.removeEventListener(type, slot.listener);
+      slot.fn = null;
+      slot.listener = null;
+      return;
+    }
+    slot.fn = fn as (ev: Event) => unknown;
+    if (slot.listener === null) {
+      const listener = (ev: Event): void => {
+        slot.fn?.call(this, ev);
+      };
+      slot.listener = listener;
+      super.addEventListener(type, listener);
+    }
+  }
+}
+
+const READY_STATES = {
+  CONNECTING: { value: CONNECTING, enumerable: true },
+  OPEN: { value: OPEN, enumerable: true },
+  CLOSING: { value: CLOSING, enumerable: true },
+  CLOSED: { value: CLOSED, enumerable: true },
+} as const;
+// WebIDL constants: on the interface object and its prototype, read-only.
+Object.defineProperties(WebSocket, READY_STATES);
+Object.defineProperties(WebSocket.prototype, READY_STATES);
+
+/**
+ * The standard's URL steps: parse, map http(s) to ws(s), refuse other schemes and any fragment.
+ * @throws DOMException `SyntaxError`
+ */
+function parseWebSocketUrl(input: string | URL): URL {
+  let u: URL;
+  try {
+    // No base URL: there is no document here, so a relative URL fails to parse.
+    u = new URL(String(input));
+  } catch {
+    throw new DOMException(`Failed to construct 'WebSocket': The URL '${String(input)}' is invalid.`, 'SyntaxError');
+  }
+  if (u.protocol === 'http:') u.protocol = 'ws:';
+  else if (u.protocol === 'https:') u.protocol = 'wss:';
+  if (u.protocol !== 'ws:' && u.protocol !== 'wss:') {
+    throw new DOMException(
+      `Failed to construct 'WebSocket': The URL's scheme must be either 'http', 'https', 'ws', or 'wss'. '${u.protocol.slice(0, -1)}' is not allowed.`,
+      'SyntaxError',
+    );
+  }
+  // A non-null fragment, even an empty one ("ws://h/#"), serializes with its '#'.
+  if (u.href.includes('#')) {
+    throw new DOMException(
+      `Failed to construct 'WebSocket': The URL contains a fragment identifier ('${u.hash.slice(1)}'). Fragment identifiers are not allowed in WebSocket URLs.`,
+      'SyntaxError',
+    );
+  }
+  return u;
+}
+
+/**
+ * `(DOMString or sequence<DOMString>) protocols`: a string is a list of one; each must be a token (RFC 6455
+ * §4.1 item 10) and appear once.
+ * @throws DOMException `SyntaxError`
+ */
+function toProtocolList(protocols: unknown): string[] {
+  if (protocols === undefined) return [];
+  const list =
+    typeof protocols === 'object' && protocols !== null && Symbol.iterator in protocols
+      ? Array.from(protocols as Iterable<unknown>, String)
+      : [String(protocols)];
+  for (let i = 0; i < list.length; i++) {
+    const p = list[i]!;
+    if (!isToken(p)) {
+      throw new DOMException(`Failed to construct 'WebSocket': The subprotocol '${p}' is invalid.`, 'SyntaxError');
+    }
+    if (list.indexOf(p) !== i) {
+      throw new DOMException(`Failed to construct 'WebSocket': The subprotocol '${p}' is duplicated.`, 'SyntaxError');
+    }
+  }
+  return list;
+}
+
+/** Normalizes the `headers` option to pairs and refuses the handshake's own headers. */
+function toHeaderPairs(headers: WebSocketHeaders | undefined): [string, string][] {
+  const out: [string, string][] = [];
+  if (headers === undefined) return out;
+  if (Symbol.iterator in headers) {
+    for (const [name, value] of headers as Iterable<readonly [string, string]>) out.push([String(name), String(value)]);
+  } else {
+    for (const [name, value] of Object.entries(headers)) {
+      if (typeof value === 'string') out.push([name, value]);
+      else for (const v of value) out.push([name, String(v)]);
+    }
+  }
+  for (const [name] of out) {
+    if (RESERVED_HEADERS.has(name.toLowerCase())) {
+      throw new TypeError(`Header ${name} is set by the WebSocket handshake and cannot be given in options.headers`);
+    }
+  }
+  return out;
+}
+
+/** WebIDL `[Clamp] unsigned short`: NaN is 0, clamp to 0-65535, round half to even. */
+function clampUnsignedShort(value: unknown): number {
+  let x = Number(value);
+  if (Number.isNaN(x)) return 0;
+  x = Math.min(Math.max(x, 0), 65535);
+  const f = Math.floor(x);
+  const d = x - f;
+  if (d > 0.5) return f + 1;
+  if (d < 0.5) return f;
+  return f % 2 === 0 ? f : f + 1;
+}
+
+/** An ArrayBuffer holding exactly `data`: the Buffer's own when it spans all of it, else a copy. */
+function toArrayBuffer(data: Buffer): ArrayBuffer {
+  const ab = data.buffer;
+  if (data.byteOffset === 0 && data.byteLength === ab.byteLength && isArrayBuffer(ab)) return ab;
+  return ab.slice(data.byteOffset, data.byteOffset + data.byteLength) as ArrayBuffer;
+}
