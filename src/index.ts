@@ -10,6 +10,14 @@ export {
   SockeyeError,
 } from './errors.js';
 export { HeaderList } from './http1/headers.js';
+export {
+  type BinaryType,
+  WebSocket,
+  type WebSocketClientOptions,
+  type WebSocketEventMap,
+  type WebSocketHeaders,
+} from './node/client.js';
+export { CloseEvent, type CloseEventInit, ErrorEvent, type ErrorEventInit } from './node/events.js';
 export type { FetchHandler, FetchInfo } from './node/fetch.js';
 export { SockeyeRequest } from './node/request.js';
 export { type BodyInit, SockeyeResponse } from './node/response.js';

@@ -3,6 +3,7 @@
  *
  *   sockeye echo [--port 9001] [--host 127.0.0.1]   echo server for conformance tools
  *   sockeye demo [--port 3000] [--host 127.0.0.1]   the demo server
+ *   sockeye connect URL [-p protocol] [-H header]    interactive WebSocket client
  */
 
 import { parseArgs } from 'node:util';
@@ -14,10 +15,15 @@ const USAGE = `Usage: sockeye <command> [options]
 Commands:
   echo    Echo server: HTTP requests are answered with a JSON description of them,
           WebSocket messages (any path) are echoed back as received
-  demo    Demo server
+  demo    Demo server (chat room + HTTP routes)
+  connect <url>      Interactive WebSocket client: lines typed are sent as text;
+                     /ping [data], /close [code] [reason]. Exit codes: 0 clean close
+                     (1000/1001/1005), 1 other close code, 3 could not connect, 4 dropped
 
 Options:
-  --port, -p <n>     Port to listen on (echo: 9001, demo: 3000)
+  --port <n>         Port to listen on (echo: 9001, demo: 3000)
+  -p, --protocol <p> Subprotocol to offer (connect; repeatable)
+  -H, --header <h>   Extra request header "Name: value" (connect; repeatable)
   --host <addr>      Address to bind (default 127.0.0.1)
   --help, -h         Show this help
 `;
@@ -27,7 +33,9 @@ export async function main(argv: string[]): Promise<number> {
     args: argv,
     allowPositionals: true,
     options: {
-      port: { type: 'string', short: 'p' },
+      port: { type: 'string' },
+      protocol: { type: 'string', short: 'p', multiple: true },
+      header: { type: 'string', short: 'H', multiple: true },
       host: { type: 'string', default: '127.0.0.1' },
       help: { type: 'boolean', short: 'h' },
     },
@@ -59,6 +67,24 @@ export async function main(argv: string[]): Promise<number> {
       process.stdout.write(`sockeye demo on ${server.url}\n`);
       shutdownOnSignal(server);
       return -1;
+    }
+    case 'connect': {
+      const url = positionals[1];
+      if (url === undefined) {
+        process.stderr.write(`Missing URL\n${USAGE}`);
+        return 2;
+      }
+      const headers: [string, string][] = [];
+      for (const h of values.header ?? []) {
+        const colon = h.indexOf(':');
+        if (colon <= 0) {
+          process.stderr.write(`Invalid header: ${h}\n`);
+          return 2;
+        }
+        headers.push([h.slice(0, colon).trim(), h.slice(colon + 1).trim()]);
+      }
+      const { connect } = await import('./connect.js');
+      return connect(url, values.protocol ?? [], headers, process.stdin, process.stdout);
     }
     default:
       process.stderr.write(`Unknown command: ${command}\n${USAGE}`);
