@@ -164,7 +164,8 @@ export class HttpConnection implements ResponseTarget, BodySource {
 
   /** @internal */ onEnd(): void {
     this.protocol.receiveEof();
-    if (this.protocol.isIdle || this.ending) this.socket.destroy();
+    // Idle: finish writing what is queued (a response may still sit in the socket buffer), then close.
+    if (this.protocol.isIdle || this.ending) this.endSocket();
     // Otherwise a complete request is still being answered: the socket closes after the response
     // (allowHalfOpen is on so that the answer can still be written).
     else if (this.protocol.state !== S_UPGRADED) this.protocol.info.keepAlive = false;
