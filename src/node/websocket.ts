@@ -67,6 +67,8 @@ export interface WebSocketOptions<T = unknown> {
   ping?(ws: ServerWebSocket<T>, data: Buffer): void;
   /** A pong arrived. */
   pong?(ws: ServerWebSocket<T>, data: Buffer): void;
+  /** A handler threw or rejected (the connection was closed with 1011 if it was open). Default: ignore. */
+  error?(ws: ServerWebSocket<T>, err: unknown): void;
   /** Largest incoming message in bytes (1009 above). Default 64 MiB. */
   maxPayload?: number;
   /** How long to wait for the peer's close frame / TCP close after ours (ms). Default 5 s. */
@@ -146,7 +148,14 @@ export class ServerWebSocket<T = unknown> implements WsHandler {
     socket.on('error', wsSocketOnError);
     socket.on('close', wsSocketOnClose);
     socket.on('drain', wsSocketOnDrain);
-    this.#options.open?.(this);
+    const open = this.#options.open;
+    if (open !== undefined) {
+      try {
+        open(this);
+      } catch (err) {
+        this.#handlerFailed(err);
+      }
+    }
     for (const chunk of head) if (chunk.length > 0 && !this.#closed) this.onData(chunk);
     if (!this.#closed) socket.resume();
   }
@@ -181,7 +190,11 @@ export class ServerWebSocket<T = unknown> implements WsHandler {
   /** @internal */ onDrain(): void {
     if (this.#wantDrain) {
       this.#wantDrain = false;
-      this.#options.drain?.(this);
+      try {
+        this.#options.drain?.(this);
+      } catch (err) {
+        this.#handlerFailed(err);
+      }
     }
   }
 
@@ -202,7 +215,12 @@ export class ServerWebSocket<T = unknown> implements WsHandler {
     } else if (failed) {
       code = this.#closeCodeSent;
     }
-    this.#options.close?.(this, code, reason, clean);
+    try {
+      this.#options.close?.(this, code, reason, clean);
+    } catch (err) {
+      // The connection is gone already; only report it.
+      this.#report(err);
+    }
   }
 
   #endTcp(): void {
@@ -223,30 +241,57 @@ export class ServerWebSocket<T = unknown> implements WsHandler {
   onMessage(binary: boolean, data: Buffer, _rsv1: boolean): void {
     const fn = this.#options.message;
     if (fn === undefined) return;
-    const r = binary ? fn(this, data, true) : fn(this, data.toString('utf8'), false);
+    let r: void | Promise<void>;
+    try {
+      r = binary ? fn(this, data, true) : fn(this, data.toString('utf8'), false);
+    } catch (err) {
+      // A handler that throws must not take the server down (it would escape the socket's 'data' event).
+      this.#handlerFailed(err);
+      return;
+    }
     if (r !== undefined && typeof (r as Promise<void>).then === 'function') {
-      (r as Promise<void>).then(undefined, () => this.#handlerFailed());
+      (r as Promise<void>).then(undefined, (err: unknown) => this.#handlerFailed(err));
     }
   }
 
-  #handlerFailed(): void {
+  /** An application handler threw or rejected: close with 1011 and report the error. */
+  #handlerFailed(err: unknown): void {
     // RFC 6455 §7.4.1: 1011, the server hit an unexpected condition. Details stay in the server.
-    if (this.core.state === WS_OPEN) {
+    if (this.core.state === WS_OPEN && !this.#closed) {
       this.#closeCodeSent = 1011;
       this.#writer.begin();
       this.core.fail(1011, 'Internal error');
       this.#writer.commit();
     }
+    this.#report(err);
+  }
+
+  #report(err: unknown): void {
+    const onError = this.#options.error;
+    if (onError === undefined) return;
+    try {
+      onError(this, err);
+    } catch {
+      // an error reporter that throws must not take the server down
+    }
   }
 
   /** @internal */
   onPing(data: Buffer): void {
-    this.#options.ping?.(this, data);
+    try {
+      this.#options.ping?.(this, data);
+    } catch (err) {
+      this.#handlerFailed(err);
+    }
   }
 
   /** @internal */
   onPong(data: Buffer): void {
-    this.#options.pong?.(this, data);
+    try {
+      this.#options.pong?.(this, data);
+    } catch (err) {
+      this.#handlerFailed(err);
+    }
   }
 
   /** @internal */
