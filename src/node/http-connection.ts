@@ -68,8 +68,6 @@ export class HttpConnection implements ResponseTarget, BodySource {
   readonly socket: Socket;
   readonly protocol: Http1ServerProtocol;
   readonly ctx: ServerContext;
-  readonly remoteAddress: string;
-  readonly remotePort: number;
   /** The request being handled, if any. */
   request: SockeyeRequest | null;
   response: SockeyeResponse | null;
@@ -90,8 +88,6 @@ export class HttpConnection implements ResponseTarget, BodySource {
   constructor(socket: Socket, ctx: ServerContext) {
     this.socket = socket;
     this.ctx = ctx;
-    this.remoteAddress = socket.remoteAddress ?? '';
-    this.remotePort = socket.remotePort ?? 0;
     this.request = null;
     this.response = null;
     this.phaseStart = coarseNow();
@@ -229,7 +225,7 @@ export class HttpConnection implements ResponseTarget, BodySource {
   // --- Http1ServerHandler ----------------------------------------------------------------------
 
   onRequest(head: RequestHead, info: RequestInfo): void {
-    const req = new SockeyeRequest(head, info, this.remoteAddress, this.remotePort, this);
+    const req = new SockeyeRequest(head, info, this);
     const res = new SockeyeResponse(this);
     this.request = req;
     this.response = res;
@@ -273,6 +269,15 @@ export class HttpConnection implements ResponseTarget, BodySource {
   }
 
   // --- BodySource ------------------------------------------------------------------------------
+
+  /** Peer address, read on demand (getpeername is a syscall; Node caches it on the socket). */
+  get remoteAddress(): string {
+    return this.socket.remoteAddress ?? '';
+  }
+
+  get remotePort(): number {
+    return this.socket.remotePort ?? 0;
+  }
 
   wantBody(): void {
     this.protocol.sendContinue();

@@ -18,6 +18,8 @@ const BODY_HIGH_WATER_MARK = 64 * 1024;
 
 /** Hooks the connection gives a request so that reading the body drives flow control. @internal */
 export interface BodySource {
+  readonly remoteAddress: string;
+  readonly remotePort: number;
   /** The handler wants the body: send 100 Continue if it is awaited, resume the socket. */
   wantBody(): void;
   /** The unread queue fell below the mark. */
@@ -34,10 +36,6 @@ export class SockeyeRequest {
   readonly httpVersion: string;
   /** Field lines as received; `headers.get(name)` is case-insensitive. */
   readonly headers: HeaderList;
-  /** Peer IP address. */
-  readonly remoteAddress: string;
-  /** Peer port. */
-  readonly remotePort: number;
   /** Content-Length of the body, -1 when chunked, 0 when none. */
   readonly contentLength: number;
   /** Trailer fields of a chunked body (flat `[name, value, ...]`), available once the body has been read. */
@@ -57,13 +55,11 @@ export class SockeyeRequest {
   #discard: boolean;
 
   /** @internal */
-  constructor(head: RequestHead, info: RequestInfo, remoteAddress: string, remotePort: number, source: BodySource) {
+  constructor(head: RequestHead, info: RequestInfo, source: BodySource) {
     this.method = head.method;
     this.target = head.target;
     this.httpVersion = head.httpVersion;
     this.headers = head.headers;
-    this.remoteAddress = remoteAddress;
-    this.remotePort = remotePort;
     this.contentLength = info.contentLength;
     this.trailers = [];
     this.info = info;
@@ -79,6 +75,16 @@ export class SockeyeRequest {
     this.#consumed = false;
     this.#paused = false;
     this.#discard = false;
+  }
+
+  /** Peer IP address. */
+  get remoteAddress(): string {
+    return this.#source.remoteAddress;
+  }
+
+  /** Peer port. */
+  get remotePort(): number {
+    return this.#source.remotePort;
   }
 
   /** Path part of the target (origin-form: before `?`; absolute-form: the URL's path). Not decoded. */

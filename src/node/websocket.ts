@@ -99,7 +99,9 @@ export class ServerWebSocket<T = unknown> implements WsHandler {
   readonly protocol: string;
   /** The extensions agreed on (`Sec-WebSocket-Extensions` of the 101), or `''`. */
   readonly extensions: string;
+  /** Peer IP address (kept: the close handler may want it after the socket is gone). */
   readonly remoteAddress: string;
+  /** Peer port. */
   readonly remotePort: number;
   /** Path of the upgrade request. */
   readonly path: string;
@@ -183,8 +185,9 @@ export class ServerWebSocket<T = unknown> implements WsHandler {
 
   /** @internal */ onEnd(): void {
     this.core.receiveEof();
-    // The peer closed its side; we have nothing more to say either.
-    this.#socket.end();
+    // The peer closed its side; we have nothing more to say either (we may have ended already: the server
+    // closes first after a close handshake).
+    if (!this.#socket.writableEnded) this.#socket.end();
   }
 
   /** @internal */ onDrain(): void {
@@ -225,7 +228,7 @@ export class ServerWebSocket<T = unknown> implements WsHandler {
 
   #endTcp(): void {
     // RFC 6455 §7.1.1: the server closes the TCP connection first once the close handshake is done.
-    this.#socket.end();
+    if (!this.#socket.writableEnded) this.#socket.end();
     this.#armCloseTimer();
   }
 

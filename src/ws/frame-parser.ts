@@ -137,6 +137,8 @@ export class FrameParser {
   #headerFill: number;
   /** Pieces of a payload that spans chunks. */
   readonly #parts: Buffer[];
+  /** The final buffer of a spanning payload, once half of it has arrived (allocated to payloadLength). */
+  #dest: Buffer | null;
   readonly #receiver: FrameReceiver;
 
   constructor(options: FrameParserOptions, receiver: FrameReceiver) {
@@ -154,6 +156,7 @@ export class FrameParser {
     this.#header = Buffer.allocUnsafe(MAX_FRAME_HEADER);
     this.#headerFill = 0;
     this.#parts = [];
+    this.#dest = null;
     this.#receiver = receiver;
   }
 
@@ -161,6 +164,7 @@ export class FrameParser {
   stop(): void {
     this.state = STOPPED;
     this.#parts.length = 0;
+    this.#dest = null;
     this.#headerFill = 0;
   }
 
@@ -234,16 +238,41 @@ export class FrameParser {
       const part = chunk.subarray(pos, pos + take);
       pos += take;
       if (this.masked) mask(part, this.maskKey, this.received);
+      const at = this.received;
       this.received += take;
-      this.#parts.push(part);
+      const dest = this.#dest;
+      if (dest !== null) {
+        part.copy(dest, at);
+      } else {
+        this.#parts.push(part);
+        // PERF: once half the payload has arrived, gather it into its final buffer and copy every later part as
+        // it arrives (while it is in cache), so that nothing is left to copy when the last byte comes: the
+        // copy at the end was a quarter of the server's CPU with 1 MiB messages (bench ws-echo-1m). Waiting for
+        // half keeps what a peer can make us allocate to twice what it has actually sent.
+        if (this.received * 2 >= this.payloadLength && this.received < this.payloadLength) {
+          // Not Buffer.concat with a larger total: it would zero-fill the part still to come.
+          const gathered = Buffer.allocUnsafe(this.payloadLength);
+          let off = 0;
+          for (const p of this.#parts) {
+            p.copy(gathered, off);
+            off += p.length;
+          }
+          this.#dest = gathered;
+          this.#parts.length = 0;
+        }
+      }
       if (!this.#receiver.onFramePart(part)) {
         this.stop();
         return;
       }
       if (this.received === this.payloadLength) {
         // One copy for a payload that spanned chunks.
-        const payload = Buffer.concat(this.#parts, this.payloadLength);
-        this.#parts.length = 0;
+        let payload = this.#dest;
+        this.#dest = null;
+        if (payload === null) {
+          payload = Buffer.concat(this.#parts, this.payloadLength);
+          this.#parts.length = 0;
+        }
         if (!this.#deliver(payload)) return;
       }
     }
