@@ -4,14 +4,16 @@
  *
  * PERF: one socket write per batch, as the raw node:net floor does, instead of a writev of many small pieces
  * (head string + payload per response or frame): small writevs were 29 % of server CPU in the GET benchmark
- * (bench/run.sh --workload http-get). Batches up to COALESCE_LIMIT bytes are copied into one Buffer; larger
- * ones are written piece by piece under cork (no copy of big payloads).
+ * (bench/run.sh --workload http-get). Small pieces are copied into one Buffer; pieces of COPY_LIMIT bytes or
+ * more are handed over as they are, under cork (no copy of big payloads).
  */
 
 import { Buffer } from 'node:buffer';
 import type { Socket } from 'node:net';
 
-const COALESCE_LIMIT = 64 * 1024;
+/** Parts at least this big are written as they are (no copy); smaller neighbours are merged into one buffer.
+ * PERF: with 64 KiB, POST 4 KiB echo ran ~15 % slower than with 2 KiB (bench/run.sh --workload http-post-4k). */
+const COPY_LIMIT = 2 * 1024;
 
 export class SocketWriter {
   readonly socket: Socket;
@@ -91,29 +93,55 @@ export class SocketWriter {
     const socket = this.socket;
     if (socket.destroyed) return;
     if (parts.length === 1) {
-      const only = parts[0] as string | Buffer;
-      if (typeof only === 'string') socket.write(only, 'latin1');
-      else socket.write(only);
+      writePart(socket, parts[0] as string | Buffer);
       return;
     }
-    if (total <= COALESCE_LIMIT) {
-      const buf = Buffer.allocUnsafe(total);
-      let off = 0;
-      for (const part of parts) {
-        if (typeof part === 'string') off += buf.write(part, off, 'latin1');
-        else {
-          part.copy(buf, off);
-          off += part.length;
-        }
-      }
-      socket.write(buf);
+    let big = false;
+    for (const part of parts) if (part.length >= COPY_LIMIT) big = true;
+    if (!big) {
+      socket.write(coalesce(parts, 0, parts.length, total));
       return;
     }
+    // Runs of small parts are merged, large payloads go as they are: one writev, no copy of big buffers.
     socket.cork();
-    for (const part of parts) {
-      if (typeof part === 'string') socket.write(part, 'latin1');
-      else socket.write(part);
+    let runStart = 0;
+    let runBytes = 0;
+    for (let i = 0; i < parts.length; i++) {
+      const part = parts[i] as string | Buffer;
+      if (part.length < COPY_LIMIT) {
+        runBytes += part.length;
+        continue;
+      }
+      if (i > runStart) socket.write(coalesce(parts, runStart, i, runBytes));
+      writePart(socket, part);
+      runStart = i + 1;
+      runBytes = 0;
     }
+    if (runStart < parts.length) socket.write(coalesce(parts, runStart, parts.length, runBytes));
     socket.uncork();
   }
+}
+
+function writePart(socket: Socket, part: string | Buffer): void {
+  if (typeof part === 'string') socket.write(part, 'latin1');
+  else socket.write(part);
+}
+
+/** One Buffer holding parts[from..to) (`bytes` in all). */
+function coalesce(parts: (string | Buffer)[], from: number, to: number, bytes: number): Buffer {
+  if (to - from === 1) {
+    const only = parts[from] as string | Buffer;
+    return typeof only === 'string' ? Buffer.from(only, 'latin1') : only;
+  }
+  const buf = Buffer.allocUnsafe(bytes);
+  let off = 0;
+  for (let i = from; i < to; i++) {
+    const part = parts[i] as string | Buffer;
+    if (typeof part === 'string') off += buf.write(part, off, 'latin1');
+    else {
+      part.copy(buf, off);
+      off += part.length;
+    }
+  }
+  return buf;
 }
