@@ -19,10 +19,12 @@ export {
 } from './node/client.js';
 export { CloseEvent, type CloseEventInit, ErrorEvent, type ErrorEventInit } from './node/events.js';
 export type { FetchHandler, FetchInfo } from './node/fetch.js';
+export type { ListenStats } from './node/listen-stats.js';
 export { SockeyeRequest } from './node/request.js';
 export { type BodyInit, SockeyeResponse } from './node/response.js';
 export {
   type CloseResult,
+  type ConnectionEndInfo,
   type HttpLimits,
   type HttpTimeouts,
   type RequestHandler,
@@ -31,9 +33,13 @@ export {
   serve,
   type UpgradeHook,
 } from './node/server.js';
+export type { ServerStats } from './node/stats.js';
 export {
+  type BackpressurePolicy,
   CLOSED,
   CLOSING,
+  type CloseCause,
+  type CloseInfo,
   CONNECTING,
   OPEN,
   SEND_BACKPRESSURE,
@@ -43,4 +49,5 @@ export {
   type UpgradeRejection,
   type UpgradeResult,
   type WebSocketOptions,
+  type WebSocketStats,
 } from './node/websocket.js';

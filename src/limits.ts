@@ -52,3 +52,20 @@ export const WS_HANDSHAKE_TIMEOUT_MS = 10_000;
 
 /** Fragment size used when a streamed message is sent without explicit frame boundaries. */
 export const WS_FRAGMENT_SIZE = 64 * 1024;
+
+/** `send()` returns -1 (queued, wait for drain) above this many buffered bytes: 64 KiB, the order of a socket's
+ * default writableHighWaterMark (16 KiB) and uWS's per-message budget. */
+export const WS_BACKPRESSURE_LIMIT = 64 * 1024;
+
+/** Most bytes queued for a peer that does not read before the policy applies (close 1008 or drop): 1 MiB, as
+ * uWS's default maxBackpressure (the issue's "e.g. 1 MiB"). Bounds server memory per slow consumer. */
+export const WS_MAX_BACKPRESSURE = 1024 * 1024;
+
+/** Seconds without traffic before a liveness ping: 120 s, uWS's default idleTimeout. */
+export const WS_IDLE_TIMEOUT_S = 120;
+
+/** Seconds to wait for any frame after the liveness ping: 30 s (websockets' ping_timeout is 20 s). */
+export const WS_PONG_TIMEOUT_S = 30;
+
+/** Unsettled async message handlers per connection before reading pauses (websockets' max_queue is 16). */
+export const WS_MAX_PENDING_MESSAGES = 16;

@@ -39,6 +39,9 @@ export async function echoHandler(req: SockeyeRequest, res: SockeyeResponse): Pr
 /** WebSocket echo: text back as text, binary as binary. */
 export const wsEcho: WebSocketOptions = {
   maxPayload: 64 * 1024 * 1024,
+  // Conformance clients send 16 MiB messages back to back and read every echo: a 1 MiB backpressure cap would
+  // close them. Memory stays bounded, at 256 MiB per connection.
+  maxBackpressure: 256 * 1024 * 1024,
   message(ws, message, isBinary) {
     ws.send(message, isBinary);
   },

@@ -29,7 +29,7 @@ export interface ServerContext {
   acceptsUpgrade(req: SockeyeRequest): boolean;
   /** Takes over an upgraded connection (socket paused, `head` = bytes after the request head). */
   onUpgrade(req: SockeyeRequest, socket: Socket, head: Buffer[]): void;
-  readonly stats: HttpStats;
+  readonly httpStats: HttpStats;
   runHandler(req: SockeyeRequest, res: SockeyeResponse, conn: HttpConnection): void;
   countError(err: ProtocolError): void;
   connectionClosed(conn: HttpConnection): void;
@@ -82,6 +82,10 @@ export class HttpConnection implements ResponseTarget, BodySource {
   closed: boolean;
   /** The server asked this connection to close after its current response (graceful shutdown). */
   draining: boolean;
+  /** Why the connection ends, once known (see ConnectionEndInfo.cause). */
+  endCause: string;
+  /** When it was accepted (ms since the epoch). */
+  readonly startedAt: number;
   /** Gathers one read's worth of responses into one socket write. */
   private readonly writer: SocketWriter;
 
@@ -96,6 +100,8 @@ export class HttpConnection implements ResponseTarget, BodySource {
     this.ending = false;
     this.closed = false;
     this.draining = false;
+    this.endCause = '';
+    this.startedAt = Date.now();
     this.writer = new SocketWriter(socket, () => this.endSocket());
     this.protocol = new Http1ServerProtocol(
       {
@@ -143,6 +149,7 @@ export class HttpConnection implements ResponseTarget, BodySource {
     const req = this.request;
     if (req === null || this.closed) return;
     const rest = this.protocol.takeRemainder();
+    this.endCause = 'upgraded';
     this.ctx.connectionClosed(this);
     this.closed = true;
     // Let go of the socket: the next protocol owns it (and must listen for 'error' itself).
@@ -160,6 +167,7 @@ export class HttpConnection implements ResponseTarget, BodySource {
 
   /** @internal */ onEnd(): void {
     this.protocol.receiveEof();
+    this.setCause('peer-close');
     // Idle: finish writing what is queued (a response may still sit in the socket buffer), then close.
     if (this.protocol.isIdle || this.ending) this.endSocket();
     // Otherwise a complete request is still being answered: the socket closes after the response
@@ -170,6 +178,8 @@ export class HttpConnection implements ResponseTarget, BodySource {
   /** @internal */ onClose(): void {
     if (this.closed) return;
     this.closed = true;
+    // Closed without any of the causes below being recorded: the peer reset or vanished.
+    this.setCause(this.protocol.requests === 0 && !this.ending ? 'unused' : 'connection-lost');
     if (this.request !== null && !this.request.complete) {
       this.request.fail(httpError(400, 'ERR_HTTP_CONNECTION_LOST', 'Connection lost before the body was complete'));
     }
@@ -202,9 +212,16 @@ export class HttpConnection implements ResponseTarget, BodySource {
     }
   }
 
+  /** Records why the connection ends; the first cause recorded wins. */
+  setCause(cause: string): void {
+    if (this.endCause === '') this.endCause = cause;
+  }
+
   /** Ends the connection after what has been written: FIN, then discard input until the peer closes. */
   endSocket(): void {
     if (this.ending || this.closed) return;
+    // Reached after a response with Connection: close, or an error response (whose cause was set first).
+    this.setCause(this.draining ? 'shutdown' : 'server-close');
     this.ending = true;
     this.protocol.stop();
     this.socket.end();
@@ -236,12 +253,12 @@ export class HttpConnection implements ResponseTarget, BodySource {
     }
     if (info.upgrade && this.ctx.acceptsUpgrade(req)) {
       // The hook runs once receive() has returned and the bytes after the head are known (handOver()).
-      this.ctx.stats.requests++;
+      this.ctx.httpStats.requests++;
       this.pause();
       this.protocol.detach();
       return;
     }
-    this.ctx.stats.requests++;
+    this.ctx.httpStats.requests++;
     this.ctx.runHandler(req, res, this);
   }
 
@@ -260,6 +277,7 @@ export class HttpConnection implements ResponseTarget, BodySource {
 
   onError(err: ProtocolError): void {
     this.ctx.countError(err);
+    this.setCause('protocol-error');
     const req = this.request;
     if (req !== null && !req.complete) req.fail(err);
     if (this.protocol.responseStarted && this.response !== null && !this.response.finished) {
@@ -269,6 +287,15 @@ export class HttpConnection implements ResponseTarget, BodySource {
   }
 
   // --- BodySource ------------------------------------------------------------------------------
+
+  /** Peer address for logs (cached by Node once read; '' if never read before the socket closed). */
+  get peerAddress(): string {
+    return this.socket.remoteAddress ?? '';
+  }
+
+  get peerPort(): number {
+    return this.socket.remotePort ?? 0;
+  }
 
   /** Peer address, read on demand (getpeername is a syscall; Node caches it on the socket). */
   get remoteAddress(): string {
@@ -379,7 +406,8 @@ export class HttpConnection implements ResponseTarget, BodySource {
     if (p.isIdle) {
       const limit = p.requests === 0 ? ctx.headersTimeout : ctx.keepAliveTimeout;
       if (now - this.phaseStart > limit) {
-        ctx.stats.timeouts.idle++;
+        ctx.httpStats.timeouts.idle++;
+        this.setCause(p.requests === 0 ? 'unused' : 'keep-alive-timeout');
         this.destroy();
       }
       return;
@@ -387,13 +415,15 @@ export class HttpConnection implements ResponseTarget, BodySource {
     if (p.isReadingHead) {
       // Slowloris defence: the head must be complete within headersTimeout of its first byte.
       if (now - this.phaseStart > ctx.headersTimeout) {
-        ctx.stats.timeouts.headers++;
+        ctx.httpStats.timeouts.headers++;
+        this.setCause('headers-timeout');
         this.timeoutResponse('Request header timeout');
       }
       return;
     }
     if (p.isReadingBody && !this.paused && now - this.lastBody > ctx.bodyTimeout) {
-      ctx.stats.timeouts.body++;
+      ctx.httpStats.timeouts.body++;
+      this.setCause('body-timeout');
       const req = this.request;
       if (req !== null) req.fail(httpError(408, 'ERR_HTTP_BODY_TIMEOUT', 'Request body timeout'));
       if (p.responseStarted) this.destroy();

@@ -26,9 +26,19 @@ import {
 import { httpDateNow, onTick } from './clock.js';
 import { type FetchHandler, runFetch } from './fetch.js';
 import { HttpConnection, type HttpStats, type ServerContext } from './http-connection.js';
+import { ListenQueueMonitor, type ListenStats } from './listen-stats.js';
+import { formatMetrics } from './metrics.js';
 import type { SockeyeRequest } from './request.js';
 import type { SockeyeResponse } from './response.js';
-import { type ServerWebSocket, type UpgradeStats, upgradeToWebSocket, type WebSocketOptions } from './websocket.js';
+import type { ServerStats } from './stats.js';
+import {
+  type CloseInfo,
+  type ServerWebSocket,
+  upgradeToWebSocket,
+  type WebSocketOptions,
+  type WebSocketStats,
+  WsServerContext,
+} from './websocket.js';
 
 /** A native request handler. Throwing (or rejecting) before a response was sent answers 500. */
 export type RequestHandler = (req: SockeyeRequest, res: SockeyeResponse) => void | Promise<void>;
@@ -83,11 +93,41 @@ export interface ServeOptions<T = unknown> {
   maxRequestsPerConnection?: number;
   /** Called with errors thrown by handlers (after the 500 is sent). Default: ignore. */
   onError?: (err: unknown, req: SockeyeRequest) => void;
+  /** Connections from one IP address beyond this are refused (503 / closed). Default: unlimited. */
+  maxConnectionsPerIp?: number;
+  /** TCP keep-alive probes after this many ms of silence (`socket.setKeepAlive`); `false`/0: off (default). */
+  tcpKeepAlive?: number | false;
+  /** Serve `stats()` in the Prometheus text format at this path (e.g. `"/metrics"`). Default: off. */
+  metrics?: string;
+  /** Called when any connection ends (HTTP or WebSocket), with why, for logging. */
+  onConnectionEnd?: (info: ConnectionEndInfo) => void;
+}
+
+/** The end of a connection, as told to `onConnectionEnd`. */
+export interface ConnectionEndInfo {
+  kind: 'http' | 'websocket';
+  remoteAddress: string;
+  remotePort: number;
+  /** HTTP: 'peer-close', 'keep-alive-timeout', 'headers-timeout', 'body-timeout', 'protocol-error',
+   * 'server-close' (we sent Connection: close), 'handler-error', 'shutdown', 'connection-lost', 'unused';
+   * WebSocket: the CloseCause. */
+  cause: string;
+  /** Who ended it: the peer, the server, or nobody (dropped). */
+  initiator: 'peer' | 'server' | 'none';
+  /** WebSocket close code (0 for HTTP), reason and cleanliness. */
+  code: number;
+  reason: string;
+  wasClean: boolean;
+  /** Requests served on the connection (HTTP; for a WebSocket, its upgrade request counts). */
+  requests: number;
+  bytesRead: number;
+  bytesWritten: number;
+  durationMs: number;
 }
 
 /** What `close()` reports. */
 export interface CloseResult {
-  /** Connections that ended on their own (idle closed, in-flight finished) before the deadline. */
+  /** Connections that ended on their own (idle closed, in-flight finished, close handshakes) before the deadline. */
   closed: number;
   /** Connections destroyed at the deadline. */
   terminated: number;
@@ -102,21 +142,31 @@ export class Server implements ServerContext {
   readonly keepAliveTimeout: number;
   readonly bodyTimeout: number;
   readonly maxRequestsPerConnection: number;
-  readonly #upgradeHook: UpgradeHook | null;
-  readonly #websocket: WebSocketOptions<unknown> | null;
-  /** Open WebSocket connections. */
-  readonly websockets: Set<ServerWebSocket<unknown>>;
-  /** WebSocket handshake counters. */
-  readonly upgrades: UpgradeStats;
-  readonly stats: HttpStats & { accepted: number; rejected: number };
-  /** Open connections. */
+  /** @internal HTTP counters (see `stats()`). */
+  readonly httpStats: HttpStats & { ends: Record<string, number>; bytesIn: number; bytesOut: number };
+  /** Open HTTP connections. */
   readonly connections: Set<HttpConnection>;
+  readonly #upgradeHook: UpgradeHook | null;
+  readonly #ws: WsServerContext<unknown> | null;
   readonly #net: net.Server;
   readonly #handler: RequestHandler;
   readonly #onError: ((err: unknown, req: SockeyeRequest) => void) | null;
+  readonly #onConnectionEnd: ((info: ConnectionEndInfo) => void) | null;
   readonly #maxConnections: number;
+  readonly #maxPerIp: number;
+  readonly #perIp: Map<string, number>;
+  readonly #tcpKeepAlive: number;
+  readonly #metricsPath: string | null;
+  #accepted: number;
+  #rejected: { maxConnections: number; perIp: number; shuttingDown: number };
+  #wsHandshaking: number;
+  #wsBytesIn: number;
+  #wsBytesOut: number;
+  #listen: ListenQueueMonitor | null;
+  #startedAt: number;
   #stopTick: (() => void) | null;
   #closing: Promise<CloseResult> | null;
+  #onEmpty: (() => void) | null;
   #port: number;
   #host: string;
 
@@ -137,21 +187,41 @@ export class Server implements ServerContext {
     this.keepAliveTimeout = t.keepAlive ?? KEEP_ALIVE_TIMEOUT_MS;
     this.bodyTimeout = t.body ?? BODY_TIMEOUT_MS;
     this.maxRequestsPerConnection = options.maxRequestsPerConnection ?? MAX_REQUESTS_PER_CONNECTION;
-    this.#upgradeHook = options.upgrade ?? null;
-    this.#websocket = (options.websocket as WebSocketOptions<unknown> | undefined) ?? null;
-    this.websockets = new Set();
-    this.upgrades = { accepted: 0, rejected: 0, abandoned: 0 };
-    this.stats = { accepted: 0, rejected: 0, requests: 0, errors: {}, timeouts: { headers: 0, body: 0, idle: 0 } };
+    this.httpStats = {
+      requests: 0,
+      errors: {},
+      timeouts: { headers: 0, body: 0, idle: 0 },
+      ends: {},
+      bytesIn: 0,
+      bytesOut: 0,
+    };
     this.connections = new Set();
+    this.#upgradeHook = options.upgrade ?? null;
+    const wsOptions = options.websocket as WebSocketOptions<unknown> | undefined;
+    this.#ws = wsOptions === undefined ? null : new WsServerContext(wsOptions);
+    if (this.#ws !== null) this.#ws.onEnd = (ws, info) => this.#websocketEnded(ws, info);
     if (options.request !== undefined) this.#handler = options.request;
     else if (options.fetch !== undefined) {
       const fetch = options.fetch;
       this.#handler = (req, res) => runFetch(fetch, req, res);
     } else this.#handler = defaultHandler;
     this.#onError = options.onError ?? null;
+    this.#onConnectionEnd = options.onConnectionEnd ?? null;
     this.#maxConnections = options.maxConnections ?? 0;
+    this.#maxPerIp = options.maxConnectionsPerIp ?? 0;
+    this.#perIp = new Map();
+    this.#tcpKeepAlive = options.tcpKeepAlive === false ? 0 : (options.tcpKeepAlive ?? 0);
+    this.#metricsPath = options.metrics ?? null;
+    this.#accepted = 0;
+    this.#rejected = { maxConnections: 0, perIp: 0, shuttingDown: 0 };
+    this.#wsHandshaking = 0;
+    this.#wsBytesIn = 0;
+    this.#wsBytesOut = 0;
+    this.#listen = null;
+    this.#startedAt = Date.now();
     this.#stopTick = null;
     this.#closing = null;
+    this.#onEmpty = null;
     this.#port = 0;
     this.#host = '';
     this.#net = net.createServer({ allowHalfOpen: true, noDelay: true }, (socket) => this.#accept(socket));
@@ -165,8 +235,11 @@ export class Server implements ServerContext {
     const addr = srv.address() as net.AddressInfo;
     this.#port = addr.port;
     this.#host = addr.address;
+    this.#startedAt = Date.now();
+    this.#listen = new ListenQueueMonitor(addr.port);
     this.#stopTick = onTick((now) => {
       for (const c of this.connections) c.checkTimeouts(now);
+      this.#ws?.checkTimeouts(now);
     });
     return this;
   }
@@ -187,45 +260,71 @@ export class Server implements ServerContext {
     return `http://${h}:${this.#port}`;
   }
 
+  /** Open WebSocket connections. */
+  get websockets(): ReadonlySet<ServerWebSocket<unknown>> {
+    return this.#ws === null ? EMPTY_SET : this.#ws.open;
+  }
+
+  #openCount(): number {
+    return this.connections.size + (this.#ws === null ? 0 : this.#ws.open.size) + this.#wsHandshaking;
+  }
+
   #accept(socket: net.Socket): void {
-    this.stats.accepted++;
+    this.#accepted++;
     if (this.#closing !== null) {
+      this.#rejected.shuttingDown++;
       socket.destroy();
       return;
     }
-    if (this.#maxConnections > 0 && this.connections.size >= this.#maxConnections) {
-      this.stats.rejected++;
-      socket.on('error', noop);
-      socket.end(errorResponse(503, 'Too many connections', httpDateNow()));
-      setTimeout(() => socket.destroy(), 1000).unref();
+    if (this.#maxConnections > 0 && this.#openCount() >= this.#maxConnections) {
+      this.#rejected.maxConnections++;
+      refuse(socket, 'Too many connections');
       return;
     }
+    if (this.#maxPerIp > 0) {
+      const ip = socket.remoteAddress ?? '';
+      const n = this.#perIp.get(ip) ?? 0;
+      if (n >= this.#maxPerIp) {
+        this.#rejected.perIp++;
+        refuse(socket, 'Too many connections from your address');
+        return;
+      }
+      this.#perIp.set(ip, n + 1);
+      socket.once('close', () => {
+        const left = (this.#perIp.get(ip) ?? 1) - 1;
+        if (left <= 0) this.#perIp.delete(ip);
+        else this.#perIp.set(ip, left);
+      });
+    }
+    // The peer's address must be read while the socket is open if it is to be logged when it ends.
+    if (this.#onConnectionEnd !== null) void socket.remoteAddress;
     socket.setNoDelay(true);
+    if (this.#tcpKeepAlive > 0) socket.setKeepAlive(true, this.#tcpKeepAlive);
     const conn = new HttpConnection(socket, this);
     this.connections.add(conn);
   }
 
   /** @internal WebSocket upgrades go to `websocket`, others to the raw `upgrade` hook. */
   acceptsUpgrade(req: SockeyeRequest): boolean {
-    if (this.#websocket !== null && req.headers.hasToken('upgrade', 'websocket')) return true;
+    if (this.#ws !== null && req.headers.hasToken('upgrade', 'websocket')) return true;
     return this.#upgradeHook !== null;
   }
 
   /** @internal */
   onUpgrade(req: SockeyeRequest, socket: net.Socket, head: Buffer[]): void {
-    const ws = this.#websocket;
+    const ws = this.#ws;
     if (ws !== null && req.headers.hasToken('upgrade', 'websocket')) {
       if (this.#closing !== null) {
         socket.destroy();
         return;
       }
-      upgradeToWebSocket(req, socket, head, ws, this.upgrades, (conn) => {
-        this.websockets.add(conn);
-        socket.once('close', () => {
-          this.websockets.delete(conn);
-          if (this.#closing !== null && this.connections.size === 0 && this.websockets.size === 0) this.#onEmpty?.();
+      this.#wsHandshaking++;
+      upgradeToWebSocket(req, socket, head, ws)
+        .catch(() => socket.destroy())
+        .finally(() => {
+          this.#wsHandshaking--;
+          this.#checkEmpty();
         });
-      }).catch(() => socket.destroy());
       return;
     }
     const hook = this.#upgradeHook;
@@ -238,6 +337,10 @@ export class Server implements ServerContext {
 
   /** @internal */
   runHandler(req: SockeyeRequest, res: SockeyeResponse, conn: HttpConnection): void {
+    if (this.#metricsPath !== null && req.path === this.#metricsPath && req.method === 'GET') {
+      res.send(formatMetrics(this.stats()), 200, [['Content-Type', 'text/plain; version=0.0.4; charset=utf-8']]);
+      return;
+    }
     try {
       const r = this.#handler(req, res);
       if (r !== undefined && typeof (r as Promise<void>).then === 'function') {
@@ -257,10 +360,12 @@ export class Server implements ServerContext {
       try {
         res.send(text, status, { 'Content-Type': 'text/plain; charset=utf-8' });
       } catch {
+        conn.setCause('handler-error');
         conn.destroy();
       }
     } else if (!res.finished) {
       // Part of a response is on the wire: the only honest signal left is to abort the connection.
+      conn.setCause('handler-error');
       conn.destroy();
     }
     if (this.#onError !== null) {
@@ -274,35 +379,93 @@ export class Server implements ServerContext {
 
   /** @internal */
   countError(err: SockeyeError): void {
-    const e = this.stats.errors;
+    const e = this.httpStats.errors;
     e[err.code] = (e[err.code] ?? 0) + 1;
   }
 
-  /** @internal */
+  /** @internal an HTTP connection ended (or was handed over to another protocol). */
   connectionClosed(conn: HttpConnection): void {
     this.connections.delete(conn);
-    if (this.connections.size === 0 && this.websockets.size === 0) this.#onEmpty?.();
+    const cause = conn.endCause;
+    if (cause !== 'upgraded') {
+      const st = this.httpStats;
+      st.ends[cause] = (st.ends[cause] ?? 0) + 1;
+      const socket = conn.socket;
+      st.bytesIn += socket.bytesRead;
+      st.bytesOut += socket.bytesWritten;
+      const onEnd = this.#onConnectionEnd;
+      if (onEnd !== null) {
+        const initiator =
+          cause === 'peer-close' ? 'peer' : cause === 'connection-lost' || cause === 'unused' ? 'none' : 'server';
+        try {
+          onEnd({
+            kind: 'http',
+            remoteAddress: conn.peerAddress,
+            remotePort: conn.peerPort,
+            cause,
+            initiator,
+            code: 0,
+            reason: '',
+            wasClean: cause !== 'connection-lost' && cause !== 'handler-error',
+            requests: conn.protocol.requests,
+            bytesRead: socket.bytesRead,
+            bytesWritten: socket.bytesWritten,
+            durationMs: Date.now() - conn.startedAt,
+          });
+        } catch {
+          // a logging hook that throws must not take the server down
+        }
+      }
+    }
+    this.#checkEmpty();
   }
 
-  #onEmpty: (() => void) | null = null;
+  #websocketEnded(ws: ServerWebSocket<unknown>, info: CloseInfo): void {
+    this.#wsBytesIn += info.bytesRead;
+    this.#wsBytesOut += info.bytesWritten;
+    const onEnd = this.#onConnectionEnd;
+    if (onEnd !== null) {
+      onEnd({
+        kind: 'websocket',
+        remoteAddress: ws.remoteAddress,
+        remotePort: ws.remotePort,
+        cause: info.cause,
+        initiator: info.initiator,
+        code: info.code,
+        reason: info.reason,
+        wasClean: info.wasClean,
+        requests: 1,
+        bytesRead: info.bytesRead,
+        bytesWritten: info.bytesWritten,
+        durationMs: info.durationMs,
+      });
+    }
+    this.#checkEmpty();
+  }
+
+  #checkEmpty(): void {
+    if (this.#onEmpty !== null && this.#openCount() === 0) this.#onEmpty();
+  }
 
   /**
-   * Graceful close: stop accepting, close idle keep-alive connections now, let in-flight requests finish
-   * (their responses carry `Connection: close`), and destroy what is left at `deadline` ms.
+   * Graceful close: stop accepting; close idle keep-alive connections now; let in-flight requests finish
+   * (their responses carry `Connection: close`); send every WebSocket a close frame 1001 (Going Away) and wait
+   * for the close handshakes; destroy what is left at `deadline` ms. Resolves with the counts.
    */
   close(options: { deadline?: number } = {}): Promise<CloseResult> {
     if (this.#closing !== null) return this.#closing;
     const deadline = options.deadline ?? CLOSE_DEADLINE_MS;
     this.#closing = new Promise<CloseResult>((resolve) => {
       const result: CloseResult = { closed: 0, terminated: 0 };
-      const total = this.connections.size + this.websockets.size;
+      const total = this.#openCount();
       this.#net.close();
       let timer: NodeJS.Timeout | null = null;
       const finish = () => {
+        this.#onEmpty = null;
         if (timer !== null) clearTimeout(timer);
         this.#stopTick?.();
         this.#stopTick = null;
-        result.closed = total - result.terminated;
+        result.closed = Math.max(0, total - result.terminated);
         resolve(result);
       };
       this.#onEmpty = finish;
@@ -310,35 +473,115 @@ export class Server implements ServerContext {
         c.draining = true;
         // In-flight requests finish and then close (their response carries Connection: close).
         c.protocol.info.keepAlive = false;
-        if (c.protocol.isIdle) c.destroy();
+        if (c.protocol.isIdle) {
+          c.setCause('shutdown');
+          c.destroy();
+        }
       }
       // RFC 6455 §7.4.1: 1001, the endpoint is going away.
-      for (const ws of this.websockets) ws.close(1001, 'Server shutting down');
-      if (this.connections.size === 0 && this.websockets.size === 0) {
+      if (this.#ws !== null) for (const ws of this.#ws.open) ws.close(1001, 'Server shutting down');
+      if (this.#openCount() === 0) {
         finish();
         return;
       }
       timer = setTimeout(() => {
         for (const c of this.connections) {
           result.terminated++;
+          c.setCause('shutdown');
           c.destroy();
         }
-        for (const ws of this.websockets) {
-          result.terminated++;
-          ws.terminate();
+        if (this.#ws !== null) {
+          for (const ws of this.#ws.open) {
+            result.terminated++;
+            ws.terminate();
+          }
         }
       }, deadline);
     });
     return this.#closing;
   }
 
-  /** Counters and current connections. */
-  getStats(): { connections: number; accepted: number; rejected: number; requests: number } & HttpStats {
-    return { connections: this.connections.size, ...this.stats };
+  /** Connections by state, totals since start, and the listen queue as the kernel sees it. */
+  stats(): ServerStats {
+    let httpIdle = 0;
+    let httpActive = 0;
+    let httpBytesIn = this.httpStats.bytesIn;
+    let httpBytesOut = this.httpStats.bytesOut;
+    for (const c of this.connections) {
+      if (c.protocol.isIdle) httpIdle++;
+      else httpActive++;
+      httpBytesIn += c.socket.bytesRead;
+      httpBytesOut += c.socket.bytesWritten;
+    }
+    let wsOpen = 0;
+    let wsClosing = 0;
+    let wsBytesIn = this.#wsBytesIn;
+    let wsBytesOut = this.#wsBytesOut;
+    const ws = this.#ws;
+    if (ws !== null) {
+      for (const w of ws.open) {
+        if (w.readyState === 1) wsOpen++;
+        else wsClosing++;
+        wsBytesIn += w.bytesRead;
+        wsBytesOut += w.bytesWritten;
+      }
+    }
+    const h = this.httpStats;
+    return {
+      connections: {
+        httpIdle,
+        httpActive,
+        wsHandshaking: this.#wsHandshaking,
+        wsOpen,
+        wsClosing,
+        total: httpIdle + httpActive + this.#wsHandshaking + wsOpen + wsClosing,
+      },
+      accepted: this.#accepted,
+      rejected: { ...this.#rejected },
+      http: {
+        requests: h.requests,
+        errors: { ...h.errors },
+        timeouts: { ...h.timeouts },
+        ends: { ...h.ends },
+        bytesIn: httpBytesIn,
+        bytesOut: httpBytesOut,
+      },
+      websocket: {
+        ...(ws === null ? emptyWsStats() : structuredClone(ws.stats)),
+        bytesIn: wsBytesIn,
+        bytesOut: wsBytesOut,
+      },
+      listen: this.#listen === null ? NO_LISTEN_STATS : this.#listen.snapshot(),
+      uptimeSeconds: (Date.now() - this.#startedAt) / 1000,
+    };
   }
 }
 
+const EMPTY_SET: ReadonlySet<ServerWebSocket<unknown>> = new Set();
+
+const NO_LISTEN_STATS: ListenStats = {
+  queueDepth: null,
+  queueLimit: null,
+  listenOverflows: null,
+  listenDrops: null,
+  syncookiesSent: null,
+  syncookiesRecv: null,
+  syncookiesFailed: null,
+  reqQFullDrop: null,
+};
+
+function emptyWsStats(): WebSocketStats {
+  return new WsServerContext({}).stats;
+}
+
 function noop(): void {}
+
+/** Answers 503 before reading anything and closes (maxConnections, per-IP limit). */
+function refuse(socket: net.Socket, message: string): void {
+  socket.on('error', noop);
+  socket.end(errorResponse(503, message, httpDateNow()));
+  setTimeout(() => socket.destroy(), 1000).unref();
+}
 
 function defaultHandler(_req: SockeyeRequest, res: SockeyeResponse): void {
   res.send('Not Found', 404);

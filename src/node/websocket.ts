@@ -8,11 +8,20 @@ import { Buffer } from 'node:buffer';
 import type { Socket } from 'node:net';
 import { ConnectionClosedError, type ProtocolError } from '../errors.js';
 import { STATUS_TEXT, serializeFields, statusLine } from '../http1/serializer.js';
-import { WS_CLOSE_TIMEOUT_MS, WS_HANDSHAKE_TIMEOUT_MS, WS_MAX_PAYLOAD } from '../limits.js';
+import {
+  WS_BACKPRESSURE_LIMIT,
+  WS_CLOSE_TIMEOUT_MS,
+  WS_HANDSHAKE_TIMEOUT_MS,
+  WS_IDLE_TIMEOUT_S,
+  WS_MAX_BACKPRESSURE,
+  WS_MAX_PAYLOAD,
+  WS_MAX_PENDING_MESSAGES,
+  WS_PONG_TIMEOUT_S,
+} from '../limits.js';
 import { OP_BINARY, OP_CONTINUATION, OP_TEXT } from '../ws/frame.js';
 import { buildAcceptResponse, buildRejectResponse, validateUpgradeRequest } from '../ws/handshake.js';
 import { SIDE_SERVER, WS_CLOSED, WS_OPEN, type WsHandler, WsProtocol } from '../ws/protocol.js';
-import { httpDateNow } from './clock.js';
+import { coarseNow, httpDateNow } from './clock.js';
 import type { SockeyeRequest } from './request.js';
 import { SocketWriter } from './socket-writer.js';
 
@@ -48,6 +57,47 @@ export interface UpgradeContext {
   reject(status: number, body?: string, headers?: [string, string][]): UpgradeRejection;
 }
 
+/** Why a connection ended, as told to the close handler and to `serve({ onConnectionEnd })`. */
+export type CloseCause =
+  /** The peer started the close handshake. */
+  | 'peer-close'
+  /** `ws.close()` (or the server's graceful shutdown) started it. */
+  | 'server-close'
+  /** The peer broke the protocol (1002, 1007, 1009...). */
+  | 'protocol-error'
+  /** An application handler threw (1011). */
+  | 'handler-error'
+  /** The peer did not read: `maxBackpressure` was exceeded (1008). */
+  | 'backpressure'
+  /** Nothing arrived within `idleTimeout`, nor an answer to our ping within `pongTimeout`. */
+  | 'idle-timeout'
+  /** The close handshake did not finish within `closeTimeout`. */
+  | 'close-timeout'
+  /** `ws.terminate()`. */
+  | 'terminated'
+  /** The TCP connection dropped without a close handshake. */
+  | 'connection-lost';
+
+/** The end of a WebSocket connection, with everything needed to log it. */
+export interface CloseInfo {
+  /** Close code: the peer's (1005 when its frame had none), ours when we failed the connection, 1006 when none. */
+  code: number;
+  reason: string;
+  /** Both close frames were exchanged and nobody failed the connection. */
+  wasClean: boolean;
+  /** Who started the end: the peer, the server (us), or nobody (the connection dropped). */
+  initiator: 'peer' | 'server' | 'none';
+  cause: CloseCause;
+  /** Bytes read from / written to the socket over the connection's life (handshake included). */
+  bytesRead: number;
+  bytesWritten: number;
+  /** Milliseconds since the connection opened. */
+  durationMs: number;
+}
+
+/** What to do when a peer's unread data reaches `maxBackpressure`. */
+export type BackpressurePolicy = 'close' | 'drop';
+
 /** `serve({ websocket })` handlers and options. `T` is the type of `ws.data`. */
 export interface WebSocketOptions<T = unknown> {
   /**
@@ -57,11 +107,14 @@ export interface WebSocketOptions<T = unknown> {
   upgrade?(req: SockeyeRequest, ctx: UpgradeContext): UpgradeResult<T> | Promise<UpgradeResult<T>>;
   /** The connection is open. */
   open?(ws: ServerWebSocket<T>): void;
-  /** A whole message: text as a string, binary as a Buffer. */
+  /**
+   * A whole message: text as a string, binary as a Buffer. If it returns a promise, reading pauses while
+   * `maxPendingMessages` of them are unsettled (TCP flow control then slows the peer down).
+   */
   message?(ws: ServerWebSocket<T>, message: string | Buffer, isBinary: boolean): void | Promise<void>;
-  /** The connection ended: close code (1005 none given, 1006 dropped), reason, whether the close was clean. */
-  close?(ws: ServerWebSocket<T>, code: number, reason: string, wasClean: boolean): void;
-  /** The socket's write buffer emptied after `send` reported backpressure. */
+  /** The connection ended: close code (1005 none given, 1006 dropped), reason, whether clean, and why. */
+  close?(ws: ServerWebSocket<T>, code: number, reason: string, wasClean: boolean, info: CloseInfo): void;
+  /** The socket's buffer emptied after `send` reported backpressure (-1). */
   drain?(ws: ServerWebSocket<T>): void;
   /** A ping arrived (the pong is already sent). */
   ping?(ws: ServerWebSocket<T>, data: Buffer): void;
@@ -75,21 +128,131 @@ export interface WebSocketOptions<T = unknown> {
   closeTimeout?: number;
   /** How long an async `upgrade` hook may take (ms); then 503. Default 10 s. */
   upgradeTimeout?: number;
-  /** `bufferedAmount` above which `send` reports backpressure (-1). Default 1 MiB. */
+  /** `bufferedAmount` above which `send` returns -1 (queued, wait for `drain`). Default 64 KiB. */
   backpressureLimit?: number;
+  /**
+   * Most bytes queued for a peer that does not read. A message that would pass it is not queued: with policy
+   * `close` (default) the connection is closed with 1008 and destroyed if the close frame cannot be delivered
+   * within `closeTimeout`; with `drop` the message is skipped and counted. Default 1 MiB.
+   */
+  maxBackpressure?: number;
+  backpressurePolicy?: BackpressurePolicy;
+  /** Seconds without receiving anything before we ping the peer (0: never). Default 120. */
+  idleTimeout?: number;
+  /** Seconds to wait for any frame after that ping before the connection is dropped. Default 30. */
+  pongTimeout?: number;
+  /** Unsettled async `message` handlers per connection before reading pauses. Default 16. */
+  maxPendingMessages?: number;
 }
 
 /** `send()` result: bytes handed to the socket (> 0), or one of these. */
 export const SEND_BACKPRESSURE = -1;
 export const SEND_DROPPED = 0;
 
-const DEFAULT_BACKPRESSURE_LIMIT = 1024 * 1024;
-
 /** readyState values, as in the WHATWG WebSocket. */
 export const CONNECTING = 0;
 export const OPEN = 1;
 export const CLOSING = 2;
 export const CLOSED = 3;
+
+/** WebSocket counters of a server. */
+export interface WebSocketStats {
+  /** Handshakes answered 101. */
+  accepted: number;
+  /** Handshakes refused (bad request, upgrade hook, errors). */
+  rejected: number;
+  /** The client went away while the `upgrade` hook was deciding. */
+  abandoned: number;
+  messagesIn: number;
+  messagesOut: number;
+  /** Payload bytes of messages received / sent. */
+  payloadBytesIn: number;
+  payloadBytesOut: number;
+  /** Frames by opcode name (text, binary, continuation, ping, pong, close), in and out. */
+  framesIn: Record<string, number>;
+  framesOut: Record<string, number>;
+  /** Close codes by who sent the close frame. */
+  closeCodesFromPeer: Record<string, number>;
+  closeCodesFromServer: Record<string, number>;
+  /** Connection ends by cause. */
+  ends: Record<string, number>;
+  backpressureCloses: number;
+  backpressureDrops: number;
+  /** Protocol errors by ERR_WS_* code. */
+  protocolErrors: Record<string, number>;
+}
+
+function newStats(): WebSocketStats {
+  return {
+    accepted: 0,
+    rejected: 0,
+    abandoned: 0,
+    messagesIn: 0,
+    messagesOut: 0,
+    payloadBytesIn: 0,
+    payloadBytesOut: 0,
+    framesIn: { text: 0, binary: 0, continuation: 0, ping: 0, pong: 0, close: 0 },
+    framesOut: { text: 0, binary: 0, continuation: 0, ping: 0, pong: 0, close: 0 },
+    closeCodesFromPeer: {},
+    closeCodesFromServer: {},
+    ends: {},
+    backpressureCloses: 0,
+    backpressureDrops: 0,
+    protocolErrors: {},
+  };
+}
+
+function bump(table: Record<string, number>, key: string | number): void {
+  table[key] = (table[key] ?? 0) + 1;
+}
+
+/**
+ * What every connection of one server shares: resolved options, counters, the set of open connections.
+ * Connections point here instead of holding their own copies.
+ * @internal
+ */
+export class WsServerContext<T = unknown> {
+  readonly options: WebSocketOptions<T>;
+  readonly maxPayload: number;
+  readonly closeTimeoutMs: number;
+  readonly backpressureLimit: number;
+  readonly maxBackpressure: number;
+  readonly dropOnBackpressure: boolean;
+  readonly idleTimeoutMs: number;
+  readonly pongTimeoutMs: number;
+  readonly maxPendingMessages: number;
+  readonly stats: WebSocketStats;
+  readonly open: Set<ServerWebSocket<T>>;
+  /** Server-level hook for every end (logging). */
+  onEnd: ((ws: ServerWebSocket<T>, info: CloseInfo) => void) | null;
+
+  constructor(options: WebSocketOptions<T>) {
+    this.options = options;
+    this.maxPayload = options.maxPayload ?? WS_MAX_PAYLOAD;
+    this.closeTimeoutMs = options.closeTimeout ?? WS_CLOSE_TIMEOUT_MS;
+    this.backpressureLimit = options.backpressureLimit ?? WS_BACKPRESSURE_LIMIT;
+    this.maxBackpressure = options.maxBackpressure ?? WS_MAX_BACKPRESSURE;
+    this.dropOnBackpressure = options.backpressurePolicy === 'drop';
+    this.idleTimeoutMs = (options.idleTimeout ?? WS_IDLE_TIMEOUT_S) * 1000;
+    this.pongTimeoutMs = (options.pongTimeout ?? WS_PONG_TIMEOUT_S) * 1000;
+    this.maxPendingMessages = options.maxPendingMessages ?? WS_MAX_PENDING_MESSAGES;
+    this.stats = newStats();
+    this.open = new Set();
+    this.onEnd = null;
+  }
+
+  /** Idle and close deadlines of every open connection, from the server's coarse tick. */
+  checkTimeouts(now: number): void {
+    if (this.idleTimeoutMs <= 0) return;
+    for (const ws of this.open) ws.checkIdle(now, this.idleTimeoutMs, this.pongTimeoutMs);
+  }
+}
+
+// Connection flags (one integer instead of several booleans).
+const F_CLOSED = 1;
+const F_WANT_DRAIN = 2;
+const F_FRAGMENT_OPEN = 4;
+const F_PAUSED = 8;
 
 /** A server-side WebSocket connection. */
 export class ServerWebSocket<T = unknown> implements WsHandler {
@@ -108,17 +271,21 @@ export class ServerWebSocket<T = unknown> implements WsHandler {
   /** @internal */ readonly core: WsProtocol;
   #socket: Socket;
   #writer: SocketWriter;
-  #options: WebSocketOptions<T>;
+  #ctx: WsServerContext<T>;
   #closeTimer: NodeJS.Timeout | null;
-  #closed: boolean;
-  #wantDrain: boolean;
-  /** 0: we did not start the close; -1: close() was called; > 0: we failed the connection with this code. */
-  #closeCodeSent: number;
-  #fragmentOpen: boolean;
-  #backpressureLimit: number;
+  #flags: number;
+  /** Close code of the close frame we sent (0: none), and why we are ending, once known. */
+  #sentCode: number;
+  #cause: CloseCause | null;
+  /** Last time anything arrived; when we pinged for liveness (0: no ping outstanding). */
+  #lastSeen: number;
+  #pingedAt: number;
+  #openedAt: number;
+  /** Async message handlers not yet settled. */
+  #pending: number;
 
   /** @internal */
-  constructor(socket: Socket, req: SockeyeRequest, protocol: string, data: T, options: WebSocketOptions<T>) {
+  constructor(socket: Socket, req: SockeyeRequest, protocol: string, data: T, ctx: WsServerContext<T>) {
     this.data = data;
     this.protocol = protocol;
     this.extensions = '';
@@ -127,18 +294,16 @@ export class ServerWebSocket<T = unknown> implements WsHandler {
     this.path = req.path;
     this.#socket = socket;
     this.#writer = new SocketWriter(socket, () => this.#endTcp());
-    this.#options = options;
+    this.#ctx = ctx;
     this.#closeTimer = null;
-    this.#closed = false;
-    this.#wantDrain = false;
-    this.#closeCodeSent = 0;
-    this.#fragmentOpen = false;
-    this.#backpressureLimit = options.backpressureLimit ?? DEFAULT_BACKPRESSURE_LIMIT;
-    this.core = new WsProtocol(
-      { side: SIDE_SERVER, maxPayload: options.maxPayload ?? WS_MAX_PAYLOAD },
-      this,
-      this.#writer,
-    );
+    this.#flags = 0;
+    this.#sentCode = 0;
+    this.#cause = null;
+    this.#lastSeen = coarseNow();
+    this.#pingedAt = 0;
+    this.#openedAt = this.#lastSeen;
+    this.#pending = 0;
+    this.core = new WsProtocol({ side: SIDE_SERVER, maxPayload: ctx.maxPayload }, this, this.#writer);
   }
 
   /** @internal starts reading; `head` holds bytes that came after the handshake request. */
@@ -150,7 +315,8 @@ export class ServerWebSocket<T = unknown> implements WsHandler {
     socket.on('error', wsSocketOnError);
     socket.on('close', wsSocketOnClose);
     socket.on('drain', wsSocketOnDrain);
-    const open = this.#options.open;
+    this.#ctx.open.add(this);
+    const open = this.#ctx.options.open;
     if (open !== undefined) {
       try {
         open(this);
@@ -158,14 +324,24 @@ export class ServerWebSocket<T = unknown> implements WsHandler {
         this.#handlerFailed(err);
       }
     }
-    for (const chunk of head) if (chunk.length > 0 && !this.#closed) this.onData(chunk);
-    if (!this.#closed) socket.resume();
+    for (const chunk of head) if (chunk.length > 0 && (this.#flags & F_CLOSED) === 0) this.onData(chunk);
+    if ((this.#flags & (F_CLOSED | F_PAUSED)) === 0) socket.resume();
   }
 
   /** 0 CONNECTING, 1 OPEN, 2 CLOSING, 3 CLOSED (WHATWG values). */
   get readyState(): number {
-    if (this.#closed) return CLOSED;
+    if ((this.#flags & F_CLOSED) !== 0) return CLOSED;
     return this.core.state === WS_OPEN ? OPEN : this.core.state === WS_CLOSED ? CLOSED : CLOSING;
+  }
+
+  /** Bytes read from the socket so far (handshake included). */
+  get bytesRead(): number {
+    return this.#socket.bytesRead;
+  }
+
+  /** Bytes written to the socket so far (handshake included). */
+  get bytesWritten(): number {
+    return this.#socket.bytesWritten;
   }
 
   /** Bytes queued but not yet taken by the kernel (our batch + the socket's buffer). */
@@ -174,6 +350,8 @@ export class ServerWebSocket<T = unknown> implements WsHandler {
   }
 
   /** @internal */ onData(chunk: Buffer): void {
+    this.#lastSeen = coarseNow();
+    this.#pingedAt = 0;
     const w = this.#writer;
     w.begin();
     try {
@@ -191,22 +369,54 @@ export class ServerWebSocket<T = unknown> implements WsHandler {
   }
 
   /** @internal */ onDrain(): void {
-    if (this.#wantDrain) {
-      this.#wantDrain = false;
+    if ((this.#flags & F_WANT_DRAIN) !== 0) {
+      this.#flags &= ~F_WANT_DRAIN;
       try {
-        this.#options.drain?.(this);
+        this.#ctx.options.drain?.(this);
       } catch (err) {
         this.#handlerFailed(err);
       }
     }
   }
 
+  /** @internal dead-peer detection, from the server's tick. */
+  checkIdle(now: number, idleMs: number, pongMs: number): void {
+    if ((this.#flags & F_CLOSED) !== 0) return;
+    if (this.#pingedAt !== 0) {
+      if (now - this.#pingedAt > pongMs) {
+        // Nothing at all since our ping: the peer is gone (or frozen). Nothing can be delivered: drop it.
+        this.#end('idle-timeout');
+        this.#socket.destroy();
+      }
+      return;
+    }
+    if (now - this.#lastSeen > idleMs && this.core.state === WS_OPEN) {
+      this.#pingedAt = now;
+      this.#writer.begin();
+      try {
+        this.core.ping(EMPTY_BUFFER);
+        bump(this.#ctx.stats.framesOut, 'ping');
+      } finally {
+        this.#writer.commit();
+      }
+    }
+  }
+
+  /** Records why the connection is ending (the first cause wins). */
+  #end(cause: CloseCause): void {
+    if (this.#cause === null) this.#cause = cause;
+  }
+
   /** @internal */ onSocketClose(): void {
-    if (this.#closed) return;
-    this.#closed = true;
+    if ((this.#flags & F_CLOSED) !== 0) return;
+    this.#flags |= F_CLOSED;
     if (this.#closeTimer !== null) clearTimeout(this.#closeTimer);
+    const ctx = this.#ctx;
+    ctx.open.delete(this);
     const core = this.core;
-    const failed = this.#closeCodeSent > 0;
+    const stats = ctx.stats;
+    const failedCode =
+      this.#cause === 'protocol-error' || this.#cause === 'handler-error' || this.#cause === 'backpressure';
     let code = 1006; // RFC 6455 §7.1.5: no close frame received
     let reason = '';
     let clean = false;
@@ -214,15 +424,40 @@ export class ServerWebSocket<T = unknown> implements WsHandler {
       code = core.closeCode;
       reason = core.closeReason;
       // Clean: both close frames were exchanged and nobody failed the connection.
-      clean = core.closeSent && !failed;
-    } else if (failed) {
-      code = this.#closeCodeSent;
+      clean = core.closeSent && !failedCode;
+      bump(stats.closeCodesFromPeer, code);
+    } else if (failedCode) {
+      code = this.#sentCode;
     }
+    if (this.#sentCode !== 0) bump(stats.closeCodesFromServer, this.#sentCode);
+    let cause = this.#cause;
+    if (cause === null) cause = core.closeReceived ? 'peer-close' : 'connection-lost';
+    bump(stats.ends, cause);
+    const initiator = cause === 'peer-close' ? 'peer' : cause === 'connection-lost' ? 'none' : 'server';
+    const socket = this.#socket;
+    const info: CloseInfo = {
+      code,
+      reason,
+      wasClean: clean,
+      initiator,
+      cause,
+      bytesRead: socket.bytesRead,
+      bytesWritten: socket.bytesWritten,
+      durationMs: Date.now() - this.#openedAt,
+    };
     try {
-      this.#options.close?.(this, code, reason, clean);
+      ctx.options.close?.(this, code, reason, clean, info);
     } catch (err) {
       // The connection is gone already; only report it.
       this.#report(err);
+    }
+    const onEnd = ctx.onEnd;
+    if (onEnd !== null) {
+      try {
+        onEnd(this, info);
+      } catch {
+        // a logging hook that throws must not take the server down
+      }
     }
   }
 
@@ -233,16 +468,40 @@ export class ServerWebSocket<T = unknown> implements WsHandler {
   }
 
   #armCloseTimer(): void {
-    if (this.#closeTimer !== null || this.#closed) return;
-    this.#closeTimer = setTimeout(() => this.#socket.destroy(), this.#options.closeTimeout ?? WS_CLOSE_TIMEOUT_MS);
+    if (this.#closeTimer !== null || (this.#flags & F_CLOSED) !== 0) return;
+    this.#closeTimer = setTimeout(() => {
+      this.#end('close-timeout');
+      this.#socket.destroy();
+    }, this.#ctx.closeTimeoutMs);
     this.#closeTimer.unref();
+  }
+
+  /** Fails the connection with `code` (a close frame, then TCP close). */
+  #fail(code: number, reason: string, cause: CloseCause): void {
+    this.#end(cause);
+    if (this.core.state === WS_OPEN && (this.#flags & F_CLOSED) === 0) {
+      this.#sentCode = code;
+      this.#writer.begin();
+      try {
+        this.core.fail(code, reason);
+        bump(this.#ctx.stats.framesOut, 'close');
+      } finally {
+        this.#writer.commit();
+      }
+      this.#armCloseTimer();
+    }
   }
 
   // --- WsHandler (core events) -----------------------------------------------------------------
 
   /** @internal */
   onMessage(binary: boolean, data: Buffer, _rsv1: boolean): void {
-    const fn = this.#options.message;
+    const ctx = this.#ctx;
+    const stats = ctx.stats;
+    stats.messagesIn++;
+    stats.payloadBytesIn += data.length;
+    bump(stats.framesIn, binary ? 'binary' : 'text');
+    const fn = ctx.options.message;
     if (fn === undefined) return;
     let r: void | Promise<void>;
     try {
@@ -253,24 +512,39 @@ export class ServerWebSocket<T = unknown> implements WsHandler {
       return;
     }
     if (r !== undefined && typeof (r as Promise<void>).then === 'function') {
-      (r as Promise<void>).then(undefined, (err: unknown) => this.#handlerFailed(err));
+      // Receive-side flow control: while too many async handlers are behind, stop reading (the kernel's
+      // receive buffer fills and TCP pushes back on the peer) instead of queueing messages without bound.
+      if (++this.#pending >= ctx.maxPendingMessages && (this.#flags & F_PAUSED) === 0) {
+        this.#flags |= F_PAUSED;
+        this.#socket.pause();
+      }
+      (r as Promise<void>).then(
+        () => this.#settled(),
+        (err: unknown) => {
+          this.#settled();
+          this.#handlerFailed(err);
+        },
+      );
+    }
+  }
+
+  #settled(): void {
+    this.#pending--;
+    if ((this.#flags & F_PAUSED) !== 0 && this.#pending <= this.#ctx.maxPendingMessages >> 1) {
+      this.#flags &= ~F_PAUSED;
+      if ((this.#flags & F_CLOSED) === 0) this.#socket.resume();
     }
   }
 
   /** An application handler threw or rejected: close with 1011 and report the error. */
   #handlerFailed(err: unknown): void {
     // RFC 6455 §7.4.1: 1011, the server hit an unexpected condition. Details stay in the server.
-    if (this.core.state === WS_OPEN && !this.#closed) {
-      this.#closeCodeSent = 1011;
-      this.#writer.begin();
-      this.core.fail(1011, 'Internal error');
-      this.#writer.commit();
-    }
+    this.#fail(1011, 'Internal error', 'handler-error');
     this.#report(err);
   }
 
   #report(err: unknown): void {
-    const onError = this.#options.error;
+    const onError = this.#ctx.options.error;
     if (onError === undefined) return;
     try {
       onError(this, err);
@@ -281,8 +555,11 @@ export class ServerWebSocket<T = unknown> implements WsHandler {
 
   /** @internal */
   onPing(data: Buffer): void {
+    const stats = this.#ctx.stats;
+    bump(stats.framesIn, 'ping');
+    if (this.core.state === WS_OPEN) bump(stats.framesOut, 'pong');
     try {
-      this.#options.ping?.(this, data);
+      this.#ctx.options.ping?.(this, data);
     } catch (err) {
       this.#handlerFailed(err);
     }
@@ -290,8 +567,9 @@ export class ServerWebSocket<T = unknown> implements WsHandler {
 
   /** @internal */
   onPong(data: Buffer): void {
+    bump(this.#ctx.stats.framesIn, 'pong');
     try {
-      this.#options.pong?.(this, data);
+      this.#ctx.options.pong?.(this, data);
     } catch (err) {
       this.#handlerFailed(err);
     }
@@ -299,45 +577,79 @@ export class ServerWebSocket<T = unknown> implements WsHandler {
 
   /** @internal */
   onClose(_code: number, _reason: string): void {
-    // The core echoed the close frame and (server side) asked for the TCP close; 'close' reports it.
+    // The core echoed the close frame (unless we had sent ours) and asked for the TCP close; 'close' reports.
+    const stats = this.#ctx.stats;
+    bump(stats.framesIn, 'close');
+    if (this.#sentCode === 0) {
+      this.#sentCode = this.core.closeCode === 1005 ? 1005 : this.core.closeCode;
+      bump(stats.framesOut, 'close');
+    }
+    this.#end('peer-close');
   }
 
   /** @internal */
   onError(err: ProtocolError): void {
-    this.#closeCodeSent = err.closeCode;
+    this.#sentCode = err.closeCode;
+    bump(this.#ctx.stats.protocolErrors, err.code);
+    bump(this.#ctx.stats.framesOut, 'close');
+    this.#end('protocol-error');
   }
 
   // --- sending ----------------------------------------------------------------------------------
 
   /**
-   * Sends a message: a string as text, bytes as binary. Returns the bytes handed to the socket, or
-   * `SEND_BACKPRESSURE` (-1) when it was queued above the backpressure limit (wait for `drain`), or
-   * `SEND_DROPPED` (0) when the connection is closing or closed.
+   * Room for `n` more bytes under `maxBackpressure`; otherwise applies the policy: `drop` skips the message,
+   * `close` fails the connection with 1008. Returns whether the message may be queued.
+   */
+  #admit(n: number): boolean {
+    const ctx = this.#ctx;
+    const buffered = this.bufferedAmount;
+    // A message on an empty buffer always goes: the limit bounds what piles up, not message size.
+    if (buffered === 0 || buffered + n <= ctx.maxBackpressure) return true;
+    if (ctx.dropOnBackpressure) {
+      ctx.stats.backpressureDrops++;
+      return false;
+    }
+    ctx.stats.backpressureCloses++;
+    // RFC 6455 §7.4.1: 1008, a message that violates the server's policy. The frame queues behind what the
+    // peer has not read; if it cannot be delivered within closeTimeout the socket is destroyed.
+    this.#fail(1008, `Backpressure limit of ${ctx.maxBackpressure} bytes exceeded`, 'backpressure');
+    return false;
+  }
+
+  /**
+   * Sends a message: a string as text, bytes as binary. Returns the bytes handed to the socket; or
+   * `SEND_BACKPRESSURE` (-1) when the message was queued but the socket's buffer is above `backpressureLimit`
+   * (wait for `drain`); or `SEND_DROPPED` (0) when it was not sent: the connection is closing or closed, or
+   * the peer's unread data would pass `maxBackpressure` (see `backpressurePolicy`).
    */
   send(data: string | Uint8Array | ArrayBuffer, binary?: boolean): number {
-    if (this.core.state !== WS_OPEN || this.#closed) return SEND_DROPPED;
+    if (this.core.state !== WS_OPEN || (this.#flags & F_CLOSED) !== 0) return SEND_DROPPED;
+    let b: Buffer | null = null;
+    let n: number;
+    if (typeof data === 'string') {
+      if (binary === true) {
+        b = Buffer.from(data, 'utf8');
+        n = b.length;
+      } else n = data.length;
+    } else {
+      b = toBuffer(data);
+      n = b.length;
+    }
+    if (!this.#admit(n)) return SEND_DROPPED;
     const w = this.#writer;
     w.begin();
-    let n: number;
     try {
-      if (typeof data === 'string') {
-        if (binary === true) {
-          const b = Buffer.from(data, 'utf8');
-          this.core.sendBinary(b);
-          n = b.length;
-        } else {
-          this.core.sendText(data);
-          n = data.length;
-        }
-      } else {
-        const b = toBuffer(data);
-        if (binary === false) this.core.sendText(b);
-        else this.core.sendBinary(b);
-        n = b.length;
-      }
+      if (b === null) this.core.sendText(data as string);
+      else if (binary === false) this.core.sendText(b);
+      else this.core.sendBinary(b);
     } finally {
       w.commit();
     }
+    const stats = this.#ctx.stats;
+    stats.messagesOut++;
+    stats.payloadBytesOut += n;
+    bump(stats.framesOut, b === null || binary === false ? 'text' : 'binary');
     return this.#afterSend(n);
   }
 
@@ -356,16 +668,23 @@ export class ServerWebSocket<T = unknown> implements WsHandler {
    * ends the message. Other messages cannot be sent until it is finished.
    */
   sendFragment(data: string | Uint8Array | ArrayBuffer, fin: boolean, binary = typeof data !== 'string'): number {
-    if (this.core.state !== WS_OPEN || this.#closed) return SEND_DROPPED;
+    if (this.core.state !== WS_OPEN || (this.#flags & F_CLOSED) !== 0) return SEND_DROPPED;
     const b = typeof data === 'string' ? Buffer.from(data, 'utf8') : toBuffer(data);
-    const opcode = this.#fragmentOpen ? OP_CONTINUATION : binary ? OP_BINARY : OP_TEXT;
+    if (!this.#admit(b.length)) return SEND_DROPPED;
+    const open = (this.#flags & F_FRAGMENT_OPEN) !== 0;
+    const opcode = open ? OP_CONTINUATION : binary ? OP_BINARY : OP_TEXT;
     this.#writer.begin();
     try {
       this.core.sendFrame(opcode, b, fin);
     } finally {
       this.#writer.commit();
     }
-    this.#fragmentOpen = !fin;
+    if (fin) this.#flags &= ~F_FRAGMENT_OPEN;
+    else this.#flags |= F_FRAGMENT_OPEN;
+    const stats = this.#ctx.stats;
+    stats.payloadBytesOut += b.length;
+    if (fin) stats.messagesOut++;
+    bump(stats.framesOut, open ? 'continuation' : binary ? 'binary' : 'text');
     return this.#afterSend(b.length);
   }
 
@@ -378,13 +697,14 @@ export class ServerWebSocket<T = unknown> implements WsHandler {
     for await (const part of source) {
       const b = typeof part === 'string' ? Buffer.from(part, 'utf8') : toBuffer(part);
       if (pending !== null) {
-        if (this.sendFragment(pending, false, binary) === SEND_DROPPED)
+        if (this.sendFragment(pending, false, binary) === SEND_DROPPED) {
           throw new ConnectionClosedError(1006, '', false);
-        if (this.bufferedAmount > this.#backpressureLimit) await this.#waitDrain();
+        }
+        if (this.bufferedAmount > this.#ctx.backpressureLimit) await this.#waitDrain();
       }
       pending = b;
     }
-    if (this.sendFragment(pending ?? Buffer.alloc(0), true, binary) === SEND_DROPPED) {
+    if (this.sendFragment(pending ?? EMPTY_BUFFER, true, binary) === SEND_DROPPED) {
       throw new ConnectionClosedError(1006, '', false);
     }
   }
@@ -402,33 +722,35 @@ export class ServerWebSocket<T = unknown> implements WsHandler {
   }
 
   #afterSend(n: number): number {
-    if (this.bufferedAmount > this.#backpressureLimit) {
-      this.#wantDrain = true;
+    if (this.bufferedAmount > this.#ctx.backpressureLimit) {
+      this.#flags |= F_WANT_DRAIN;
       return SEND_BACKPRESSURE;
     }
     return n;
   }
 
   /** Sends a ping (payload ≤ 125 bytes). */
-  ping(data: string | Uint8Array = Buffer.alloc(0)): void {
-    if (this.core.state !== WS_OPEN || this.#closed) return;
+  ping(data: string | Uint8Array = EMPTY_BUFFER): void {
+    if (this.core.state !== WS_OPEN || (this.#flags & F_CLOSED) !== 0) return;
     this.#writer.begin();
     try {
       this.core.ping(typeof data === 'string' ? Buffer.from(data) : toBuffer(data));
     } finally {
       this.#writer.commit();
     }
+    bump(this.#ctx.stats.framesOut, 'ping');
   }
 
   /** Sends an unsolicited pong (payload ≤ 125 bytes). */
-  pong(data: string | Uint8Array = Buffer.alloc(0)): void {
-    if (this.core.state !== WS_OPEN || this.#closed) return;
+  pong(data: string | Uint8Array = EMPTY_BUFFER): void {
+    if (this.core.state !== WS_OPEN || (this.#flags & F_CLOSED) !== 0) return;
     this.#writer.begin();
     try {
       this.core.pong(typeof data === 'string' ? Buffer.from(data) : toBuffer(data));
     } finally {
       this.#writer.commit();
     }
+    bump(this.#ctx.stats.framesOut, 'pong');
   }
 
   /**
@@ -436,23 +758,28 @@ export class ServerWebSocket<T = unknown> implements WsHandler {
    * be sent, or a reason over 123 bytes), then waits up to `closeTimeout` for the peer's.
    */
   close(code?: number, reason = ''): void {
-    if (this.core.state !== WS_OPEN || this.#closed) return;
-    this.#closeCodeSent = -1;
+    if (this.core.state !== WS_OPEN || (this.#flags & F_CLOSED) !== 0) return;
     this.#writer.begin();
     try {
       this.core.close(code, reason);
     } finally {
       this.#writer.commit();
     }
+    this.#sentCode = code ?? 1005;
+    bump(this.#ctx.stats.framesOut, 'close');
+    this.#end('server-close');
     this.#armCloseTimer();
   }
 
   /** Destroys the connection at once, without a close handshake (the close handler gets 1006). */
   terminate(): void {
+    this.#end('terminated');
     this.#writer.discard();
     this.#socket.destroy();
   }
 }
+
+const EMPTY_BUFFER = Buffer.alloc(0);
 
 const kWebSocket = Symbol('sockeye.websocket');
 type SocketWithWs = Socket & { [kWebSocket]?: ServerWebSocket<unknown> };
@@ -498,14 +825,6 @@ function writeRefusal(socket: Socket, status: number, body: string, headers: [st
   setTimeout(() => socket.destroy(), 2000).unref();
 }
 
-/** Counters of WebSocket upgrades. */
-export interface UpgradeStats {
-  accepted: number;
-  rejected: number;
-  /** The client went away while the `upgrade` hook was deciding. */
-  abandoned: number;
-}
-
 /**
  * Runs a WebSocket handshake on a socket handed over by the HTTP layer (paused, `head` = bytes after the
  * request head). Calls `onOpen` with the new connection.
@@ -515,10 +834,10 @@ export async function upgradeToWebSocket<T>(
   req: SockeyeRequest,
   socket: Socket,
   head: Buffer[],
-  options: WebSocketOptions<T>,
-  stats: UpgradeStats,
-  onOpen: (ws: ServerWebSocket<T>) => void,
+  ctx: WsServerContext<T>,
 ): Promise<void> {
+  const options = ctx.options;
+  const stats = ctx.stats;
   // RFC 6455 §4.2.1: what a valid opening handshake carries; anything else is refused (400, or 426).
   const check = validateUpgradeRequest(req.method, req.httpVersion, req.headers);
   if (!check.ok) {
@@ -539,8 +858,12 @@ export async function upgradeToWebSocket<T>(
     socket.on('error', noop);
     let result: UpgradeResult<T>;
     try {
-      const ctx: UpgradeContext = { protocols: check.protocols, origin: req.headers.get('origin'), reject: rejectWith };
-      const r = options.upgrade(req, ctx);
+      const hookCtx: UpgradeContext = {
+        protocols: check.protocols,
+        origin: req.headers.get('origin'),
+        reject: rejectWith,
+      };
+      const r = options.upgrade(req, hookCtx);
       if (isPromise(r)) {
         // The socket is paused, so a client that leaves (FIN) would go unnoticed: read while the hook decides.
         const unwatch = watchWhileDeciding(socket, head, onGone);
@@ -598,8 +921,7 @@ export async function upgradeToWebSocket<T>(
   }
   stats.accepted++;
   socket.write(response, 'latin1');
-  const ws = new ServerWebSocket<T>(socket, req, protocol, data, options);
-  onOpen(ws);
+  const ws = new ServerWebSocket<T>(socket, req, protocol, data, ctx);
   ws.start(head);
 }
 

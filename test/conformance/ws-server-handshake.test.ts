@@ -127,7 +127,7 @@ test('HTTP/1.0 request with WebSocket headers: no 101 (RFC 6455 §4.1 needs HTTP
   assert.ok([400, 404].includes(r.response.status), r.text);
   assert.equal(r.closed, true);
   assert.equal(opened, 0);
-  assert.equal(server.upgrades.accepted, 0);
+  assert.equal(server.stats().websocket.accepted, 0);
 });
 
 test('Upgrade without websocket token is not taken over as a WebSocket', async (t) => {
@@ -190,7 +190,7 @@ test('upgrade hook rejecting with ctx.reject(401): 401 with body and headers, no
   assert.ok(r.text.endsWith('who are you'), r.text);
   assert.equal(r.closed, true);
   assert.equal(opened, 0);
-  assert.equal(server.upgrades.rejected, 1);
+  assert.equal(server.stats().websocket.rejected, 1);
 });
 
 test('upgrade hook returning false: 403', async (t) => {
@@ -263,8 +263,8 @@ test('client disconnecting during an async upgrade hook: no crash, nothing opene
   await delay(100);
   assert.equal(opened, 0, 'open() must not be called for a client that left');
   assert.equal(closed, 0);
-  assert.equal(server.upgrades.abandoned, 1);
-  assert.equal(server.upgrades.accepted, 0);
+  assert.equal(server.stats().websocket.abandoned, 1);
+  assert.equal(server.stats().websocket.accepted, 0);
   assert.equal(server.websockets.size, 0);
   // The server still works.
   await connectRaw(server.port, {}, clients);

@@ -153,7 +153,7 @@ describe('Node clients', () => {
       ports.add(body);
     }
     assert.equal(ports.size, 1);
-    assert.equal(server.stats.requests, 5);
+    assert.equal(server.stats().http.requests, 5);
   });
 
   test('a streamed response arrives chunked and whole', async (t) => {
@@ -316,7 +316,7 @@ describe('timeouts', () => {
     const r = await rawExchange(server.port, ['GET / HTTP/1.1\r\n', 'Host: a\r\n'], { gapMs: 50, waitMs: 3000 });
     assert.deepEqual(statusCodes(r.text), [408]);
     assert.ok(r.closed);
-    assert.equal(server.stats.timeouts.headers, 1);
+    assert.equal(server.stats().http.timeouts.headers, 1);
   });
 
   test('an idle keep-alive connection is closed after the keep-alive timeout', async (t) => {
@@ -403,7 +403,7 @@ describe('server lifecycle', () => {
     await new Promise((r) => setTimeout(r, 50));
     const r = await rawExchange(server.port, ['GET / HTTP/1.1\r\nHost: a\r\n\r\n']);
     assert.deepEqual(statusCodes(r.text), [503]);
-    assert.equal(server.stats.rejected, 1);
+    assert.equal(server.stats().rejected.maxConnections, 1);
     first.destroy();
   });
 

@@ -1,0 +1,37 @@
+/**
+ * The shape of `server.stats()`, shared by the server that fills it and the metrics formatter that prints it.
+ */
+
+import type { HttpStats } from './http-connection.js';
+import type { ListenStats } from './listen-stats.js';
+import type { WebSocketStats } from './websocket.js';
+
+/** Everything `server.stats()` reports. Counters are totals since the server started. */
+export interface ServerStats {
+  /** Open connections by state. */
+  connections: {
+    /** HTTP connections waiting for a request (keep-alive). */
+    httpIdle: number;
+    /** HTTP connections with a request in progress (reading it or answering it). */
+    httpActive: number;
+    /** WebSocket upgrades being decided (async `upgrade` hook). */
+    wsHandshaking: number;
+    wsOpen: number;
+    wsClosing: number;
+    total: number;
+  };
+  accepted: number;
+  /** Connections refused right after accept, by reason. */
+  rejected: { maxConnections: number; perIp: number; shuttingDown: number };
+  http: HttpStats & {
+    /** Ended HTTP connections by cause (see ConnectionEndInfo). */
+    ends: Record<string, number>;
+    bytesIn: number;
+    bytesOut: number;
+  };
+  websocket: WebSocketStats & { bytesIn: number; bytesOut: number };
+  /** The listen queue as the kernel sees it (Linux; null fields elsewhere). */
+  listen: ListenStats;
+  /** Seconds since the server started listening. */
+  uptimeSeconds: number;
+}
