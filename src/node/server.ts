@@ -26,7 +26,7 @@ import {
 import { httpDateNow, onTick } from './clock.js';
 import { type FetchHandler, runFetch } from './fetch.js';
 import { HttpConnection, type HttpStats, type ServerContext } from './http-connection.js';
-import { ListenQueueMonitor, type ListenStats } from './listen-stats.js';
+import { ListenQueueMonitor, type ListenStats, socketInode } from './listen-stats.js';
 import { formatMetrics } from './metrics.js';
 import type { SockeyeRequest } from './request.js';
 import type { SockeyeResponse } from './response.js';
@@ -236,7 +236,11 @@ export class Server implements ServerContext {
     this.#port = addr.port;
     this.#host = addr.address;
     this.#startedAt = Date.now();
-    this.#listen = new ListenQueueMonitor(addr.port);
+    // NODE: the listening fd is only reachable through the internal handle; without it any listener on the same
+    // port is counted (the monitor then says so by its `listeners` count).
+    const fd = (srv as unknown as { _handle?: { fd?: number } })._handle?.fd;
+    const inode = typeof fd === 'number' && fd >= 0 ? socketInode(fd) : null;
+    this.#listen = new ListenQueueMonitor(addr.port, inode === null ? { backlog } : { backlog, inode });
     this.#stopTick = onTick((now) => {
       for (const c of this.connections) c.checkTimeouts(now);
       this.#ws?.checkTimeouts(now);
