@@ -23,9 +23,9 @@ import { Buffer } from 'node:buffer';
 import net from 'node:net';
 import tls from 'node:tls';
 import { isArrayBuffer } from 'node:util/types';
-import { HandshakeError, ProtocolError } from '../errors.js';
+import { ConnectionClosedError, HandshakeError, ProtocolError } from '../errors.js';
 import { parseResponseHead } from '../http1/response-head.js';
-import { WS_CLOSE_TIMEOUT_MS, WS_HANDSHAKE_TIMEOUT_MS, WS_MAX_PAYLOAD } from '../limits.js';
+import { WS_CLOSE_TIMEOUT_MS, WS_HANDSHAKE_TIMEOUT_MS, WS_MAX_PAYLOAD, WS_PONG_TIMEOUT_S } from '../limits.js';
 import { isToken } from '../util/ascii.js';
 import { formatExtensions } from '../ws/extensions.js';
 import { MAX_CLOSE_REASON } from '../ws/frame.js';
@@ -54,6 +54,13 @@ export interface WebSocketClientOptions {
   tls?: tls.ConnectionOptions;
   /** After our close frame, how long to wait for the server to close TCP before destroying it (ms). Default 5 s. */
   closeTimeout?: number;
+  /**
+   * Seconds without receiving anything before we ping the server; if nothing at all arrives within
+   * `pongTimeout` after that, the connection is considered dead: `error`, then `close` with 1006. 0 (default): off.
+   */
+  idleTimeout?: number;
+  /** Seconds to wait for any frame after the liveness ping. Default 30. */
+  pongTimeout?: number;
 }
 
 /** Events of a `WebSocket`, for typed `addEventListener`. `ping` and `pong` are Node extras (data: Buffer). */
@@ -157,6 +164,11 @@ export class WebSocket extends EventTarget {
   readonly #key: string;
   readonly #maxPayload: number;
   readonly #closeTimeout: number;
+  readonly #idleMs: number;
+  readonly #pongMs: number;
+  #lastSeen: number;
+  #pingedAt: number;
+  #idleTimer: NodeJS.Timeout | null;
   #readyState: number;
   #protocol: string;
   #extensions: string;
@@ -205,6 +217,11 @@ export class WebSocket extends EventTarget {
     this.#key = generateKey();
     this.#maxPayload = options.maxPayload ?? WS_MAX_PAYLOAD;
     this.#closeTimeout = options.closeTimeout ?? WS_CLOSE_TIMEOUT_MS;
+    this.#idleMs = (options.idleTimeout ?? 0) * 1000;
+    this.#pongMs = (options.pongTimeout ?? WS_PONG_TIMEOUT_S) * 1000;
+    this.#lastSeen = 0;
+    this.#pingedAt = 0;
+    this.#idleTimer = null;
     this.#readyState = CONNECTING;
     this.#protocol = '';
     this.#extensions = '';
@@ -603,7 +620,31 @@ export class WebSocket extends EventTarget {
       if (this.#head !== null) this.#onHandshakeData(chunk);
       return;
     }
+    this.#lastSeen = Date.now();
+    this.#pingedAt = 0;
     this.#receive(core, chunk);
+  }
+
+  /** Dead-peer detection (RFC 6455 §5.5.2: a ping "may serve ... as a keepalive"). */
+  #checkIdle(): void {
+    const core = this.#core;
+    if (core === null || this.#readyState !== OPEN) return;
+    const now = Date.now();
+    if (this.#pingedAt !== 0) {
+      if (now - this.#pingedAt > this.#pongMs) {
+        this.#failed = true;
+        this.#error = new ConnectionClosedError(1006, 'No answer to a liveness ping', false);
+        this.#socket.destroy();
+      }
+    } else if (now - this.#lastSeen > this.#idleMs) {
+      this.#pingedAt = now;
+      this.#writer.begin();
+      try {
+        core.ping(EMPTY);
+      } finally {
+        this.#writer.commit();
+      }
+    }
   }
 
   #receive(core: WsProtocol, chunk: Buffer): void {
@@ -649,6 +690,11 @@ export class WebSocket extends EventTarget {
     this.#core = core;
     // "When the WebSocket connection is established": readyState, extensions, protocol, then `open`.
     this.#readyState = OPEN;
+    this.#lastSeen = Date.now();
+    if (this.#idleMs > 0) {
+      this.#idleTimer = setInterval(() => this.#checkIdle(), Math.max(100, Math.min(this.#idleMs, this.#pongMs) / 4));
+      this.#idleTimer.unref();
+    }
     this.#extensions = formatExtensions(result.extensions);
     this.#protocol = result.protocol;
     this.dispatchEvent(new Event('open'));
@@ -693,6 +739,8 @@ export class WebSocket extends EventTarget {
     if (this.#readyState === CLOSED) return;
     if (this.#handshakeTimer !== null) clearTimeout(this.#handshakeTimer);
     if (this.#closeTimer !== null) clearTimeout(this.#closeTimer);
+    if (this.#idleTimer !== null) clearInterval(this.#idleTimer);
+    this.#idleTimer = null;
     this.#handshakeTimer = null;
     this.#closeTimer = null;
     const core = this.#core;
