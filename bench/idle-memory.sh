@@ -21,7 +21,7 @@ run() { # name command...
   kill $pid; wait $pid 2>/dev/null || true
 }
 ulimit -n "$(ulimit -Hn)" 2>/dev/null || true
-for MODE in http ws; do
+for MODE in ${MODES:-http ws}; do
   echo "### $MODE, $N idle connections"
   run sockeye node "$ROOT/dist/bench/server.js"
   run raw-net node "$SHARED/servers/impl/raw-net.cjs"
