@@ -65,6 +65,38 @@ describe('sockeye echo', () => {
   });
 });
 
+describe('sockeye echo shutdown', () => {
+  test('SIGTERM: open WebSockets get 1001 (Going Away), then the process exits 0', async (t) => {
+    const child = spawn(process.execPath, [BIN, 'echo', '--port', '0'], { stdio: ['ignore', 'pipe', 'inherit'] });
+    t.after(() => child.kill('SIGKILL'));
+    const port = await new Promise<number>((resolve, reject) => {
+      const timer = setTimeout(() => reject(new Error('sockeye echo did not start')), 10_000);
+      let out = '';
+      child.stdout.on('data', (d) => {
+        out += d;
+        const m = /listening on http:\/\/[^:]+:(\d+)/.exec(out);
+        if (m) {
+          clearTimeout(timer);
+          resolve(Number(m[1]));
+        }
+      });
+    });
+    const { WebSocket } = await import('../../src/index.js');
+    const ws = new WebSocket(`ws://127.0.0.1:${port}/`);
+    await new Promise((resolve, reject) => {
+      ws.onopen = resolve;
+      ws.onerror = reject;
+    });
+    const closed = new Promise<number>((resolve) => {
+      ws.onclose = (e) => resolve(e.code);
+    });
+    const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
+    child.kill('SIGTERM');
+    assert.equal(await closed, 1001);
+    assert.equal(await exited, 0);
+  });
+});
+
 describe('sockeye connect', () => {
   test('sends lines and pings, prints echoes and pongs; end of input closes with 1000: exit code 0', async (t) => {
     const port = await startEcho(t);
