@@ -410,7 +410,8 @@ export class Server implements ServerContext {
             initiator,
             code: 0,
             reason: '',
-            wasClean: cause !== 'connection-lost' && cause !== 'handler-error',
+            // Clean: the connection ended in an orderly way, not because something broke.
+            wasClean: cause !== 'connection-lost' && cause !== 'handler-error' && cause !== 'protocol-error',
             requests: conn.protocol.requests,
             bytesRead: socket.bytesRead,
             bytesWritten: socket.bytesWritten,

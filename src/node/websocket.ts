@@ -283,6 +283,9 @@ export class ServerWebSocket<T = unknown> implements WsHandler {
   #openedAt: number;
   /** Async message handlers not yet settled. */
   #pending: number;
+  /** Messages parsed from an already-read chunk while `maxPendingMessages` handlers were unsettled: binary flag
+   * and payload, in arrival order. At most one read's worth (the socket is paused meanwhile). */
+  #backlog: (boolean | Buffer)[];
 
   /** @internal */
   constructor(socket: Socket, req: SockeyeRequest, protocol: string, data: T, ctx: WsServerContext<T>) {
@@ -303,6 +306,7 @@ export class ServerWebSocket<T = unknown> implements WsHandler {
     this.#pingedAt = 0;
     this.#openedAt = this.#lastSeen;
     this.#pending = 0;
+    this.#backlog = [];
     this.core = new WsProtocol({ side: SIDE_SERVER, maxPayload: ctx.maxPayload }, this, this.#writer);
   }
 
@@ -407,6 +411,12 @@ export class ServerWebSocket<T = unknown> implements WsHandler {
     if (this.#cause === null) this.#cause = cause;
   }
 
+  /** A close handshake we started that the peer never answered ends by timeout or termination: say which. */
+  #endUnanswered(cause: 'close-timeout' | 'terminated'): void {
+    if (this.#cause === 'server-close' && !this.core.closeReceived) this.#cause = cause;
+    else this.#end(cause);
+  }
+
   /** @internal */ onSocketClose(): void {
     if ((this.#flags & F_CLOSED) !== 0) return;
     this.#flags |= F_CLOSED;
@@ -470,7 +480,7 @@ export class ServerWebSocket<T = unknown> implements WsHandler {
   #armCloseTimer(): void {
     if (this.#closeTimer !== null || (this.#flags & F_CLOSED) !== 0) return;
     this.#closeTimer = setTimeout(() => {
-      this.#end('close-timeout');
+      this.#endUnanswered('close-timeout');
       this.#socket.destroy();
     }, this.#ctx.closeTimeoutMs);
     this.#closeTimer.unref();
@@ -501,6 +511,18 @@ export class ServerWebSocket<T = unknown> implements WsHandler {
     stats.messagesIn++;
     stats.payloadBytesIn += data.length;
     bump(stats.framesIn, binary ? 'binary' : 'text');
+    if (ctx.options.message === undefined) return;
+    // Pausing the socket stops the next read, not the rest of this one: messages that were already read wait
+    // here, so that no more than maxPendingMessages handlers are ever unsettled.
+    if ((this.#flags & F_PAUSED) !== 0) {
+      this.#backlog.push(binary, data);
+      return;
+    }
+    this.#dispatch(binary, data);
+  }
+
+  #dispatch(binary: boolean, data: Buffer): void {
+    const ctx = this.#ctx;
     const fn = ctx.options.message;
     if (fn === undefined) return;
     let r: void | Promise<void>;
@@ -530,7 +552,18 @@ export class ServerWebSocket<T = unknown> implements WsHandler {
 
   #settled(): void {
     this.#pending--;
-    if ((this.#flags & F_PAUSED) !== 0 && this.#pending <= this.#ctx.maxPendingMessages >> 1) {
+    const max = this.#ctx.maxPendingMessages;
+    if ((this.#flags & F_PAUSED) === 0 || this.#pending > max >> 1) return;
+    const backlog = this.#backlog;
+    let i = 0;
+    while (i < backlog.length && this.#pending < max) {
+      const binary = backlog[i] as boolean;
+      const data = backlog[i + 1] as Buffer;
+      i += 2;
+      this.#dispatch(binary, data);
+    }
+    backlog.splice(0, i);
+    if (backlog.length === 0 && this.#pending < max) {
       this.#flags &= ~F_PAUSED;
       if ((this.#flags & F_CLOSED) === 0) this.#socket.resume();
     }
@@ -773,7 +806,7 @@ export class ServerWebSocket<T = unknown> implements WsHandler {
 
   /** Destroys the connection at once, without a close handshake (the close handler gets 1006). */
   terminate(): void {
-    this.#end('terminated');
+    this.#endUnanswered('terminated');
     this.#writer.discard();
     this.#socket.destroy();
   }
