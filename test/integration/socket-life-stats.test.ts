@@ -446,7 +446,8 @@ test('onConnectionEnd: HTTP and WebSocket ends with their causes, bytes and dura
   );
   assert.deepEqual(
     ends.map((x) => x.wasClean),
-    [true, true, true, true, true, true, false],
+    // A protocol error is never a clean end, HTTP or WebSocket.
+    [true, true, true, false, true, true, false],
   );
   const st = server.stats();
   assert.deepEqual(st.http.ends, {
