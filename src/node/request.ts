@@ -53,6 +53,8 @@ export class SockeyeRequest {
   #consumed: boolean;
   #paused: boolean;
   #discard: boolean;
+  /** `bytes()` is gathering the whole body. */
+  #collecting: boolean;
 
   /** @internal */
   constructor(head: RequestHead, info: RequestInfo, source: BodySource) {
@@ -75,6 +77,7 @@ export class SockeyeRequest {
     this.#consumed = false;
     this.#paused = false;
     this.#discard = false;
+    this.#collecting = false;
   }
 
   /** Peer IP address. */
@@ -154,7 +157,7 @@ export class SockeyeRequest {
     this.#chunks.push(chunk);
     this.#queued += chunk.length;
     this.#wake();
-    if (this.#queued > BODY_HIGH_WATER_MARK) {
+    if (this.#queued > BODY_HIGH_WATER_MARK && !this.#collecting) {
       this.#paused = true;
       return false;
     }
@@ -219,15 +222,34 @@ export class SockeyeRequest {
     }
   }
 
-  /** The whole body as one Buffer. */
-  async bytes(): Promise<Buffer> {
-    const parts: Buffer[] = [];
-    let total = 0;
-    for await (const c of this) {
-      parts.push(c);
-      total += c.length;
+  /**
+   * The whole body as one Buffer (bounded by `limits.maxBodyBytes`: 413 above it).
+   * PERF: a plain promise settled by the connection, not the async iterator: no generator and no promise per
+   * chunk on the common small-body path (bench http-post-4k).
+   */
+  bytes(): Promise<Buffer> {
+    if (this.#consumed) return Promise.reject(new SockeyeError('ERR_BODY_USED', 'Cannot read body: already read'));
+    this.#consumed = true;
+    // The whole body is wanted: no reason to pause the socket while it arrives.
+    this.#collecting = true;
+    this.#source.wantBody();
+    if (this.#paused) {
+      this.#paused = false;
+      this.#source.resumeBody();
     }
-    return parts.length === 1 ? (parts[0] as Buffer) : Buffer.concat(parts, total);
+    return new Promise<Buffer>((resolve, reject) => {
+      const settle = (): void => {
+        if (this.#error !== null) reject(this.#error);
+        else if (this.#ended) {
+          const parts = this.#chunks;
+          this.#chunks = [];
+          const total = this.#queued;
+          this.#queued = 0;
+          resolve(parts.length === 1 ? (parts[0] as Buffer) : Buffer.concat(parts, total));
+        } else this.#waiter = settle;
+      };
+      settle();
+    });
   }
 
   /** The body as an ArrayBuffer. */
