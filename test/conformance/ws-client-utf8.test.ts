@@ -11,6 +11,7 @@
 import assert from 'node:assert/strict';
 import { Buffer } from 'node:buffer';
 import { test } from 'node:test';
+import { h, INVALID, KOSME, VALID } from '../fixtures/ws/utf8-vectors.js';
 import { OP_BINARY, OP_CONT, OP_TEXT } from '../helpers/ws-raw-client.js';
 import {
   expectClientFail,
@@ -20,62 +21,6 @@ import {
   sf,
   startRawServer,
 } from '../helpers/ws-raw-server.js';
-
-const h = (hex: string) => Buffer.from(hex.replace(/\s+/g, ''), 'hex');
-const KOSME = Buffer.from('κόσμε');
-
-/** Valid UTF-8 (RFC 3629), including boundary code points and noncharacters (valid in UTF-8). */
-const VALID: [string, Buffer][] = [
-  ['Hello-µ@ßöäüàá-UTF-8!!', Buffer.from('Hello-µ@ßöäüàá-UTF-8!!')],
-  ['κόσμε', KOSME],
-  ['U+0000', h('00')],
-  ['U+007F', h('7f')],
-  ['U+0080', h('c2 80')],
-  ['U+07FF', h('df bf')],
-  ['U+0800', h('e0 a0 80')],
-  ['U+D7FF', h('ed 9f bf')],
-  ['U+E000', h('ee 80 80')],
-  ['U+FEFF (BOM)', h('ef bb bf')],
-  ['U+FFFD', h('ef bf bd')],
-  ['U+FFFE (noncharacter)', h('ef bf be')],
-  ['U+FFFF (noncharacter)', h('ef bf bf')],
-  ['U+10000', h('f0 90 80 80')],
-  ['U+1F600', Buffer.from('😀')],
-  ['U+10FFFF', h('f4 8f bf bf')],
-  ['mixed', Buffer.from('a€𝄞ß中😀z')],
-];
-
-/** Invalid UTF-8: each must fail the connection with 1007 (RFC 6455 §8.1). */
-const INVALID: [string, Buffer][] = [
-  ['6.3.1 κόσμε + surrogate + "edited"', h('ce ba e1 bd b9 cf 83 ce bc ce b5 ed a0 80 65 64 69 74 65 64')],
-  ['lone continuation 0x80', h('80')],
-  ['lone continuation 0xbf', h('bf')],
-  ['continuations 80 bf 80', h('80 bf 80')],
-  ['0xfe', h('fe')],
-  ['0xff', h('ff')],
-  ['fe fe ff ff', h('fe fe ff ff')],
-  ['lead byte followed by a space', h('c0 20')],
-  ['overlong "/" (c0 af)', h('c0 af')],
-  ['overlong NUL (c0 80)', h('c0 80')],
-  ['overlong U+007F (c1 bf)', h('c1 bf')],
-  ['overlong 3-byte (e0 80 af)', h('e0 80 af')],
-  ['overlong U+07FF (e0 9f bf)', h('e0 9f bf')],
-  ['overlong 4-byte (f0 80 80 af)', h('f0 80 80 af')],
-  ['overlong U+FFFF (f0 8f bf bf)', h('f0 8f bf bf')],
-  ['surrogate U+D800', h('ed a0 80')],
-  ['surrogate U+DFFF', h('ed bf bf')],
-  ['surrogate pair', h('ed a0 80 ed b0 80')],
-  ['U+110000 (f4 90 80 80)', h('f4 90 80 80')],
-  ['f5 lead', h('f5 80 80 80')],
-  ['f7 bf bf bf', h('f7 bf bf bf')],
-  ['5-byte form', h('f8 88 80 80 80')],
-  ['6-byte form', h('fc 84 80 80 80 80')],
-  ['truncated 2-byte at end', h('c2')],
-  ['truncated 3-byte at end', h('e0 a0')],
-  ['truncated 4-byte at end', h('f0 90 80')],
-  ['κόσμε + truncated', Buffer.concat([KOSME, h('ce')])],
-  ['truncated then ASCII', h('e1 80 41')],
-];
 
 /**
  * Whether `prefix` can no longer be the start of valid UTF-8, by the WHATWG decoder (streaming, fatal): an
