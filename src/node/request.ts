@@ -13,6 +13,9 @@ import type { HeaderList } from '../http1/headers.js';
 import type { RequestHead } from '../http1/parser.js';
 import type { RequestInfo } from '../http1/protocol.js';
 
+/** Shared empty chunk list: most requests have no body, so no array is allocated for them. Never pushed to. */
+const NO_CHUNKS: Buffer[] = [];
+
 /** Unread body bytes held per request before the socket is paused. */
 const BODY_HIGH_WATER_MARK = 64 * 1024;
 
@@ -68,7 +71,7 @@ export class SockeyeRequest {
     this.#path = null;
     this.#query = '';
     this.#searchParams = null;
-    this.#chunks = [];
+    this.#chunks = NO_CHUNKS;
     this.#queued = 0;
     this.#ended = info.contentLength === 0 && !info.chunked;
     this.#error = null;
@@ -154,7 +157,8 @@ export class SockeyeRequest {
   /** @internal a decoded body chunk arrived; returns false when the socket should pause. */
   push(chunk: Buffer): boolean {
     if (this.#discard) return true;
-    this.#chunks.push(chunk);
+    if (this.#chunks === NO_CHUNKS) this.#chunks = [chunk];
+    else this.#chunks.push(chunk);
     this.#queued += chunk.length;
     this.#wake();
     if (this.#queued > BODY_HIGH_WATER_MARK && !this.#collecting) {
@@ -168,7 +172,7 @@ export class SockeyeRequest {
   discard(): void {
     this.#discard = true;
     this.#consumed = true;
-    this.#chunks = [];
+    this.#chunks = NO_CHUNKS;
     this.#queued = 0;
     if (this.#paused) {
       this.#paused = false;
@@ -242,7 +246,7 @@ export class SockeyeRequest {
         if (this.#error !== null) reject(this.#error);
         else if (this.#ended) {
           const parts = this.#chunks;
-          this.#chunks = [];
+          this.#chunks = NO_CHUNKS;
           const total = this.#queued;
           this.#queued = 0;
           resolve(parts.length === 1 ? (parts[0] as Buffer) : Buffer.concat(parts, total));

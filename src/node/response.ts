@@ -29,6 +29,8 @@ export function toBuffer(body: BodyInit): Buffer {
   return Buffer.from(body.buffer, body.byteOffset, body.byteLength);
 }
 
+const validatedTuples = new WeakMap<readonly [string, string], readonly [string, string]>();
+
 /** An HTTP response under construction. */
 export class SockeyeResponse {
   /** Status code to send (default 200). */
@@ -110,8 +112,25 @@ export class SockeyeResponse {
   }
 
   #addHeaders(headers: Record<string, string | number> | [string, string][]): void {
-    if (Array.isArray(headers)) for (const [k, v] of headers) this.appendHeader(k, v);
-    else for (const k of Object.keys(headers)) this.setHeader(k, headers[k] as string | number);
+    if (!Array.isArray(headers)) {
+      for (const k of Object.keys(headers)) this.setHeader(k, headers[k] as string | number);
+      return;
+    }
+    this.#checkHead();
+    const fields = this.#fields;
+    for (let i = 0; i < headers.length; i++) {
+      const tuple = headers[i] as [string, string];
+      const name = tuple[0];
+      const value = String(tuple[1]);
+      // PERF: a constant list of header tuples passed on every response is validated once; the snapshot is
+      // compared by identity, so a tuple changed afterwards is validated again (bench http-get-pipe16).
+      const seen = validatedTuples.get(tuple);
+      if (seen === undefined || seen[0] !== name || seen[1] !== value) {
+        validateField(name, value);
+        validatedTuples.set(tuple, [name, value]);
+      }
+      fields.push(name, value);
+    }
   }
 
   #sendHead(length: number): void {
