@@ -8,27 +8,13 @@
 
 import { Buffer } from 'node:buffer';
 import { test } from 'node:test';
+import { binaryOf, textOf } from '../fixtures/ws/payloads.js';
 import { OP_BINARY, OP_CONT, OP_TEXT } from '../helpers/ws-raw-client.js';
 import { expectClientFail, expectDelivered, openClient, sf, startRawServer } from '../helpers/ws-raw-server.js';
 
 const KiB = 1024;
 const MiB = 1024 * 1024;
 const BIG_WAIT = 15_000;
-
-function binaryOf(len: number): Buffer {
-  const b = Buffer.alloc(len);
-  for (let i = 0; i < len; i++) b[i] = (i * 131 + (i >> 8)) & 0xff;
-  return b;
-}
-
-/** Valid UTF-8 text of exactly `len` bytes, with multi-byte characters throughout. */
-function textOf(len: number): Buffer {
-  const unit = Buffer.from('ascii-κόσμε-€-😀|');
-  const b = Buffer.alloc(len, 0x61);
-  const whole = Math.floor(len / unit.length);
-  for (let i = 0; i < whole; i++) unit.copy(b, i * unit.length);
-  return b;
-}
 
 test('9.1.6/9.2.6 text and binary messages of 16 MiB, written in 1 MiB pieces, reach the page intact', async (t) => {
   const server = await startRawServer(t);

@@ -9,27 +9,13 @@ import assert from 'node:assert/strict';
 import { Buffer } from 'node:buffer';
 import { test } from 'node:test';
 import { cf, expectEcho, expectFail, startEcho } from '../fixtures/ws/echo-server.js';
+import { binaryOf, textOf } from '../fixtures/ws/payloads.js';
 import { frame } from '../helpers/ws-frames.js';
 import { OP_BINARY, OP_CONT, OP_TEXT } from '../helpers/ws-raw-client.js';
 
 const KiB = 1024;
 const MiB = 1024 * 1024;
 const BIG_WAIT = 20_000;
-
-function binaryOf(len: number): Buffer {
-  const b = Buffer.alloc(len);
-  for (let i = 0; i < len; i++) b[i] = (i * 131 + (i >> 8)) & 0xff;
-  return b;
-}
-
-/** Valid UTF-8 text of exactly `len` bytes, with multi-byte characters throughout. */
-function textOf(len: number): Buffer {
-  const unit = Buffer.from('ascii-κόσμε-€-😀|');
-  const b = Buffer.alloc(len, 0x61);
-  const whole = Math.floor(len / unit.length);
-  for (let i = 0; i < whole; i++) unit.copy(b, i * unit.length);
-  return b;
-}
 
 for (const size of [64 * KiB, MiB, 16 * MiB]) {
   const label = size >= MiB ? `${size / MiB} MiB` : `${size / KiB} KiB`;

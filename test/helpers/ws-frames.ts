@@ -80,6 +80,96 @@ export interface DecodedFrame {
   payload: Buffer;
 }
 
+/** A frame read off a socket, with its raw header (for length-encoding and RSV checks) and masking key. */
+export interface StreamFrame extends DecodedFrame {
+  rsv2: boolean;
+  rsv3: boolean;
+  /** Header bytes up to (not including) the masking key. */
+  header: Buffer;
+  /** The 4-byte masking key, or null for an unmasked frame. */
+  maskKey: Buffer | null;
+}
+
+/**
+ * Incremental reader of the frames a peer sends (raw test client and raw test server): a chunk list, one copy
+ * per complete frame, payloads unmasked.
+ */
+export class StreamFrameReader {
+  frames: StreamFrame[] = [];
+  #chunks: Buffer[] = [];
+  #length = 0;
+
+  push(chunk: Buffer): void {
+    this.#chunks.push(chunk);
+    this.#length += chunk.length;
+    for (;;) {
+      const need = this.#needed();
+      if (need < 0 || this.#length < need) return;
+      const all = this.#chunks.length === 1 ? (this.#chunks[0] as Buffer) : Buffer.concat(this.#chunks, this.#length);
+      this.#parseOne(all, need);
+    }
+  }
+
+  /** Bytes the next frame needs in total, or -1 when its header is not complete yet. */
+  #needed(): number {
+    if (this.#length < 2) return -1;
+    const first = this.#chunks[0] as Buffer;
+    const head = first.length >= 14 ? first : Buffer.concat(this.#chunks, this.#length).subarray(0, 14);
+    const b1 = head[1] as number;
+    let len = b1 & 0x7f;
+    let p = 2;
+    if (len === 126) {
+      if (head.length < 4) return -1;
+      len = head.readUInt16BE(2);
+      p = 4;
+    } else if (len === 127) {
+      if (head.length < 10) return -1;
+      len = Number(head.readBigUInt64BE(2));
+      p = 10;
+    }
+    if (b1 & 0x80) p += 4;
+    return p + len;
+  }
+
+  #parseOne(all: Buffer, total: number): void {
+    const b0 = all[0] as number;
+    const b1 = all[1] as number;
+    let len = b1 & 0x7f;
+    let p = 2;
+    if (len === 126) {
+      len = all.readUInt16BE(2);
+      p = 4;
+    } else if (len === 127) {
+      len = Number(all.readBigUInt64BE(2));
+      p = 10;
+    }
+    const header = Buffer.from(all.subarray(0, p));
+    let maskKey: Buffer | null = null;
+    if (b1 & 0x80) {
+      maskKey = Buffer.from(all.subarray(p, p + 4));
+      p += 4;
+    }
+    const payload = Buffer.from(all.subarray(p, p + len));
+    if (maskKey !== null) {
+      for (let i = 0; i < len; i++) payload[i] = (payload[i] as number) ^ (maskKey[i & 3] as number);
+    }
+    this.frames.push({
+      fin: (b0 & 0x80) !== 0,
+      rsv1: (b0 & 0x40) !== 0,
+      rsv2: (b0 & 0x20) !== 0,
+      rsv3: (b0 & 0x10) !== 0,
+      opcode: b0 & 0xf,
+      masked: maskKey !== null,
+      payload,
+      header,
+      maskKey,
+    });
+    const rest = all.subarray(total);
+    this.#chunks = rest.length > 0 ? [rest] : [];
+    this.#length = rest.length;
+  }
+}
+
 /** Decodes a stream of complete frames (a straightforward reference reader; throws on truncation). */
 export function decodeFrames(bytes: Buffer): DecodedFrame[] {
   const out: DecodedFrame[] = [];

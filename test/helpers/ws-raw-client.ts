@@ -9,7 +9,7 @@ import assert from 'node:assert/strict';
 import { Buffer } from 'node:buffer';
 import { createHash, randomBytes } from 'node:crypto';
 import net from 'node:net';
-import type { DecodedFrame } from './ws-frames.js';
+import { type DecodedFrame, type StreamFrame, StreamFrameReader } from './ws-frames.js';
 
 export const WS_GUID = '258EAFA5-E914-47DA-95CA-C5AB0DC85B11';
 export const OP_CONT = 0x0;
@@ -67,98 +67,14 @@ export interface ConnectOptions {
   timeoutMs?: number;
 }
 
-/**
- * Incremental frame reader for what a server sends. Keeps a list of chunks and copies only when a frame is
- * complete, so that a 16 MiB message costs one copy.
- */
-class FrameReader {
-  frames: RawFrame[] = [];
-  #chunks: Buffer[] = [];
-  #length = 0;
-
-  push(chunk: Buffer): void {
-    this.#chunks.push(chunk);
-    this.#length += chunk.length;
-    for (;;) {
-      const need = this.#needed();
-      if (need < 0 || this.#length < need) return;
-      const all = this.#chunks.length === 1 ? (this.#chunks[0] as Buffer) : Buffer.concat(this.#chunks, this.#length);
-      this.#parseOne(all, need);
-    }
-  }
-
-  /** Bytes the next frame needs in total, or -1 when its header is not complete yet. */
-  #needed(): number {
-    if (this.#length < 2) return -1;
-    const head = this.#peek(14);
-    const b1 = head[1] as number;
-    let len = b1 & 0x7f;
-    let p = 2;
-    if (len === 126) {
-      if (head.length < 4) return -1;
-      len = head.readUInt16BE(2);
-      p = 4;
-    } else if (len === 127) {
-      if (head.length < 10) return -1;
-      len = Number(head.readBigUInt64BE(2));
-      p = 10;
-    }
-    if (b1 & 0x80) p += 4;
-    return p + len;
-  }
-
-  #peek(n: number): Buffer {
-    const first = this.#chunks[0] as Buffer;
-    if (first.length >= n || this.#chunks.length === 1) return first.subarray(0, n);
-    return Buffer.concat(this.#chunks, this.#length).subarray(0, n);
-  }
-
-  #parseOne(all: Buffer, total: number): void {
-    const b0 = all[0] as number;
-    const b1 = all[1] as number;
-    let len = b1 & 0x7f;
-    let p = 2;
-    if (len === 126) {
-      len = all.readUInt16BE(2);
-      p = 4;
-    } else if (len === 127) {
-      len = Number(all.readBigUInt64BE(2));
-      p = 10;
-    }
-    const masked = (b1 & 0x80) !== 0;
-    let payload: Buffer;
-    if (masked) {
-      const key = all.subarray(p, p + 4);
-      p += 4;
-      payload = Buffer.from(all.subarray(p, p + len));
-      for (let i = 0; i < len; i++) payload[i] = (payload[i] as number) ^ (key[i & 3] as number);
-    } else {
-      payload = all.subarray(p, p + len);
-    }
-    this.frames.push({
-      fin: (b0 & 0x80) !== 0,
-      rsv1: (b0 & 0x40) !== 0,
-      opcode: b0 & 0xf,
-      masked,
-      payload,
-      header: Buffer.from(all.subarray(0, masked ? p - 4 : p)),
-    });
-    const rest = all.subarray(total);
-    this.#chunks = rest.length > 0 ? [rest] : [];
-    this.#length = rest.length;
-  }
-}
-
 /** A frame received from the server, with its raw header (to check the length encoding and RSV2/RSV3). */
-export interface RawFrame extends DecodedFrame {
-  header: Buffer;
-}
+export type RawFrame = StreamFrame;
 
 /** A raw client connection after a successful (101) handshake. */
 export class RawWsClient {
   readonly socket: net.Socket;
   readonly response: HandshakeResponse;
-  readonly #reader: FrameReader;
+  readonly #reader: StreamFrameReader;
   /** The server ended its side (FIN), or the socket was reset / closed. */
   tcpClosed: boolean;
   /** A socket error seen (ECONNRESET, EPIPE after the server closed). */
@@ -169,7 +85,7 @@ export class RawWsClient {
   constructor(socket: net.Socket, response: HandshakeResponse, rest: Buffer) {
     this.socket = socket;
     this.response = response;
-    this.#reader = new FrameReader();
+    this.#reader = new StreamFrameReader();
     this.tcpClosed = false;
     this.error = null;
     this.#waiters = new Set();

@@ -16,7 +16,7 @@ import net from 'node:net';
 import type { TestContext } from 'node:test';
 import { WebSocket, type WebSocketClientOptions } from '../../src/node/client.js';
 import type { CloseEvent } from '../../src/node/events.js';
-import { closeBody, type DecodedFrame, type FrameSpec, frame } from './ws-frames.js';
+import { closeBody, type FrameSpec, frame, type StreamFrame, StreamFrameReader } from './ws-frames.js';
 import { acceptFor, delay, describe, OP_BINARY, OP_CLOSE, OP_TEXT, WAIT_MS } from './ws-raw-client.js';
 
 /** Largest request head the raw server reads. */
@@ -28,90 +28,7 @@ export function sf(spec: FrameSpec): Buffer {
 }
 
 /** A frame the client sent, unmasked, with its raw header and masking key. */
-export interface ClientFrame extends DecodedFrame {
-  /** Header bytes up to (not including) the masking key. */
-  header: Buffer;
-  /** The 4-byte masking key, or null for an unmasked frame. */
-  maskKey: Buffer | null;
-  rsv2: boolean;
-  rsv3: boolean;
-}
-
-/** Incremental reader of the client's frames: a chunk list, one copy per complete frame. */
-class ClientFrameReader {
-  frames: ClientFrame[] = [];
-  #chunks: Buffer[] = [];
-  #length = 0;
-
-  push(chunk: Buffer): void {
-    this.#chunks.push(chunk);
-    this.#length += chunk.length;
-    for (;;) {
-      const need = this.#needed();
-      if (need < 0 || this.#length < need) return;
-      const all = this.#chunks.length === 1 ? (this.#chunks[0] as Buffer) : Buffer.concat(this.#chunks, this.#length);
-      this.#parseOne(all, need);
-    }
-  }
-
-  #needed(): number {
-    if (this.#length < 2) return -1;
-    const first = this.#chunks[0] as Buffer;
-    const head = first.length >= 14 ? first : Buffer.concat(this.#chunks, this.#length).subarray(0, 14);
-    const b1 = head[1] as number;
-    let len = b1 & 0x7f;
-    let p = 2;
-    if (len === 126) {
-      if (head.length < 4) return -1;
-      len = head.readUInt16BE(2);
-      p = 4;
-    } else if (len === 127) {
-      if (head.length < 10) return -1;
-      len = Number(head.readBigUInt64BE(2));
-      p = 10;
-    }
-    if (b1 & 0x80) p += 4;
-    return p + len;
-  }
-
-  #parseOne(all: Buffer, total: number): void {
-    const b0 = all[0] as number;
-    const b1 = all[1] as number;
-    let len = b1 & 0x7f;
-    let p = 2;
-    if (len === 126) {
-      len = all.readUInt16BE(2);
-      p = 4;
-    } else if (len === 127) {
-      len = Number(all.readBigUInt64BE(2));
-      p = 10;
-    }
-    const header = Buffer.from(all.subarray(0, p));
-    let maskKey: Buffer | null = null;
-    if (b1 & 0x80) {
-      maskKey = Buffer.from(all.subarray(p, p + 4));
-      p += 4;
-    }
-    const payload = Buffer.from(all.subarray(p, p + len));
-    if (maskKey !== null) {
-      for (let i = 0; i < len; i++) payload[i] = (payload[i] as number) ^ (maskKey[i & 3] as number);
-    }
-    this.frames.push({
-      fin: (b0 & 0x80) !== 0,
-      rsv1: (b0 & 0x40) !== 0,
-      rsv2: (b0 & 0x20) !== 0,
-      rsv3: (b0 & 0x10) !== 0,
-      opcode: b0 & 0xf,
-      masked: maskKey !== null,
-      payload,
-      header,
-      maskKey,
-    });
-    const rest = all.subarray(total);
-    this.#chunks = rest.length > 0 ? [rest] : [];
-    this.#length = rest.length;
-  }
-}
+export type ClientFrame = StreamFrame;
 
 /** Options of `startRawServer`. */
 export interface RawServerOptions {
@@ -156,7 +73,7 @@ export class RawServerConnection {
   tcpClosed: boolean;
   /** A socket error seen (ECONNRESET, EPIPE). */
   error: NodeJS.ErrnoException | null;
-  readonly #reader: ClientFrameReader;
+  readonly #reader: StreamFrameReader;
   readonly #waiters: Set<() => void>;
   readonly #autoClose: boolean;
   readonly #echoClose: boolean;
@@ -173,7 +90,7 @@ export class RawServerConnection {
     this.serverEnded = false;
     this.tcpClosed = false;
     this.error = null;
-    this.#reader = new ClientFrameReader();
+    this.#reader = new StreamFrameReader();
     this.#waiters = new Set();
     this.#autoClose = options.autoClose ?? true;
     this.#echoClose = options.echoClose ?? false;
