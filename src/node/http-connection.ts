@@ -288,16 +288,8 @@ export class HttpConnection implements ResponseTarget, BodySource {
 
   // --- BodySource ------------------------------------------------------------------------------
 
-  /** Peer address for logs (cached by Node once read; '' if never read before the socket closed). */
-  get peerAddress(): string {
-    return this.socket.remoteAddress ?? '';
-  }
-
-  get peerPort(): number {
-    return this.socket.remotePort ?? 0;
-  }
-
-  /** Peer address, read on demand (getpeername is a syscall; Node caches it on the socket). */
+  /** Peer address, read on demand (getpeername is a syscall; Node caches it on the socket, so once read it
+   * stays available for logs after the socket closed). */
   get remoteAddress(): string {
     return this.socket.remoteAddress ?? '';
   }

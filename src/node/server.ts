@@ -33,6 +33,7 @@ import type { SockeyeResponse } from './response.js';
 import type { ServerStats } from './stats.js';
 import {
   type CloseInfo,
+  newWebSocketStats,
   type ServerWebSocket,
   upgradeToWebSocket,
   type WebSocketOptions,
@@ -404,8 +405,8 @@ export class Server implements ServerContext {
         try {
           onEnd({
             kind: 'http',
-            remoteAddress: conn.peerAddress,
-            remotePort: conn.peerPort,
+            remoteAddress: conn.remoteAddress,
+            remotePort: conn.remotePort,
             cause,
             initiator,
             code: 0,
@@ -552,7 +553,7 @@ export class Server implements ServerContext {
         bytesOut: httpBytesOut,
       },
       websocket: {
-        ...(ws === null ? emptyWsStats() : structuredClone(ws.stats)),
+        ...(ws === null ? newWebSocketStats() : structuredClone(ws.stats)),
         bytesIn: wsBytesIn,
         bytesOut: wsBytesOut,
       },
@@ -574,10 +575,6 @@ const NO_LISTEN_STATS: ListenStats = {
   syncookiesFailed: null,
   reqQFullDrop: null,
 };
-
-function emptyWsStats(): WebSocketStats {
-  return new WsServerContext({}).stats;
-}
 
 function noop(): void {}
 

@@ -182,7 +182,8 @@ export interface WebSocketStats {
   protocolErrors: Record<string, number>;
 }
 
-function newStats(): WebSocketStats {
+/** A zeroed set of WebSocket counters. @internal */
+export function newWebSocketStats(): WebSocketStats {
   return {
     accepted: 0,
     rejected: 0,
@@ -236,7 +237,7 @@ export class WsServerContext<T = unknown> {
     this.idleTimeoutMs = (options.idleTimeout ?? WS_IDLE_TIMEOUT_S) * 1000;
     this.pongTimeoutMs = (options.pongTimeout ?? WS_PONG_TIMEOUT_S) * 1000;
     this.maxPendingMessages = options.maxPendingMessages ?? WS_MAX_PENDING_MESSAGES;
-    this.stats = newStats();
+    this.stats = newWebSocketStats();
     this.open = new Set();
     this.onEnd = null;
   }
