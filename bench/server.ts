@@ -1,6 +1,7 @@
 /**
  * The sockeye entry of the shared benchmark harness: `GET /` → "Hello, World!", `POST /echo` → the body.
  * WebSocket upgrades on `/` echo every message with its type. Reads PORT, listens on 127.0.0.1, prints `ready`.
+ * SOCKEYE_DEFLATE=1 accepts permessage-deflate with the default settings.
  */
 
 import { serve } from '../src/index.js';
@@ -22,6 +23,7 @@ const server = await serve({
   },
   websocket: {
     maxPayload: 64 * 1024 * 1024,
+    perMessageDeflate: process.env.SOCKEYE_DEFLATE === '1',
     message(ws, message, isBinary) {
       ws.send(message, isBinary);
     },

@@ -1,7 +1,7 @@
 /**
  * The `sockeye` command, built on the public API only.
  *
- *   sockeye echo [--port 9001] [--host 127.0.0.1]   echo server for conformance tools
+ *   sockeye echo [--port 9001] [--host 127.0.0.1] [--deflate]   echo server for conformance tools
  *   sockeye demo [--port 3000] [--host 127.0.0.1]   the demo server
  *   sockeye connect URL [-p protocol] [-H header]    interactive WebSocket client
  */
@@ -25,6 +25,7 @@ Options:
   -p, --protocol <p> Subprotocol to offer (connect; repeatable)
   -H, --header <h>   Extra request header "Name: value" (connect; repeatable)
   --host <addr>      Address to bind (default 127.0.0.1)
+  --deflate          Accept permessage-deflate (echo): every valid RFC 7692 offer
   --help, -h         Show this help
 `;
 
@@ -37,6 +38,7 @@ export async function main(argv: string[]): Promise<number> {
       protocol: { type: 'string', short: 'p', multiple: true },
       header: { type: 'string', short: 'H', multiple: true },
       host: { type: 'string', default: '127.0.0.1' },
+      deflate: { type: 'boolean' },
       help: { type: 'boolean', short: 'h' },
     },
   });
@@ -55,7 +57,7 @@ export async function main(argv: string[]): Promise<number> {
         request: echoHandler,
         // WebSocket upgrades on any path; messages echoed as received. No limit stricter than the RFC's
         // beyond a 64 MiB message (Autobahn's largest is 16 MiB).
-        websocket: wsEcho,
+        websocket: values.deflate ? { ...wsEcho, perMessageDeflate: true } : wsEcho,
       });
       process.stdout.write(`sockeye echo listening on ${server.url}\n`);
       shutdownOnSignal(server);

@@ -23,14 +23,29 @@ import { Buffer } from 'node:buffer';
 import net from 'node:net';
 import tls from 'node:tls';
 import { isArrayBuffer } from 'node:util/types';
-import { ConnectionClosedError, HandshakeError, ProtocolError } from '../errors.js';
+import { ConnectionClosedError, HandshakeError, ProtocolError, wsError } from '../errors.js';
 import { parseResponseHead } from '../http1/response-head.js';
 import { WS_CLOSE_TIMEOUT_MS, WS_HANDSHAKE_TIMEOUT_MS, WS_MAX_PAYLOAD, WS_PONG_TIMEOUT_S } from '../limits.js';
 import { isToken } from '../util/ascii.js';
+import { isValidUtf8 } from '../util/utf8.js';
 import { formatExtensions } from '../ws/extensions.js';
-import { MAX_CLOSE_REASON } from '../ws/frame.js';
+import { MAX_CLOSE_REASON, OP_BINARY, OP_TEXT } from '../ws/frame.js';
 import { buildRequestHead, generateKey, validateUpgradeResponse } from '../ws/handshake.js';
+import {
+  checkDeflateResponse,
+  type DeflateClientOffer,
+  deflateOffer,
+  PERMESSAGE_DEFLATE,
+} from '../ws/permessage-deflate.js';
 import { SIDE_CLIENT, WS_OPEN, type WsHandler, WsProtocol } from '../ws/protocol.js';
+import {
+  DeflateCodec,
+  type DeflateCodecOptions,
+  type DeflateSettings,
+  INFLATE_TOO_BIG,
+  isInflateScratch,
+  resolveDeflateSettings,
+} from './deflate.js';
 import { CloseEvent, ErrorEvent } from './events.js';
 import { SocketWriter } from './socket-writer.js';
 
@@ -61,6 +76,12 @@ export interface WebSocketClientOptions {
   idleTimeout?: number;
   /** Seconds to wait for any frame after the liveness ping. Default 30. */
   pongTimeout?: number;
+  /**
+   * Offer permessage-deflate (RFC 7692): `true` offers `permessage-deflate; client_max_window_bits` as browsers
+   * do; an object sets the offer's parameters and the codec (threshold, level...). Off by default. A response
+   * outside the offer fails the connection.
+   */
+  perMessageDeflate?: boolean | (DeflateClientOffer & DeflateCodecOptions);
 }
 
 /** Events of a `WebSocket`, for typed `addEventListener`. `ping` and `pong` are Node extras (data: Buffer). */
@@ -176,6 +197,10 @@ export class WebSocket extends EventTarget {
   readonly #socket: net.Socket;
   readonly #writer: SocketWriter;
   #core: WsProtocol | null;
+  /** The permessage-deflate offer we made (null: none), its codec settings, and the codec once agreed. */
+  readonly #deflateOffer: DeflateClientOffer | null;
+  readonly #deflateSettings: DeflateSettings | null;
+  #codec: DeflateCodec | null;
   /** Response bytes gathered while CONNECTING. */
   #head: Buffer | null;
   #handshakeTimer: NodeJS.Timeout | null;
@@ -227,6 +252,15 @@ export class WebSocket extends EventTarget {
     this.#extensions = '';
     this.#binaryType = 'blob';
     this.#core = null;
+    this.#codec = null;
+    const pmd = options.perMessageDeflate;
+    if (pmd !== undefined && pmd !== false) {
+      this.#deflateOffer = pmd === true ? {} : pmd;
+      this.#deflateSettings = resolveDeflateSettings(pmd === true ? {} : pmd);
+    } else {
+      this.#deflateOffer = null;
+      this.#deflateSettings = null;
+    }
     this.#head = EMPTY;
     this.#handshakeTimer = null;
     this.#closeTimer = null;
@@ -253,6 +287,7 @@ export class WebSocket extends EventTarget {
       protocols: offered,
       origin: options.origin,
       headers: toHeaderPairs(options.headers),
+      extensions: this.#deflateOffer === null ? '' : formatExtensions([deflateOffer(this.#deflateOffer)]),
     });
 
     const secure = urlRecord.protocol === 'wss:';
@@ -581,7 +616,11 @@ export class WebSocket extends EventTarget {
     const w = this.#writer;
     w.begin();
     try {
-      if (binary) core.sendBinary(payload);
+      const codec = this.#codec;
+      if (codec?.wants(payload.length)) {
+        // RFC 7692 §7.2.1: the compressed message in one frame with RSV1.
+        core.sendFrame(binary ? OP_BINARY : OP_TEXT, codec.compress(payload, Date.now()), true, true);
+      } else if (binary) core.sendBinary(payload);
       else core.sendText(payload);
     } finally {
       w.commit();
@@ -677,16 +716,38 @@ export class WebSocket extends EventTarget {
       );
       return;
     }
-    const result = validateUpgradeResponse(res.status, res.headers, this.#key, this.#offeredProtocols, []);
+    const result = validateUpgradeResponse(
+      res.status,
+      res.headers,
+      this.#key,
+      this.#offeredProtocols,
+      this.#deflateOffer === null ? [] : [PERMESSAGE_DEFLATE],
+    );
     if (!result.ok) {
       this.#failConnecting(new HandshakeError(result.code, result.message, res.status, res.headers.entries()));
       return;
+    }
+    // RFC 7692 §7: the server's permessage-deflate response must fit our offer, or we fail the connection.
+    for (const ext of result.extensions) {
+      if (ext.name !== PERMESSAGE_DEFLATE || this.#deflateOffer === null) continue;
+      const agreed = checkDeflateResponse(ext, this.#deflateOffer);
+      if (!agreed.ok) {
+        this.#failConnecting(
+          new HandshakeError('ERR_WS_HANDSHAKE_EXTENSIONS', agreed.reason, res.status, res.headers.entries()),
+        );
+        return;
+      }
+      this.#codec = new DeflateCodec(agreed.params, false, this.#deflateSettings as DeflateSettings);
     }
     if (this.#handshakeTimer !== null) {
       clearTimeout(this.#handshakeTimer);
       this.#handshakeTimer = null;
     }
-    const core = new WsProtocol({ side: SIDE_CLIENT, maxPayload: this.#maxPayload }, this.#coreHandler(), this.#writer);
+    const core = new WsProtocol(
+      { side: SIDE_CLIENT, maxPayload: this.#maxPayload, rsv1Allowed: this.#codec !== null },
+      this.#coreHandler(),
+      this.#writer,
+    );
     this.#core = core;
     // "When the WebSocket connection is established": readyState, extensions, protocol, then `open`.
     this.#readyState = OPEN;
@@ -736,6 +797,7 @@ export class WebSocket extends EventTarget {
   }
 
   #onSocketClose(): void {
+    this.#codec?.close();
     if (this.#readyState === CLOSED) return;
     if (this.#handshakeTimer !== null) clearTimeout(this.#handshakeTimer);
     if (this.#closeTimer !== null) clearTimeout(this.#closeTimer);
@@ -815,7 +877,7 @@ export class WebSocket extends EventTarget {
   /** The core's events, kept off the public surface (its `onMessage` would read like `onmessage`). */
   #coreHandler(): WsHandler {
     return {
-      onMessage: (binary, data) => this.#onMessage(binary, data),
+      onMessage: (binary, data, rsv1) => this.#onMessage(binary, rsv1 ? this.#inflate(binary, data) : data),
       onPing: (data) => this.dispatchEvent(new MessageEvent('ping', { data: Buffer.from(data), origin: this.#origin })),
       onPong: (data) => this.dispatchEvent(new MessageEvent('pong', { data: Buffer.from(data), origin: this.#origin })),
       onClose: () => {
@@ -833,9 +895,36 @@ export class WebSocket extends EventTarget {
     };
   }
 
-  #onMessage(binary: boolean, data: Buffer): void {
+  /** RFC 7692 §7.2.2: decompresses a message; on failure fails the connection (1009 or 1007) and returns null. */
+  #inflate(binary: boolean, data: Buffer): Buffer | null {
+    const core = this.#core as WsProtocol;
+    const out = (this.#codec as DeflateCodec).decompress(data, this.#maxPayload || Number.MAX_SAFE_INTEGER, Date.now());
+    let err: ProtocolError | null = null;
+    if (out === INFLATE_TOO_BIG) {
+      err = wsError(
+        1009,
+        'ERR_WS_MESSAGE_TOO_BIG',
+        `Message longer than maxPayload (${this.#maxPayload} bytes) once decompressed`,
+      );
+    } else if (typeof out === 'number') {
+      err = wsError(1007, 'ERR_WS_INVALID_COMPRESSED_DATA', 'Invalid compressed data');
+    } else if (!binary && !isValidUtf8(out)) {
+      err = wsError(1007, 'ERR_WS_INVALID_UTF8', 'Invalid UTF-8 in a text message');
+    }
+    // Text is decoded at once; binary data outlives the shared scratch buffer, so it gets its own copy.
+    if (err === null) return binary && isInflateScratch(out as Buffer) ? Buffer.from(out as Buffer) : (out as Buffer);
+    // Fail the connection as the core does for its own errors: close frame, then wait for the server's TCP close.
+    this.#failed = true;
+    this.#error = err;
+    core.fail(err.closeCode as number, err.message);
+    this.#readyState = CLOSING;
+    this.#armCloseTimer();
+    return null;
+  }
+
+  #onMessage(binary: boolean, data: Buffer | null): void {
     // "If ready state is not OPEN (1), then return."
-    if (this.#readyState !== OPEN) return;
+    if (this.#readyState !== OPEN || data === null) return;
     let value: unknown;
     if (!binary) value = data.toString('utf8');
     else if (this.#binaryType === 'blob') value = new Blob([data as Uint8Array as BlobPart]);

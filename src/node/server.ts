@@ -24,6 +24,7 @@ import {
   MAX_TRAILER_BYTES,
 } from '../limits.js';
 import { httpDateNow, onTick } from './clock.js';
+import { deflateStats } from './deflate.js';
 import { type FetchHandler, runFetch } from './fetch.js';
 import { HttpConnection, type HttpStats, type ServerContext } from './http-connection.js';
 import { ListenQueueMonitor, type ListenStats, socketInode } from './listen-stats.js';
@@ -37,7 +38,6 @@ import {
   type ServerWebSocket,
   upgradeToWebSocket,
   type WebSocketOptions,
-  type WebSocketStats,
   WsServerContext,
 } from './websocket.js';
 
@@ -523,11 +523,13 @@ export class Server implements ServerContext {
     let wsClosing = 0;
     let wsBytesIn = this.#wsBytesIn;
     let wsBytesOut = this.#wsBytesOut;
+    let holding = 0;
     const ws = this.#ws;
     if (ws !== null) {
       for (const w of ws.open) {
         if (w.readyState === 1) wsOpen++;
         else wsClosing++;
+        if (w.holdsDeflateContexts) holding++;
         wsBytesIn += w.bytesRead;
         wsBytesOut += w.bytesWritten;
       }
@@ -557,6 +559,8 @@ export class Server implements ServerContext {
         bytesIn: wsBytesIn,
         bytesOut: wsBytesOut,
       },
+      deflate:
+        ws === null || ws.deflateSettings === null ? null : { ...deflateStats, connectionsHoldingContexts: holding },
       listen: this.#listen === null ? NO_LISTEN_STATS : this.#listen.snapshot(),
       uptimeSeconds: (Date.now() - this.#startedAt) / 1000,
     };

@@ -2,6 +2,7 @@
  * The shape of `server.stats()`, shared by the server that fills it and the metrics formatter that prints it.
  */
 
+import type { DeflateStats } from './deflate.js';
 import type { HttpStats } from './http-connection.js';
 import type { ListenStats } from './listen-stats.js';
 import type { WebSocketStats } from './websocket.js';
@@ -30,6 +31,11 @@ export interface ServerStats {
     bytesOut: number;
   };
   websocket: WebSocketStats & { bytesIn: number; bytesOut: number };
+  /**
+   * permessage-deflate, when enabled (else null): the zlib counters of the whole process (contexts are shared
+   * between servers) and how many of this server's connections hold contexts of their own right now.
+   */
+  deflate: (DeflateStats & { connectionsHoldingContexts: number }) | null;
   /** The listen queue as the kernel sees it (Linux; null fields elsewhere). */
   listen: ListenStats;
   /** Seconds since the server started listening. */

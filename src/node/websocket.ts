@@ -18,10 +18,28 @@ import {
   WS_MAX_PENDING_MESSAGES,
   WS_PONG_TIMEOUT_S,
 } from '../limits.js';
+import { isValidUtf8 } from '../util/utf8.js';
+import { formatExtensions } from '../ws/extensions.js';
 import { OP_BINARY, OP_CONTINUATION, OP_TEXT } from '../ws/frame.js';
 import { buildAcceptResponse, buildRejectResponse, validateUpgradeRequest } from '../ws/handshake.js';
+import {
+  checkDeflatePolicy,
+  type DeflateParams,
+  type DeflateServerPolicy,
+  negotiateDeflate,
+} from '../ws/permessage-deflate.js';
 import { SIDE_SERVER, WS_CLOSED, WS_OPEN, type WsHandler, WsProtocol } from '../ws/protocol.js';
 import { coarseNow, httpDateNow } from './clock.js';
+import {
+  DeflateCodec,
+  type DeflateCodecOptions,
+  type DeflateSettings,
+  deflateStats,
+  INFLATE_TOO_BIG,
+  isDeflateSupported,
+  isInflateScratch,
+  resolveDeflateSettings,
+} from './deflate.js';
 import type { SockeyeRequest } from './request.js';
 import { SocketWriter } from './socket-writer.js';
 
@@ -36,6 +54,8 @@ export type UpgradeResult<T> =
       data?: T;
       /** Extra headers for the 101 response. */
       headers?: [string, string][];
+      /** `false` declines permessage-deflate for this connection even if the client offered it. */
+      perMessageDeflate?: boolean;
     }
   | UpgradeRejection;
 
@@ -95,6 +115,12 @@ export interface CloseInfo {
   durationMs: number;
 }
 
+/**
+ * `serve({ websocket: { perMessageDeflate } })`: what the server accepts in the negotiation (RFC 7692 §7) and how
+ * it compresses. See docs/limits.md for the measured memory and CPU of each setting.
+ */
+export interface PerMessageDeflateOptions extends DeflateServerPolicy, DeflateCodecOptions {}
+
 /** What to do when a peer's unread data reaches `maxBackpressure`. */
 export type BackpressurePolicy = 'close' | 'drop';
 
@@ -143,6 +169,11 @@ export interface WebSocketOptions<T = unknown> {
   pongTimeout?: number;
   /** Unsettled async `message` handlers per connection before reading pauses. Default 16. */
   maxPendingMessages?: number;
+  /**
+   * permessage-deflate (RFC 7692): `true` for the defaults, or options. Off by default. Compression and
+   * decompression run synchronously, one message at a time; inflating stops at `maxPayload` (1009).
+   */
+  perMessageDeflate?: boolean | PerMessageDeflateOptions;
 }
 
 /** `send()` result: bytes handed to the socket (> 0), or one of these. */
@@ -178,6 +209,8 @@ export interface WebSocketStats {
   ends: Record<string, number>;
   backpressureCloses: number;
   backpressureDrops: number;
+  /** Connections that agreed on permessage-deflate. */
+  deflateNegotiated: number;
   /** Protocol errors by ERR_WS_* code. */
   protocolErrors: Record<string, number>;
 }
@@ -199,6 +232,7 @@ export function newWebSocketStats(): WebSocketStats {
     ends: {},
     backpressureCloses: 0,
     backpressureDrops: 0,
+    deflateNegotiated: 0,
     protocolErrors: {},
   };
 }
@@ -222,6 +256,9 @@ export class WsServerContext<T = unknown> {
   readonly idleTimeoutMs: number;
   readonly pongTimeoutMs: number;
   readonly maxPendingMessages: number;
+  /** permessage-deflate policy and codec settings, or null when off (or unsupported by this Node). */
+  readonly deflatePolicy: DeflateServerPolicy | null;
+  readonly deflateSettings: DeflateSettings | null;
   readonly stats: WebSocketStats;
   readonly open: Set<ServerWebSocket<T>>;
   /** Server-level hook for every end (logging). */
@@ -237,6 +274,16 @@ export class WsServerContext<T = unknown> {
     this.idleTimeoutMs = (options.idleTimeout ?? WS_IDLE_TIMEOUT_S) * 1000;
     this.pongTimeoutMs = (options.pongTimeout ?? WS_PONG_TIMEOUT_S) * 1000;
     this.maxPendingMessages = options.maxPendingMessages ?? WS_MAX_PENDING_MESSAGES;
+    const pmd = options.perMessageDeflate;
+    if (pmd !== undefined && pmd !== false && isDeflateSupported()) {
+      const o = pmd === true ? {} : pmd;
+      checkDeflatePolicy(o);
+      this.deflatePolicy = o;
+      this.deflateSettings = resolveDeflateSettings(o);
+    } else {
+      this.deflatePolicy = null;
+      this.deflateSettings = null;
+    }
     this.stats = newWebSocketStats();
     this.open = new Set();
     this.onEnd = null;
@@ -244,7 +291,7 @@ export class WsServerContext<T = unknown> {
 
   /** Idle and close deadlines of every open connection, from the server's coarse tick. */
   checkTimeouts(now: number): void {
-    if (this.idleTimeoutMs <= 0) return;
+    if (this.idleTimeoutMs <= 0 && this.deflateSettings === null) return;
     for (const ws of this.open) ws.checkIdle(now, this.idleTimeoutMs, this.pongTimeoutMs);
   }
 }
@@ -254,6 +301,7 @@ const F_CLOSED = 1;
 const F_WANT_DRAIN = 2;
 const F_FRAGMENT_OPEN = 4;
 const F_PAUSED = 8;
+const F_FRAGMENT_COMPRESSED = 16;
 
 /** A server-side WebSocket connection. */
 export class ServerWebSocket<T = unknown> implements WsHandler {
@@ -270,6 +318,8 @@ export class ServerWebSocket<T = unknown> implements WsHandler {
   /** Path of the upgrade request. */
   readonly path: string;
   /** @internal */ readonly core: WsProtocol;
+  /** permessage-deflate codec, when negotiated. */
+  #codec: DeflateCodec | null;
   #socket: Socket;
   #writer: SocketWriter;
   #ctx: WsServerContext<T>;
@@ -289,10 +339,20 @@ export class ServerWebSocket<T = unknown> implements WsHandler {
   #backlog: (boolean | Buffer)[];
 
   /** @internal */
-  constructor(socket: Socket, req: SockeyeRequest, protocol: string, data: T, ctx: WsServerContext<T>) {
+  constructor(
+    socket: Socket,
+    req: SockeyeRequest,
+    protocol: string,
+    data: T,
+    ctx: WsServerContext<T>,
+    extensions = '',
+    deflate: DeflateParams | null = null,
+  ) {
     this.data = data;
     this.protocol = protocol;
-    this.extensions = '';
+    this.extensions = extensions;
+    this.#codec =
+      deflate !== null && ctx.deflateSettings !== null ? new DeflateCodec(deflate, true, ctx.deflateSettings) : null;
     this.remoteAddress = req.remoteAddress;
     this.remotePort = req.remotePort;
     this.path = req.path;
@@ -308,7 +368,11 @@ export class ServerWebSocket<T = unknown> implements WsHandler {
     this.#openedAt = this.#lastSeen;
     this.#pending = 0;
     this.#backlog = [];
-    this.core = new WsProtocol({ side: SIDE_SERVER, maxPayload: ctx.maxPayload }, this, this.#writer);
+    this.core = new WsProtocol(
+      { side: SIDE_SERVER, maxPayload: ctx.maxPayload, rsv1Allowed: this.#codec !== null },
+      this,
+      this.#writer,
+    );
   }
 
   /** @internal starts reading; `head` holds bytes that came after the handshake request. */
@@ -349,6 +413,11 @@ export class ServerWebSocket<T = unknown> implements WsHandler {
     return this.#socket.bytesWritten;
   }
 
+  /** @internal Whether permessage-deflate holds zlib contexts for this connection now (see idleRelease). */
+  get holdsDeflateContexts(): boolean {
+    return this.#codec?.holdsContexts === true;
+  }
+
   /** Bytes queued but not yet taken by the kernel (our batch + the socket's buffer). */
   get bufferedAmount(): number {
     return this.#writer.pendingBytes + this.#socket.writableLength;
@@ -387,6 +456,8 @@ export class ServerWebSocket<T = unknown> implements WsHandler {
   /** @internal dead-peer detection, from the server's tick. */
   checkIdle(now: number, idleMs: number, pongMs: number): void {
     if ((this.#flags & F_CLOSED) !== 0) return;
+    this.#codec?.releaseIfIdle(now);
+    if (idleMs <= 0) return;
     if (this.#pingedAt !== 0) {
       if (now - this.#pingedAt > pongMs) {
         // Nothing at all since our ping: the peer is gone (or frozen). Nothing can be delivered: drop it.
@@ -424,6 +495,7 @@ export class ServerWebSocket<T = unknown> implements WsHandler {
     if (this.#closeTimer !== null) clearTimeout(this.#closeTimer);
     const ctx = this.#ctx;
     ctx.open.delete(this);
+    this.#codec?.close();
     const core = this.core;
     const stats = ctx.stats;
     const failedCode =
@@ -506,9 +578,15 @@ export class ServerWebSocket<T = unknown> implements WsHandler {
   // --- WsHandler (core events) -----------------------------------------------------------------
 
   /** @internal */
-  onMessage(binary: boolean, data: Buffer, _rsv1: boolean): void {
+  onMessage(binary: boolean, data: Buffer, rsv1: boolean): void {
     const ctx = this.#ctx;
     const stats = ctx.stats;
+    if (rsv1) {
+      const plain = this.#inflate(binary, data);
+      if (plain === null) return;
+      // The inflated bytes may sit in a scratch buffer: a binary message, or one that waits, gets its own copy.
+      data = isInflateScratch(plain) && (binary || (this.#flags & F_PAUSED) !== 0) ? Buffer.from(plain) : plain;
+    }
     stats.messagesIn++;
     stats.payloadBytesIn += data.length;
     bump(stats.framesIn, binary ? 'binary' : 'text');
@@ -520,6 +598,37 @@ export class ServerWebSocket<T = unknown> implements WsHandler {
       return;
     }
     this.#dispatch(binary, data);
+  }
+
+  /** RFC 7692 §7.2.2: decompress a message; fails the connection (1009 or 1007) and returns null if it cannot. */
+  #inflate(binary: boolean, data: Buffer): Buffer | null {
+    const codec = this.#codec as DeflateCodec;
+    const out = codec.decompress(data, this.#ctx.maxPayload || Number.MAX_SAFE_INTEGER, coarseNow());
+    if (typeof out === 'number') {
+      if (out === INFLATE_TOO_BIG) {
+        // RFC 6455 §7.4.1: 1009, a message too big to process; stopped while inflating, before it was all built.
+        this.#protocolError(
+          1009,
+          'ERR_WS_MESSAGE_TOO_BIG',
+          `Message longer than maxPayload (${this.#ctx.maxPayload} bytes) once decompressed`,
+        );
+      } else {
+        // The compressed data is not a valid DEFLATE stream: 1007, data inconsistent with the message (as ws).
+        this.#protocolError(1007, 'ERR_WS_INVALID_COMPRESSED_DATA', 'Invalid compressed data');
+      }
+      return null;
+    }
+    // RFC 6455 §8.1: a text message must be UTF-8, checked on the decompressed bytes.
+    if (!binary && !isValidUtf8(out)) {
+      this.#protocolError(1007, 'ERR_WS_INVALID_UTF8', 'Invalid UTF-8 in a text message');
+      return null;
+    }
+    return out;
+  }
+
+  #protocolError(code: number, errCode: string, reason: string): void {
+    bump(this.#ctx.stats.protocolErrors, errCode);
+    this.#fail(code, reason, 'protocol-error');
   }
 
   #dispatch(binary: boolean, data: Buffer): void {
@@ -656,8 +765,10 @@ export class ServerWebSocket<T = unknown> implements WsHandler {
    * `SEND_BACKPRESSURE` (-1) when the message was queued but the socket's buffer is above `backpressureLimit`
    * (wait for `drain`); or `SEND_DROPPED` (0) when it was not sent: the connection is closing or closed, or
    * the peer's unread data would pass `maxBackpressure` (see `backpressurePolicy`).
+   *
+   * With permessage-deflate, messages of `threshold` bytes or more are compressed unless `compress` is `false`.
    */
-  send(data: string | Uint8Array | ArrayBuffer, binary?: boolean): number {
+  send(data: string | Uint8Array | ArrayBuffer, binary?: boolean, compress?: boolean): number {
     if (this.core.state !== WS_OPEN || (this.#flags & F_CLOSED) !== 0) return SEND_DROPPED;
     let b: Buffer | null = null;
     let n: number;
@@ -669,6 +780,13 @@ export class ServerWebSocket<T = unknown> implements WsHandler {
     } else {
       b = toBuffer(data);
       n = b.length;
+    }
+    const isText = b === null || binary === false;
+    const codec = this.#codec;
+    if (codec !== null) {
+      // A string's length in UTF-16 units is at most its UTF-8 length: enough to compare with the threshold.
+      if (compress !== false && codec.wants(n)) return this.#sendCompressed(b ?? Buffer.from(data as string), isText);
+      deflateStats.skipped++;
     }
     if (!this.#admit(n)) return SEND_DROPPED;
     const w = this.#writer;
@@ -683,40 +801,70 @@ export class ServerWebSocket<T = unknown> implements WsHandler {
     const stats = this.#ctx.stats;
     stats.messagesOut++;
     stats.payloadBytesOut += n;
-    bump(stats.framesOut, b === null || binary === false ? 'text' : 'binary');
+    bump(stats.framesOut, isText ? 'text' : 'binary');
     return this.#afterSend(n);
   }
 
-  /** Sends text. */
-  sendText(data: string): number {
-    return this.send(data, false);
+  /** RFC 7692 §7.2.1: one frame with RSV1 set, holding the compressed message. */
+  #sendCompressed(plain: Buffer, isText: boolean): number {
+    const payload = (this.#codec as DeflateCodec).compress(plain, coarseNow());
+    // Backpressure counts what is queued: the compressed bytes.
+    if (!this.#admit(payload.length)) return SEND_DROPPED;
+    const w = this.#writer;
+    w.begin();
+    try {
+      this.core.sendFrame(isText ? OP_TEXT : OP_BINARY, payload, true, true);
+    } finally {
+      w.commit();
+    }
+    const stats = this.#ctx.stats;
+    stats.messagesOut++;
+    stats.payloadBytesOut += plain.length;
+    bump(stats.framesOut, isText ? 'text' : 'binary');
+    return this.#afterSend(payload.length);
   }
 
-  /** Sends bytes as a binary message. */
-  sendBinary(data: Uint8Array | ArrayBuffer): number {
-    return this.send(data, true);
+  /** Sends text (`compress: false` skips permessage-deflate for this message). */
+  sendText(data: string, compress?: boolean): number {
+    return this.send(data, false, compress);
+  }
+
+  /** Sends bytes as a binary message (`compress: false` skips permessage-deflate for this message). */
+  sendBinary(data: Uint8Array | ArrayBuffer, compress?: boolean): number {
+    return this.send(data, true, compress);
   }
 
   /**
    * Sends one fragment of a message (RFC 6455 §5.4): the first call's `binary` sets the message type; `fin`
-   * ends the message. Other messages cannot be sent until it is finished.
+   * ends the message. Other messages cannot be sent until it is finished. With permessage-deflate the whole
+   * message is compressed (RSV1 on its first frame) unless the first call passes `compress: false`.
    */
-  sendFragment(data: string | Uint8Array | ArrayBuffer, fin: boolean, binary = typeof data !== 'string'): number {
+  sendFragment(
+    data: string | Uint8Array | ArrayBuffer,
+    fin: boolean,
+    binary = typeof data !== 'string',
+    compress?: boolean,
+  ): number {
     if (this.core.state !== WS_OPEN || (this.#flags & F_CLOSED) !== 0) return SEND_DROPPED;
-    const b = typeof data === 'string' ? Buffer.from(data, 'utf8') : toBuffer(data);
-    if (!this.#admit(b.length)) return SEND_DROPPED;
+    let b = typeof data === 'string' ? Buffer.from(data, 'utf8') : toBuffer(data);
+    const plainLength = b.length;
     const open = (this.#flags & F_FRAGMENT_OPEN) !== 0;
+    // The first fragment decides whether the message is compressed (RFC 7692 §6.1: RSV1 on the first frame).
+    if (!open && this.#codec !== null && compress !== false) this.#flags |= F_FRAGMENT_COMPRESSED;
+    const compressed = (this.#flags & F_FRAGMENT_COMPRESSED) !== 0;
+    if (compressed) b = (this.#codec as DeflateCodec).compressFragment(b, fin, coarseNow());
+    if (!this.#admit(b.length)) return SEND_DROPPED;
     const opcode = open ? OP_CONTINUATION : binary ? OP_BINARY : OP_TEXT;
     this.#writer.begin();
     try {
-      this.core.sendFrame(opcode, b, fin);
+      this.core.sendFrame(opcode, b, fin, compressed && !open);
     } finally {
       this.#writer.commit();
     }
-    if (fin) this.#flags &= ~F_FRAGMENT_OPEN;
+    if (fin) this.#flags &= ~(F_FRAGMENT_OPEN | F_FRAGMENT_COMPRESSED);
     else this.#flags |= F_FRAGMENT_OPEN;
     const stats = this.#ctx.stats;
-    stats.payloadBytesOut += b.length;
+    stats.payloadBytesOut += plainLength;
     if (fin) stats.messagesOut++;
     bump(stats.framesOut, open ? 'continuation' : binary ? 'binary' : 'text');
     return this.#afterSend(b.length);
@@ -883,6 +1031,7 @@ export async function upgradeToWebSocket<T>(
   let protocol = '';
   let data: T = undefined as T;
   let extraHeaders: [string, string][] = [];
+  let deflate = ctx.deflatePolicy !== null;
   if (options.upgrade !== undefined) {
     let gone = false;
     const onGone = () => {
@@ -943,11 +1092,23 @@ export async function upgradeToWebSocket<T>(
       }
       if (result.data !== undefined) data = result.data;
       if (result.headers !== undefined) extraHeaders = result.headers;
+      if (result.perMessageDeflate === false) deflate = false;
+    }
+  }
+  // RFC 7692 §5: accept the first permessage-deflate offer we can, or go on without compression.
+  let extensions = '';
+  let deflateParams: DeflateParams | null = null;
+  if (deflate && check.extensions.length > 0) {
+    const agreement = negotiateDeflate(check.extensions, ctx.deflatePolicy as DeflateServerPolicy);
+    if (agreement !== null) {
+      extensions = formatExtensions([agreement.response]);
+      deflateParams = agreement.params;
+      stats.deflateNegotiated++;
     }
   }
   let response: string;
   try {
-    response = buildAcceptResponse(check.key, protocol, '', extraHeaders);
+    response = buildAcceptResponse(check.key, protocol, extensions, extraHeaders);
   } catch {
     stats.rejected++;
     writeRefusal(socket, 500, '', []);
@@ -955,7 +1116,7 @@ export async function upgradeToWebSocket<T>(
   }
   stats.accepted++;
   socket.write(response, 'latin1');
-  const ws = new ServerWebSocket<T>(socket, req, protocol, data, ctx);
+  const ws = new ServerWebSocket<T>(socket, req, protocol, data, ctx, extensions, deflateParams);
   ws.start(head);
 }
 
