@@ -19,6 +19,18 @@ cat > "$WORK/servers/sockeye.sh" <<SH
 exec node "$ROOT/dist/bench/server.js"
 SH
 chmod +x "$WORK/servers/sockeye.sh"
+# The same server with permessage-deflate accepted; wsload offers it (-z) and compresses what it sends, as the
+# ws-deflate anchor is measured.
+cat > "$WORK/servers/sockeye-deflate.sh" <<SH
+#!/usr/bin/env bash
+# bench-label: sockeye + permessage-deflate (this checkout)
+# bench-role: candidate
+# bench-workloads: ws
+# bench-wsload-flags: -z
+export SOCKEYE_DEFLATE=1
+exec node "$ROOT/dist/bench/server.js"
+SH
+chmod +x "$WORK/servers/sockeye-deflate.sh"
 bash "$WORK/run.sh" "$@"
 mkdir -p "$ROOT/bench/results"
 cp "$WORK"/results/* "$ROOT/bench/results/" 2>/dev/null || true

@@ -17,6 +17,7 @@ export {
   type WebSocketEventMap,
   type WebSocketHeaders,
 } from './node/client.js';
+export { type DeflateCodecOptions, type DeflateStats, PreparedMessage } from './node/deflate.js';
 export { CloseEvent, type CloseEventInit, ErrorEvent, type ErrorEventInit } from './node/events.js';
 export type { FetchHandler, FetchInfo } from './node/fetch.js';
 export type { ListenStats } from './node/listen-stats.js';
@@ -42,6 +43,7 @@ export {
   type CloseInfo,
   CONNECTING,
   OPEN,
+  type PerMessageDeflateOptions,
   SEND_BACKPRESSURE,
   SEND_DROPPED,
   ServerWebSocket,
@@ -51,3 +53,4 @@ export {
   type WebSocketOptions,
   type WebSocketStats,
 } from './node/websocket.js';
+export type { DeflateClientOffer, DeflateParams, DeflateServerPolicy } from './ws/permessage-deflate.js';

@@ -126,6 +126,8 @@ type ZlibStream = zlib.DeflateRaw & { _handle?: ZlibHandle | null; _writeState?:
 
 /** The trailing bytes of a sync flush: removed before sending, appended before inflating (RFC 7692 §7.2.1/2). */
 const TAIL = Buffer.from([0x00, 0x00, 0xff, 0xff]);
+/** An empty non-final stored block: header byte (BFINAL 0, BTYPE 00), LEN 0, NLEN 0xffff. */
+const EMPTY_STORED_BLOCK = Buffer.from([0x00, 0x00, 0x00, 0xff, 0xff]);
 /** Scratch output for inflates (one at a time: everything here is synchronous). Grown on demand. */
 let scratch = Buffer.allocUnsafe(64 * 1024);
 
@@ -345,6 +347,14 @@ export class DeflateCodec {
     return this.#outBits;
   }
 
+  /**
+   * For codecs whose output does not depend on earlier messages (`sharesOutput`): the key under which one
+   * compressed copy of a message suits every such codec (same window and zlib settings).
+   */
+  get shareKey(): string {
+    return `${this.#outBits}:${this.settings.level}:${this.settings.memLevel}`;
+  }
+
   #ownDeflater(): ZContext {
     let d = this.#deflater;
     if (d === null) {
@@ -477,6 +487,13 @@ function deflateRun(ctx: ZContext, data: Buffer): Buffer {
     out = Buffer.concat(chunks, total);
     written = total;
   }
+  if (written === 0) {
+    // zlib writes nothing for an empty input right after a flush (a second sync flush is a no-op), but a
+    // compressed message must still end with an empty stored block (RFC 7692 §7.2.1, §7.2.3.6: an empty message
+    // is the single byte 0x00 once the tail is removed): add it ourselves, the stream being byte-aligned here.
+    out = Buffer.from(EMPTY_STORED_BLOCK);
+    written = out.length;
+  }
   deflateStats.compressed++;
   deflateStats.compressedBytesIn += n;
   deflateStats.compressedBytesOut += written - 4;
@@ -547,4 +564,44 @@ export function setInflateScratchSize(n: number): void {
 /** Whether `b` is a view of the shared inflate scratch buffer (valid only until the next inflate). */
 export function isInflateScratch(b: Buffer): boolean {
   return b.buffer === scratch.buffer;
+}
+
+/**
+ * A message encoded once for many connections (a publish to many subscribers): its bytes, and its compressed
+ * form computed at most once per compressor setting, for every connection that compresses without context
+ * takeover (its output suits them all, RFC 7692 §7.1.1.1). Connections with context takeover compress it
+ * themselves.
+ */
+export class PreparedMessage {
+  readonly data: Buffer;
+  readonly binary: boolean;
+  readonly #compressed: Map<string, Buffer>;
+
+  constructor(data: string | Uint8Array, binary = typeof data !== 'string') {
+    this.data =
+      typeof data === 'string'
+        ? Buffer.from(data, 'utf8')
+        : Buffer.isBuffer(data)
+          ? data
+          : Buffer.from(data.buffer, data.byteOffset, data.byteLength);
+    this.binary = binary;
+    this.#compressed = new Map();
+  }
+
+  /** The compressed payload for `codec`: shared when the codec allows it, else compressed by the codec. @internal */
+  compressedFor(codec: DeflateCodec, now: number): Buffer {
+    if (!codec.sharesOutput) return codec.compress(this.data, now);
+    const key = codec.shareKey;
+    let c = this.#compressed.get(key);
+    if (c === undefined) {
+      c = codec.compress(this.data, now);
+      this.#compressed.set(key, c);
+    }
+    return c;
+  }
+
+  /** How many compressed copies were made (one per compressor setting). */
+  get compressedCopies(): number {
+    return this.#compressed.size;
+  }
 }

@@ -6,7 +6,7 @@
 
 import { Buffer } from 'node:buffer';
 import type { Socket } from 'node:net';
-import { ConnectionClosedError, type ProtocolError } from '../errors.js';
+import { ConnectionClosedError, InvalidStateError, type ProtocolError } from '../errors.js';
 import { STATUS_TEXT, serializeFields, statusLine } from '../http1/serializer.js';
 import {
   WS_BACKPRESSURE_LIMIT,
@@ -38,6 +38,7 @@ import {
   INFLATE_TOO_BIG,
   isDeflateSupported,
   isInflateScratch,
+  type PreparedMessage,
   resolveDeflateSettings,
 } from './deflate.js';
 import type { SockeyeRequest } from './request.js';
@@ -278,7 +279,10 @@ export class WsServerContext<T = unknown> {
     if (pmd !== undefined && pmd !== false && isDeflateSupported()) {
       const o = pmd === true ? {} : pmd;
       checkDeflatePolicy(o);
-      this.deflatePolicy = o;
+      // Our side compresses without context takeover unless told otherwise: one compressor shared by every
+      // connection instead of one per connection (docs/limits.md has the figures). The client's side keeps
+      // context takeover, as browsers expect.
+      this.deflatePolicy = { serverNoContextTakeover: true, ...o };
       this.deflateSettings = resolveDeflateSettings(o);
     } else {
       this.deflatePolicy = null;
@@ -784,8 +788,13 @@ export class ServerWebSocket<T = unknown> implements WsHandler {
     const isText = b === null || binary === false;
     const codec = this.#codec;
     if (codec !== null) {
-      // A string's length in UTF-16 units is at most its UTF-8 length: enough to compare with the threshold.
-      if (compress !== false && codec.wants(n)) return this.#sendCompressed(b ?? Buffer.from(data as string), isText);
+      // The threshold is in bytes; a string's UTF-8 length is 1 to 3 times its length in UTF-16 units.
+      if (
+        compress !== false &&
+        (codec.wants(n) || (b === null && codec.wants(n * 3) && codec.wants(Buffer.byteLength(data as string))))
+      ) {
+        return this.#sendCompressed(b ?? Buffer.from(data as string), isText);
+      }
       deflateStats.skipped++;
     }
     if (!this.#admit(n)) return SEND_DROPPED;
@@ -807,19 +816,59 @@ export class ServerWebSocket<T = unknown> implements WsHandler {
 
   /** RFC 7692 §7.2.1: one frame with RSV1 set, holding the compressed message. */
   #sendCompressed(plain: Buffer, isText: boolean): number {
-    const payload = (this.#codec as DeflateCodec).compress(plain, coarseNow());
-    // Backpressure counts what is queued: the compressed bytes.
-    if (!this.#admit(payload.length)) return SEND_DROPPED;
+    const codec = this.#codec as DeflateCodec;
+    this.#checkNoFragmentOpen();
+    // With context takeover, whatever we compress joins the history the peer must have seen: a message the
+    // backpressure policy then dropped would corrupt the next ones. So such a connection is admitted on the
+    // uncompressed size first; without takeover, on what is queued: the compressed bytes.
+    if (!codec.sharesOutput && !this.#admit(plain.length)) return SEND_DROPPED;
+    const payload = codec.compress(plain, coarseNow());
+    return this.#sendFrameCounted(payload, plain.length, isText, true, codec.sharesOutput);
+  }
+
+  /** A new message cannot start inside a fragmented one (checked before compressing it into the context). */
+  #checkNoFragmentOpen(): void {
+    if ((this.#flags & F_FRAGMENT_OPEN) !== 0) {
+      throw new InvalidStateError('Cannot start a message: a fragmented message is being sent');
+    }
+  }
+
+  /**
+   * Sends a message prepared once for many connections (`new PreparedMessage(data)`): with permessage-deflate
+   * its compressed form is computed once for all connections that compress without context takeover (the
+   * default). Returns as `send`.
+   */
+  sendPrepared(message: PreparedMessage, compress?: boolean): number {
+    if (this.core.state !== WS_OPEN || (this.#flags & F_CLOSED) !== 0) return SEND_DROPPED;
+    const plain = message.data;
+    const codec = this.#codec;
+    if (codec === null || compress === false || !codec.wants(plain.length)) {
+      if (codec !== null) deflateStats.skipped++;
+      return this.#sendPlain(plain, !message.binary);
+    }
+    this.#checkNoFragmentOpen();
+    if (!codec.sharesOutput && !this.#admit(plain.length)) return SEND_DROPPED;
+    const payload = message.compressedFor(codec, coarseNow());
+    return this.#sendFrameCounted(payload, plain.length, !message.binary, true, codec.sharesOutput);
+  }
+
+  #sendPlain(plain: Buffer, isText: boolean): number {
+    return this.#sendFrameCounted(plain, plain.length, isText, false, true);
+  }
+
+  /** One whole message in one frame, counted and (when `admit`) checked against the backpressure limits. */
+  #sendFrameCounted(payload: Buffer, plainLength: number, isText: boolean, rsv1: boolean, admit: boolean): number {
+    if (admit && !this.#admit(payload.length)) return SEND_DROPPED;
     const w = this.#writer;
     w.begin();
     try {
-      this.core.sendFrame(isText ? OP_TEXT : OP_BINARY, payload, true, true);
+      this.core.sendFrame(isText ? OP_TEXT : OP_BINARY, payload, true, rsv1);
     } finally {
       w.commit();
     }
     const stats = this.#ctx.stats;
     stats.messagesOut++;
-    stats.payloadBytesOut += plain.length;
+    stats.payloadBytesOut += plainLength;
     bump(stats.framesOut, isText ? 'text' : 'binary');
     return this.#afterSend(payload.length);
   }
@@ -852,8 +901,12 @@ export class ServerWebSocket<T = unknown> implements WsHandler {
     // The first fragment decides whether the message is compressed (RFC 7692 §6.1: RSV1 on the first frame).
     if (!open && this.#codec !== null && compress !== false) this.#flags |= F_FRAGMENT_COMPRESSED;
     const compressed = (this.#flags & F_FRAGMENT_COMPRESSED) !== 0;
+    // Admitted before compressing: a fragment compressed and then dropped would corrupt the stream.
+    if (!this.#admit(b.length)) {
+      if (!open) this.#flags &= ~F_FRAGMENT_COMPRESSED;
+      return SEND_DROPPED;
+    }
     if (compressed) b = (this.#codec as DeflateCodec).compressFragment(b, fin, coarseNow());
-    if (!this.#admit(b.length)) return SEND_DROPPED;
     const opcode = open ? OP_CONTINUATION : binary ? OP_BINARY : OP_TEXT;
     this.#writer.begin();
     try {

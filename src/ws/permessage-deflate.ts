@@ -193,12 +193,15 @@ export function negotiateDeflate(
     if (p.smwb !== 0 || serverBits < MAX_WINDOW_BITS) response.push(['server_max_window_bits', String(serverBits)]);
     // §7.1.2.2: "If a received extension negotiation offer doesn't have the client_max_window_bits extension
     // parameter, the corresponding extension negotiation response to the offer MUST NOT include" it; with a
-    // value in the offer, the response may carry the same or a smaller value.
+    // value in the offer, the response may carry the same or a smaller value. Only the response binds the
+    // client ("Absence of this extension parameter in an extension negotiation response indicates that the
+    // server can receive messages compressed using an LZ77 sliding window of up to 32,768 bytes"), so any window
+    // below 15 we rely on is stated in it.
     let clientBits = MAX_WINDOW_BITS;
     if (p.cmwb !== 0) {
       const offered = p.cmwb === -1 ? MAX_WINDOW_BITS : p.cmwb;
       clientBits = Math.min(offered, ourClientBits);
-      if (clientBits < offered) response.push(['client_max_window_bits', String(clientBits)]);
+      if (clientBits < MAX_WINDOW_BITS) response.push(['client_max_window_bits', String(clientBits)]);
     }
     return {
       params: {

@@ -62,9 +62,9 @@ describe('RFC 7692 §7.1.2 window bits values in an offer', () => {
         params(false, false, n, 15),
       ]);
     });
-    it(`accepts client_max_window_bits=${n} (§7.1.2.2) and compresses inbound with ${n} bits`, () => {
+    it(`accepts client_max_window_bits=${n} (§7.1.2.2) and states it when below 15`, () => {
       assert.deepEqual(negotiate(`permessage-deflate; client_max_window_bits=${n}`), [
-        'permessage-deflate',
+        n < 15 ? `permessage-deflate; client_max_window_bits=${n}` : 'permessage-deflate',
         params(false, false, 15, n),
       ]);
     });
@@ -81,7 +81,7 @@ describe('RFC 7692 §7.1.2 window bits values in an offer', () => {
     [
       'a quoted client_max_window_bits ("9")',
       'permessage-deflate; client_max_window_bits="9"',
-      'permessage-deflate',
+      'permessage-deflate; client_max_window_bits=9',
       params(false, false, 15, 9),
     ],
     [
@@ -248,7 +248,7 @@ describe('RFC 7692 §5, §7 server: declined offers, fallback and real client of
       'the third offer when the first two are invalid (§5)',
       'permessage-deflate; a, permessage-deflate; client_max_window_bits=08, permessage-deflate; client_max_window_bits=10',
       {},
-      ['permessage-deflate', params(false, false, 15, 10)],
+      ['permessage-deflate; client_max_window_bits=10', params(false, false, 15, 10)],
     ],
     [
       'the first of two valid offers (§5 order of preference)',
@@ -260,7 +260,7 @@ describe('RFC 7692 §5, §7 server: declined offers, fallback and real client of
       'the first of two valid offers in the RFC 7692 §5.2 example',
       'permessage-deflate; client_max_window_bits=10, permessage-deflate',
       {},
-      ['permessage-deflate', params(false, false, 15, 10)],
+      ['permessage-deflate; client_max_window_bits=10', params(false, false, 15, 10)],
     ],
     [
       'permessage-deflate after other extensions, whose parameters are ignored',
@@ -272,7 +272,7 @@ describe('RFC 7692 §5, §7 server: declined offers, fallback and real client of
       'permessage-deflate between other extensions',
       'foo; bar=1, permessage-deflate; client_max_window_bits=12, x-webkit-deflate-frame',
       {},
-      ['permessage-deflate', params(false, false, 15, 12)],
+      ['permessage-deflate; client_max_window_bits=12', params(false, false, 15, 12)],
     ],
     // Real offers.
     [
@@ -312,7 +312,7 @@ describe('RFC 7692 §5, §7 server: declined offers, fallback and real client of
       'an offer of both window sizes at 12',
       'permessage-deflate; server_max_window_bits=12; client_max_window_bits=12',
       {},
-      ['permessage-deflate; server_max_window_bits=12', params(false, false, 12, 12)],
+      ['permessage-deflate; server_max_window_bits=12; client_max_window_bits=12', params(false, false, 12, 12)],
     ],
     [
       'an offer of both window sizes at 12 with policy windows of 10',
@@ -331,7 +331,7 @@ describe('RFC 7692 §5, §7 server: declined offers, fallback and real client of
       'permessage-deflate; server_no_context_takeover; client_no_context_takeover; server_max_window_bits=9; client_max_window_bits=8',
       {},
       [
-        'permessage-deflate; server_no_context_takeover; client_no_context_takeover; server_max_window_bits=9',
+        'permessage-deflate; server_no_context_takeover; client_no_context_takeover; server_max_window_bits=9; client_max_window_bits=8',
         params(true, true, 9, 8),
       ],
     ],
@@ -340,7 +340,7 @@ describe('RFC 7692 §5, §7 server: declined offers, fallback and real client of
       'permessage-deflate; client_max_window_bits=8; server_max_window_bits=9; client_no_context_takeover; server_no_context_takeover',
       {},
       [
-        'permessage-deflate; server_no_context_takeover; client_no_context_takeover; server_max_window_bits=9',
+        'permessage-deflate; server_no_context_takeover; client_no_context_takeover; server_max_window_bits=9; client_max_window_bits=8',
         params(true, true, 9, 8),
       ],
     ],
@@ -447,15 +447,16 @@ function expectedAgreement(m: OfferModel, policy: DeflateServerPolicy): [string,
   }
 
   // §7.1.2.2: absent from the offer → MUST NOT be in the response, and the client may use 15 bits. Without a
-  // value → the server may set one (only useful below 15). With value v → the client uses at most v; the server
-  // may answer a smaller value.
+  // value → the server may set one (only useful below 15). With value v → the server answers v or less, and
+  // must state it since an absent parameter allows the client 15 bits.
   let clientBits = 15;
   if (m.cmwb === 'bare') {
     clientBits = policyClientBits;
     if (policyClientBits !== 15) response.push(`client_max_window_bits=${policyClientBits}`);
   } else if (m.cmwb !== null) {
     clientBits = Math.min(m.cmwb, policyClientBits);
-    if (clientBits !== m.cmwb) response.push(`client_max_window_bits=${clientBits}`);
+    // Only the response binds the client (its absence means "up to 32,768 bytes"): any value below 15 is sent.
+    if (clientBits !== 15) response.push(`client_max_window_bits=${clientBits}`);
   }
 
   return [
