@@ -305,7 +305,8 @@ export class WebSocket extends EventTarget {
     }
     socket.setNoDelay(true);
     this.#socket = socket;
-    this.#writer = new SocketWriter(socket, () => this.#endTcp());
+    // A closure, not a method: the WHATWG surface of this class stays as the standard has it.
+    this.#writer = new SocketWriter(socket, { onWriterEnd: () => this.#endTcp() });
     socket.on('data', (chunk: Buffer) => this.#onData(chunk));
     socket.on('end', () => this.#onEnd());
     socket.on('error', (err: Error) => this.#onSocketError(err));

@@ -102,7 +102,7 @@ export class HttpConnection implements ResponseTarget, BodySource {
     this.draining = false;
     this.endCause = '';
     this.startedAt = Date.now();
-    this.writer = new SocketWriter(socket, () => this.endSocket());
+    this.writer = new SocketWriter(socket, this);
     this.protocol = new Http1ServerProtocol(
       {
         limits: ctx.parserLimits,
@@ -218,6 +218,11 @@ export class HttpConnection implements ResponseTarget, BodySource {
   }
 
   /** Ends the connection after what has been written: FIN, then discard input until the peer closes. */
+  /** @internal SocketWriterOwner: a core asked for the end, and the batch is written. */
+  onWriterEnd(): void {
+    this.endSocket();
+  }
+
   endSocket(): void {
     if (this.ending || this.closed) return;
     // Reached after a response with Connection: close, or an error response (whose cause was set first).

@@ -11,6 +11,12 @@
 import { Buffer } from 'node:buffer';
 import type { Socket } from 'node:net';
 
+/** Who a `SocketWriter` tells when a core asked for the connection to end (a method, not a closure per socket). */
+export interface SocketWriterOwner {
+  /** Called once the batch holding the end request is written. */
+  onWriterEnd(): void;
+}
+
 /** Parts at least this big are written as they are (no copy); smaller neighbours are merged into one buffer.
  * PERF: with 64 KiB, POST 4 KiB echo ran ~15 % slower than with 2 KiB (bench/run.sh --workload http-post-4k). */
 const COPY_LIMIT = 2 * 1024;
@@ -19,19 +25,20 @@ export class SocketWriter {
   readonly socket: Socket;
   /** Nesting depth of open batches; output is held while > 0. */
   private depth: number;
-  private parts: (string | Buffer)[];
+  /** What the open batch gathered; `null` between batches, so that an idle connection holds no array. */
+  private parts: (string | Buffer)[] | null;
   private bytes: number;
   private endPending: boolean;
-  private readonly onEnd: () => void;
+  private readonly owner: SocketWriterOwner;
 
-  /** `onEnd` is called (once the batch is written) when a core asked for the connection to end. */
-  constructor(socket: Socket, onEnd: () => void) {
+  /** `owner.onWriterEnd()` is called (once the batch is written) when a core asked for the connection to end. */
+  constructor(socket: Socket, owner: SocketWriterOwner) {
     this.socket = socket;
     this.depth = 0;
-    this.parts = [];
+    this.parts = null;
     this.bytes = 0;
     this.endPending = false;
-    this.onEnd = onEnd;
+    this.owner = owner;
   }
 
   /** Starts (or nests) a batch. */
@@ -47,7 +54,8 @@ export class SocketWriter {
   /** Writes a latin1 string (HTTP heads). */
   writeString(s: string): void {
     if (this.depth > 0) {
-      this.parts.push(s);
+      if (this.parts === null) this.parts = [s];
+      else this.parts.push(s);
       this.bytes += s.length;
     } else if (!this.socket.destroyed) this.socket.write(s, 'latin1');
   }
@@ -55,7 +63,8 @@ export class SocketWriter {
   /** Writes bytes. The buffer must not be modified afterwards (it may be written later, without a copy). */
   write(chunk: Buffer): void {
     if (this.depth > 0) {
-      this.parts.push(chunk);
+      if (this.parts === null) this.parts = [chunk];
+      else this.parts.push(chunk);
       this.bytes += chunk.length;
     } else if (!this.socket.destroyed) this.socket.write(chunk);
   }
@@ -68,7 +77,7 @@ export class SocketWriter {
 
   /** Drops what is gathered (the connection is being destroyed). */
   discard(): void {
-    this.parts = [];
+    this.parts = null;
     this.bytes = 0;
   }
 
@@ -78,17 +87,17 @@ export class SocketWriter {
   }
 
   private flush(): void {
-    if (this.parts.length > 0) this.writeParts();
+    const parts = this.parts;
+    if (parts !== null) this.writeParts(parts);
     if (this.endPending) {
       this.endPending = false;
-      this.onEnd();
+      this.owner.onWriterEnd();
     }
   }
 
-  private writeParts(): void {
-    const parts = this.parts;
+  private writeParts(parts: (string | Buffer)[]): void {
     const total = this.bytes;
-    this.parts = [];
+    this.parts = null;
     this.bytes = 0;
     const socket = this.socket;
     if (socket.destroyed) return;

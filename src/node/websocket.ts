@@ -340,7 +340,7 @@ export class ServerWebSocket<T = unknown> implements WsHandler {
   #pending: number;
   /** Messages parsed from an already-read chunk while `maxPendingMessages` handlers were unsettled: binary flag
    * and payload, in arrival order. At most one read's worth (the socket is paused meanwhile). */
-  #backlog: (boolean | Buffer)[];
+  #backlog: (boolean | Buffer)[] | null;
 
   /** @internal */
   constructor(
@@ -361,7 +361,7 @@ export class ServerWebSocket<T = unknown> implements WsHandler {
     this.remotePort = req.remotePort;
     this.path = req.path;
     this.#socket = socket;
-    this.#writer = new SocketWriter(socket, () => this.#endTcp());
+    this.#writer = new SocketWriter(socket, this);
     this.#ctx = ctx;
     this.#closeTimer = null;
     this.#flags = 0;
@@ -371,7 +371,7 @@ export class ServerWebSocket<T = unknown> implements WsHandler {
     this.#pingedAt = 0;
     this.#openedAt = this.#lastSeen;
     this.#pending = 0;
-    this.#backlog = [];
+    this.#backlog = null;
     this.core = new WsProtocol(
       { side: SIDE_SERVER, maxPayload: ctx.maxPayload, rsv1Allowed: this.#codec !== null },
       this,
@@ -548,6 +548,11 @@ export class ServerWebSocket<T = unknown> implements WsHandler {
     }
   }
 
+  /** @internal SocketWriterOwner: a core asked for the end, and the batch is written. */
+  onWriterEnd(): void {
+    this.#endTcp();
+  }
+
   #endTcp(): void {
     // RFC 6455 §7.1.1: the server closes the TCP connection first once the close handshake is done.
     if (!this.#socket.writableEnded) this.#socket.end();
@@ -598,7 +603,8 @@ export class ServerWebSocket<T = unknown> implements WsHandler {
     // Pausing the socket stops the next read, not the rest of this one: messages that were already read wait
     // here, so that no more than maxPendingMessages handlers are ever unsettled.
     if ((this.#flags & F_PAUSED) !== 0) {
-      this.#backlog.push(binary, data);
+      if (this.#backlog === null) this.#backlog = [binary, data];
+      else this.#backlog.push(binary, data);
       return;
     }
     this.#dispatch(binary, data);
@@ -668,7 +674,7 @@ export class ServerWebSocket<T = unknown> implements WsHandler {
     this.#pending--;
     const max = this.#ctx.maxPendingMessages;
     if ((this.#flags & F_PAUSED) === 0 || this.#pending > max >> 1) return;
-    const backlog = this.#backlog;
+    const backlog = this.#backlog ?? [];
     let i = 0;
     while (i < backlog.length && this.#pending < max) {
       const binary = backlog[i] as boolean;
@@ -677,6 +683,7 @@ export class ServerWebSocket<T = unknown> implements WsHandler {
       this.#dispatch(binary, data);
     }
     backlog.splice(0, i);
+    if (backlog.length === 0) this.#backlog = null;
     if (backlog.length === 0 && this.#pending < max) {
       this.#flags &= ~F_PAUSED;
       if ((this.#flags & F_CLOSED) === 0) this.#socket.resume();

@@ -140,7 +140,8 @@ export class WsProtocol implements FrameReceiver {
   #msgOpcode: number;
   #msgRsv1: boolean;
   #msgLength: number;
-  readonly #msgParts: Buffer[];
+  /** Created on the first fragmented message (idle connections hold no array). */
+  #msgParts: Buffer[] | null;
   /** Whether the message is text to be UTF-8 checked here, and the validator state carried across pieces. */
   #msgCheckUtf8: boolean;
   #msgUtf8: number;
@@ -173,7 +174,7 @@ export class WsProtocol implements FrameReceiver {
     this.#msgOpcode = 0;
     this.#msgRsv1 = false;
     this.#msgLength = 0;
-    this.#msgParts = [];
+    this.#msgParts = null;
     this.#msgCheckUtf8 = false;
     this.#msgUtf8 = UTF8_ACCEPT;
     this.#sendingFragmented = false;
@@ -284,11 +285,14 @@ export class WsProtocol implements FrameReceiver {
     this.#frameChecked = false;
     const parts = this.#msgParts;
     if (!fin) {
-      if (payload.length > 0) parts.push(payload);
+      if (payload.length > 0) {
+        if (parts === null) this.#msgParts = [payload];
+        else parts.push(payload);
+      }
       return true;
     }
     let data = payload;
-    if (parts.length > 0) {
+    if (parts !== null && parts.length > 0) {
       // One copy for a fragmented message.
       parts.push(payload);
       data = Buffer.concat(parts, this.#msgLength);
@@ -402,7 +406,7 @@ export class WsProtocol implements FrameReceiver {
   }
 
   #freeMessage(): void {
-    this.#msgParts.length = 0;
+    this.#msgParts = null;
     this.#msgOpcode = 0;
     this.#msgLength = 0;
   }
@@ -517,7 +521,8 @@ export class WsProtocol implements FrameReceiver {
   /** Bytes held for an incomplete frame or message (for diagnostics). */
   get bufferedBytes(): number {
     let n = this.#parser.bufferedBytes;
-    for (const part of this.#msgParts) n += part.length;
+    const parts = this.#msgParts;
+    if (parts !== null) for (const part of parts) n += part.length;
     return n;
   }
 
