@@ -217,12 +217,12 @@ export class HttpConnection implements ResponseTarget, BodySource {
     if (this.endCause === '') this.endCause = cause;
   }
 
-  /** Ends the connection after what has been written: FIN, then discard input until the peer closes. */
   /** @internal SocketWriterOwner: a core asked for the end, and the batch is written. */
   onWriterEnd(): void {
     this.endSocket();
   }
 
+  /** Ends the connection after what has been written: FIN, then discard input until the peer closes. */
   endSocket(): void {
     if (this.ending || this.closed) return;
     // Reached after a response with Connection: close, or an error response (whose cause was set first).

@@ -324,12 +324,14 @@ export class Server implements ServerContext {
         return;
       }
       this.#wsHandshaking++;
-      upgradeToWebSocket(req, socket, head, ws)
-        .catch(() => socket.destroy())
-        .finally(() => {
-          this.#wsHandshaking--;
-          this.#checkEmpty();
-        });
+      let pending: Promise<void> | undefined;
+      try {
+        pending = upgradeToWebSocket(req, socket, head, ws);
+      } catch {
+        socket.destroy();
+      }
+      if (pending === undefined) this.#handshakeDone();
+      else pending.then(undefined, () => socket.destroy()).finally(() => this.#handshakeDone());
       return;
     }
     const hook = this.#upgradeHook;
@@ -338,6 +340,11 @@ export class Server implements ServerContext {
       return;
     }
     hook(req, socket, head.length === 1 ? (head[0] as Buffer) : Buffer.concat(head));
+  }
+
+  #handshakeDone(): void {
+    this.#wsHandshaking--;
+    this.#checkEmpty();
   }
 
   /** @internal */

@@ -289,6 +289,46 @@ test('upgrade hook that throws: 500, no open()', async (t) => {
   assert.equal(opened, 0);
 });
 
+test('async upgrade hook that rejects: 500, no open(), counted as rejected', async (t) => {
+  let opened = 0;
+  const server = await startServer(t, {
+    websocket: {
+      ...wsEcho,
+      async upgrade() {
+        await delay(10);
+        throw new Error('boom');
+      },
+      open: () => {
+        opened++;
+      },
+    },
+  });
+  const r = await statusOf(server.port, request(server.port, GOOD));
+  assert.equal(r.status, 500);
+  assert.equal(opened, 0);
+  assert.equal(server.stats().websocket.rejected, 1);
+});
+
+test('async upgrade hook slower than upgradeTimeout: 503, no open(), and the server goes on', async (t) => {
+  let opened = 0;
+  const server = await startServer(t, {
+    websocket: {
+      ...wsEcho,
+      upgradeTimeout: 100,
+      upgrade: (req) => (req.path === '/slow' ? new Promise(() => {}) : { data: 1 }),
+      open: () => {
+        opened++;
+      },
+    },
+  });
+  const r = await statusOf(server.port, request(server.port, GOOD, 'GET /slow HTTP/1.1'));
+  assert.equal(r.status, 503);
+  assert.equal(opened, 0);
+  const ok = await statusOf(server.port, request(server.port, GOOD));
+  assert.equal(ok.status, 101);
+  assert.equal(server.stats().websocket.rejected, 1);
+});
+
 test('frames sent in the same write as the handshake request are processed after the 101', async (t) => {
   const echo = await startEcho(t);
   const head = Buffer.concat([cf({ opcode: OP_TEXT, payload: 'early' }), cf({ opcode: 0x2, payload: 'bird' })]);
