@@ -137,6 +137,8 @@ export class RequestParser {
   private lineFromScratch: boolean;
   /** The previous request's field lines: keep-alive clients repeat them, so their strings are reused. */
   private prevFields: string[];
+  /** The previous request's target, reused when the next one has the same bytes (see sameOrDecode). */
+  private prevTarget: string | undefined;
 
   constructor(handler: RequestParserHandler, limits: RequestParserLimits = DEFAULT_PARSER_LIMITS) {
     this.state = HEAD;
@@ -156,6 +158,7 @@ export class RequestParser {
     this.lineEnd = 0;
     this.lineFromScratch = false;
     this.prevFields = NO_FIELDS;
+    this.prevTarget = undefined;
   }
 
   /** True once a message has ended and `next()` has not been called yet. */
@@ -383,7 +386,8 @@ export class RequestParser {
       this.fail(400, 'ERR_HTTP_INVALID_TARGET', 'Invalid request-target');
       return;
     }
-    const target = latin1(buf, targetStart, i);
+    const target = sameOrDecode(buf, targetStart, i, this.prevTarget);
+    this.prevTarget = target;
     i++;
     // RFC 9112 §2.3: HTTP-version = HTTP-name "/" DIGIT "." DIGIT; HTTP-name is case-sensitive.
     if (

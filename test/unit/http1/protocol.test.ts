@@ -390,6 +390,26 @@ describe('RFC 9110 §7.8: Upgrade', () => {
     assert.equal(sink.text, '');
   });
 
+  it('pipelined: two requests answered, then the upgrade; takeRemainder starts right after its head', () => {
+    class AnswerThenDetach extends AutoResponder {
+      override onRequest(head: RequestHead, info: RequestInfo): void {
+        super.onRequest(head, info);
+        if (info.upgrade) this.protocol?.detach();
+      }
+    }
+    const handler = new AnswerThenDetach('sync');
+    const { protocol, sink } = createProtocol({ handler });
+    const frames = '\x81\x05hello';
+    protocol.receive(b(`${req('GET /1 HTTP/1.1', 'Host: a')}${req('GET /2 HTTP/1.1', 'Host: a')}${upgrade}${frames}`));
+    assert.deepEqual(targets(handler), ['/1', '/2', '/chat']);
+    assert.deepEqual(
+      parseResponses(sink.text).map((r) => r.body),
+      ['GET /1', 'GET /2'],
+    );
+    assert.equal(Buffer.concat(protocol.takeRemainder()).toString('latin1'), frames);
+    assert.equal(protocol.pendingBytes, 0);
+  });
+
   const notUpgrade: [string, string][] = [
     ['Upgrade without the Connection option', req('GET / HTTP/1.1', 'Host: a', 'Upgrade: websocket')],
     ['Connection: upgrade without Upgrade', req('GET / HTTP/1.1', 'Host: a', 'Connection: upgrade')],
