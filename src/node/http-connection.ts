@@ -248,9 +248,7 @@ export class HttpConnection implements ResponseTarget, BodySource {
 
   onRequest(head: RequestHead, info: RequestInfo): void {
     const req = new SockeyeRequest(head, info, this);
-    const res = new SockeyeResponse(this);
     this.request = req;
-    this.response = res;
     this.lastBody = coarseNow();
     if (this.draining) info.keepAlive = false;
     if (this.ctx.maxRequestsPerConnection > 0 && this.protocol.requests >= this.ctx.maxRequestsPerConnection) {
@@ -258,11 +256,15 @@ export class HttpConnection implements ResponseTarget, BodySource {
     }
     if (info.upgrade && this.ctx.acceptsUpgrade(req)) {
       // The hook runs once receive() has returned and the bytes after the head are known (handOver()).
+      // No response object: the upgrade hook answers on the socket itself.
+      this.response = null;
       this.ctx.httpStats.requests++;
       this.pause();
       this.protocol.detach();
       return;
     }
+    const res = new SockeyeResponse(this);
+    this.response = res;
     this.ctx.httpStats.requests++;
     this.ctx.runHandler(req, res, this);
   }
