@@ -15,15 +15,16 @@
  *   14-byte scratch buffer; a header whole in the chunk is read in place.
  * - A payload whole in the chunk is unmasked in place and handed on as a `subarray` view, with no copy.
  * - A payload that spans chunks is unmasked piece by piece as it arrives (each piece goes to `onFramePart`, so
- *   the receiver can fail fast, e.g. on invalid UTF-8), the views are kept in a list, and joined with one copy
- *   when the last byte arrives.
+ *   the receiver can fail fast, e.g. on invalid UTF-8). Until half of it has arrived the pieces are unmasked in
+ *   place and kept as views in a list; then they are copied into the payload's final buffer, and every later
+ *   piece is unmasked straight into that buffer (`maskInto`), so each byte is copied once.
  * - Every frame in a chunk is parsed in one `receive` loop; no object is allocated per frame except the
  *   payload view.
- * - The chunks handed to `receive` are modified (unmasked in place): the caller gives up ownership of them.
+ * - The chunks handed to `receive` may be modified (unmasked in place): the caller gives up ownership of them.
  */
 
 import { type ProtocolError, wsError } from '../errors.js';
-import { mask } from '../util/mask.js';
+import { mask, maskInto } from '../util/mask.js';
 import { EMPTY, MAX_CONTROL_PAYLOAD, MAX_FRAME_HEADER } from './frame.js';
 
 /** What a `FrameParser` reports to. `false` from a callback stops the parser (the receiver failed or closed). */
@@ -235,45 +236,46 @@ export class FrameParser {
         continue;
       }
       const take = Math.min(avail, remaining);
-      const part = chunk.subarray(pos, pos + take);
+      const piece = chunk.subarray(pos, pos + take);
       pos += take;
-      if (this.masked) mask(part, this.maskKey, this.received);
       const at = this.received;
       this.received += take;
-      const dest = this.#dest;
-      if (dest !== null) {
-        part.copy(dest, at);
-      } else {
-        this.#parts.push(part);
-        // PERF: once half the payload has arrived, gather it into its final buffer and copy every later part as
-        // it arrives (while it is in cache), so that nothing is left to copy when the last byte comes: the
-        // copy at the end was a quarter of the server's CPU with 1 MiB messages (bench ws-echo-1m). Waiting for
-        // half keeps what a peer can make us allocate to twice what it has actually sent.
-        if (this.received * 2 >= this.payloadLength && this.received < this.payloadLength) {
-          // Not Buffer.concat with a larger total: it would zero-fill the part still to come.
-          const gathered = Buffer.allocUnsafe(this.payloadLength);
-          let off = 0;
-          for (const p of this.#parts) {
-            p.copy(gathered, off);
-            off += p.length;
-          }
-          this.#dest = gathered;
-          this.#parts.length = 0;
+      let dest = this.#dest;
+      // PERF: once half the payload has arrived, gather it into its final buffer and put every later piece
+      // there as it arrives (while it is in cache), so that nothing is left to copy when the last byte comes: the
+      // copy at the end was a quarter of the server's CPU with 1 MiB messages (bench ws-echo-1m). Waiting for
+      // half keeps what a peer can make us allocate to twice what it has actually sent.
+      if (dest === null && this.received * 2 >= this.payloadLength) {
+        // Not Buffer.concat with a larger total: it would zero-fill the part still to come.
+        dest = Buffer.allocUnsafe(this.payloadLength);
+        let off = 0;
+        for (const p of this.#parts) {
+          p.copy(dest, off);
+          off += p.length;
         }
+        this.#parts.length = 0;
+        this.#dest = dest;
+      }
+      let part: Buffer;
+      if (dest !== null) {
+        // PERF: unmasked on the way into the final buffer, one pass instead of unmasking in place then copying
+        // (bench/mask.bench.ts, FrameParser rows).
+        if (this.masked) maskInto(piece, this.maskKey, dest, at, at);
+        else piece.copy(dest, at);
+        part = dest.subarray(at, this.received);
+      } else {
+        if (this.masked) mask(piece, this.maskKey, at);
+        this.#parts.push(piece);
+        part = piece;
       }
       if (!this.#receiver.onFramePart(part)) {
         this.stop();
         return;
       }
       if (this.received === this.payloadLength) {
-        // One copy for a payload that spanned chunks.
-        let payload = this.#dest;
+        // The last piece always finds `#dest` (it completes more than half the payload).
         this.#dest = null;
-        if (payload === null) {
-          payload = Buffer.concat(this.#parts, this.payloadLength);
-          this.#parts.length = 0;
-        }
-        if (!this.#deliver(payload)) return;
+        if (!this.#deliver(dest!)) return;
       }
     }
   }
