@@ -480,19 +480,21 @@ export class RequestParser {
     const line = this.lineBuf as Buffer;
     const ls = this.lineStart;
     const le = this.lineEnd;
-    // chunk-size = 1*HEXDIG
+    // chunk-size = 1*HEXDIG (leading zeros are digits like any other: "0000000000000000000005" is 5)
     let size = 0;
+    let digits = 0;
     let i = ls;
     while (i < le) {
       const d = hexValue(line[i] as number);
       if (d < 0) break;
-      // SECURITY: chunk-size overflow. 2^53 is far beyond any body limit; refuse before precision is lost.
-      if (i - ls >= 13) {
+      i++;
+      if (size === 0 && d === 0) continue;
+      // SECURITY: chunk-size overflow. 2^52 is far beyond any body limit; refuse before precision is lost.
+      if (++digits > 13) {
         this.fail(400, 'ERR_HTTP_INVALID_CHUNK', 'Chunk size too large');
         return Number.MAX_SAFE_INTEGER;
       }
       size = size * 16 + d;
-      i++;
     }
     if (i === ls || !validChunkExt(line, i, le)) {
       this.fail(400, 'ERR_HTTP_INVALID_CHUNK', 'Invalid chunk size line');
@@ -756,44 +758,51 @@ export function parseFieldLines(
  */
 function validChunkExt(buf: Buffer, i: number, end: number): boolean {
   for (;;) {
+    const bws = i;
     while (i < end && (buf[i] === SP || buf[i] === HTAB)) i++;
-    if (i === end) return true;
+    // BWS is allowed only before ";" (and around "="): whitespace that ends the line ("5 \r\n", "5;a=b \r\n")
+    // is not in the grammar, and parsers that differ on it are a request-smuggling vector.
+    if (i === end) return i === bws;
     if (buf[i] !== 0x3b) return false; // ';'
     i++;
     while (i < end && (buf[i] === SP || buf[i] === HTAB)) i++;
     const ns = i;
     while (i < end && TCHAR[buf[i] as number] === 1) i++;
     if (i === ns) return false;
+    const afterName = i;
     while (i < end && (buf[i] === SP || buf[i] === HTAB)) i++;
-    if (i < end && buf[i] === 0x3d) {
+    if (i >= end || buf[i] !== 0x3d) {
+      // No "=": the whitespace was not BWS before "=", so the next round must see it.
+      i = afterName;
+      continue;
+    }
+    i++;
+    while (i < end && (buf[i] === SP || buf[i] === HTAB)) i++;
+    if (i < end && buf[i] === 0x22) {
+      // quoted-string = DQUOTE *( qdtext / quoted-pair ) DQUOTE
       i++;
-      while (i < end && (buf[i] === SP || buf[i] === HTAB)) i++;
-      if (i < end && buf[i] === 0x22) {
-        // quoted-string = DQUOTE *( qdtext / quoted-pair ) DQUOTE
-        i++;
-        for (;;) {
-          if (i >= end) return false;
-          const c = buf[i] as number;
-          if (c === 0x22) {
-            i++;
-            break;
-          }
-          if (c === 0x5c) {
-            i++;
-            if (i >= end) return false;
-            const q = buf[i] as number;
-            if (q !== HTAB && (q < 0x20 || q === 0x7f)) return false;
-            i++;
-            continue;
-          }
-          if (c !== HTAB && (c < 0x20 || c === 0x7f)) return false;
+      for (;;) {
+        if (i >= end) return false;
+        const c = buf[i] as number;
+        if (c === 0x22) {
           i++;
+          break;
         }
-      } else {
-        const vs = i;
-        while (i < end && TCHAR[buf[i] as number] === 1) i++;
-        if (i === vs) return false;
+        if (c === 0x5c) {
+          i++;
+          if (i >= end) return false;
+          const q = buf[i] as number;
+          if (q !== HTAB && (q < 0x20 || q === 0x7f)) return false;
+          i++;
+          continue;
+        }
+        if (c !== HTAB && (c < 0x20 || c === 0x7f)) return false;
+        i++;
       }
+    } else {
+      const vs = i;
+      while (i < end && TCHAR[buf[i] as number] === 1) i++;
+      if (i === vs) return false;
     }
   }
 }

@@ -52,7 +52,8 @@ interface GenRequest {
   trailers: [string, string][];
 }
 
-const chunkExt = fc.constantFrom('', ';a', ';a=b', ' ; a = "q \\" ;" ', ';x;y=z', '\t;n="v"');
+// RFC 9112 §7.1.1: BWS only before ";" and around "=", never at the end of the line.
+const chunkExt = fc.constantFrom('', ';a', ';a=b', ' ; a = "q \\" ;"', ';x;y=z', '\t;n="v"');
 
 const genRequest: fc.Arbitrary<GenRequest> = fc
   .record({

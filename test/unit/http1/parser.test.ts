@@ -446,6 +446,18 @@ describe('RFC 9112 §7.1: chunked transfer coding', () => {
     ]);
   });
 
+  it('leading zeros do not count toward the chunk-size overflow limit; 14 significant hex digits -> 400', () => {
+    assert.deepEqual(chunked(`${'0'.repeat(40)}5\r\nhello\r\n${'0'.repeat(30)}\r\n\r\n`), [
+      { type: 'body', data: 'hello' },
+      { type: 'end', trailers: [] },
+    ]);
+    assert.deepEqual(chunked('00000000000001\r\nx\r\n0\r\n\r\n'), [
+      { type: 'body', data: 'x' },
+      { type: 'end', trailers: [] },
+    ]);
+    assert.deepEqual(chunked('10000000000000\r\nx\r\n0\r\n\r\n'), [error(400, 'ERR_HTTP_INVALID_CHUNK')]);
+  });
+
   it('an empty body is just the last-chunk (no body event); last-chunk = 1*"0"', () => {
     assert.deepEqual(chunked('0\r\n\r\n'), [{ type: 'end', trailers: [] }]);
     assert.deepEqual(chunked('000\r\n\r\n'), [{ type: 'end', trailers: [] }]);
@@ -463,7 +475,7 @@ describe('RFC 9112 §7.1: chunked transfer coding', () => {
       '5;name',
       '5;name=value',
       '5 ; name = value',
-      '5\t;\tname\t=\tvalue\t',
+      '5\t;\tname\t=\tvalue',
       '5;a;b=c;d="e"',
       '5;q="quoted \\"escaped\\" ;=,\\\\"',
       '5;q=""',
@@ -490,6 +502,11 @@ describe('RFC 9112 §7.1: chunked transfer coding', () => {
       '5;a="\\',
       '5;a=b;',
       '5,a',
+      '5 ',
+      '5\t',
+      '5;a=b ',
+      '5;a ',
+      '5;a="b"\t',
     ];
     for (const line of bad) {
       it(`rejects ${JSON.stringify(line)} with 400`, () => {
