@@ -132,12 +132,12 @@ export class FrameParser {
   received: number;
   /** Masking key of the current frame. */
   readonly maskKey: Buffer;
-  /** Scratch for a header that spans chunks. */
-  readonly #header: Buffer;
+  /** Scratch for a header that spans chunks, allocated the first time one does (idle connections hold none). */
+  #header: Buffer | null;
   /** Bytes gathered in `#header`. */
   #headerFill: number;
   /** Pieces of a payload that spans chunks. */
-  readonly #parts: Buffer[];
+  #parts: Buffer[] | null;
   /** The final buffer of a spanning payload, once half of it has arrived (allocated to payloadLength). */
   #dest: Buffer | null;
   readonly #receiver: FrameReceiver;
@@ -154,9 +154,9 @@ export class FrameParser {
     this.received = 0;
     // Pool slices (allocUnsafe): both are written before they are read, and idle connections stay small.
     this.maskKey = Buffer.allocUnsafe(4);
-    this.#header = Buffer.allocUnsafe(MAX_FRAME_HEADER);
+    this.#header = null;
     this.#headerFill = 0;
-    this.#parts = [];
+    this.#parts = null;
     this.#dest = null;
     this.#receiver = receiver;
   }
@@ -164,7 +164,7 @@ export class FrameParser {
   /** Discards all further input and frees buffered payload pieces. */
   stop(): void {
     this.state = STOPPED;
-    this.#parts.length = 0;
+    this.#parts = null;
     this.#dest = null;
     this.#headerFill = 0;
   }
@@ -194,7 +194,11 @@ export class FrameParser {
           }
         }
         // Slow path: gather the header in the scratch buffer.
-        const header = this.#header;
+        let header = this.#header;
+        if (header === null) {
+          header = Buffer.allocUnsafe(MAX_FRAME_HEADER);
+          this.#header = header;
+        }
         let fill = this.#headerFill;
         if (fill < 2) {
           while (fill < 2 && pos < end) header[fill++] = chunk[pos++]!;
@@ -248,12 +252,15 @@ export class FrameParser {
       if (dest === null && this.received * 2 >= this.payloadLength) {
         // Not Buffer.concat with a larger total: it would zero-fill the part still to come.
         dest = Buffer.allocUnsafe(this.payloadLength);
-        let off = 0;
-        for (const p of this.#parts) {
-          p.copy(dest, off);
-          off += p.length;
+        const parts = this.#parts;
+        if (parts !== null) {
+          let off = 0;
+          for (const p of parts) {
+            p.copy(dest, off);
+            off += p.length;
+          }
+          this.#parts = null;
         }
-        this.#parts.length = 0;
         this.#dest = dest;
       }
       let part: Buffer;
@@ -265,7 +272,8 @@ export class FrameParser {
         part = dest.subarray(at, this.received);
       } else {
         if (this.masked) mask(piece, this.maskKey, at);
-        this.#parts.push(piece);
+        if (this.#parts === null) this.#parts = [piece];
+        else this.#parts.push(piece);
         part = piece;
       }
       if (!this.#receiver.onFramePart(part)) {
