@@ -320,10 +320,6 @@ export class ServerWebSocket<T = unknown> implements WsHandler {
   readonly protocol: string;
   /** The extensions agreed on (`Sec-WebSocket-Extensions` of the 101), or `''`. */
   readonly extensions: string;
-  /** Peer IP address (kept: the close handler may want it after the socket is gone). */
-  readonly remoteAddress: string;
-  /** Peer port. */
-  readonly remotePort: number;
   /** Path of the upgrade request. */
   readonly path: string;
   /** @internal */ readonly core: WsProtocol;
@@ -362,8 +358,10 @@ export class ServerWebSocket<T = unknown> implements WsHandler {
     this.extensions = extensions;
     this.#codec =
       deflate !== null && ctx.deflateSettings !== null ? new DeflateCodec(deflate, true, ctx.deflateSettings) : null;
-    this.remoteAddress = req.remoteAddress;
-    this.remotePort = req.remotePort;
+    // PERF: getpeername is read on demand (it was 2-3 % of the connect-storm benchmark). Node keeps it once read,
+    // so it is read now when a close handler may ask for it after the socket is gone (with onConnectionEnd, the
+    // server read it at accept).
+    if (ctx.options.close !== undefined) void socket.remoteAddress;
     this.path = req.path;
     this.#socket = socket;
     this.#writer = new SocketWriter(socket, this);
@@ -404,6 +402,17 @@ export class ServerWebSocket<T = unknown> implements WsHandler {
     }
     for (const chunk of head) if (chunk.length > 0 && (this.#flags & F_CLOSED) === 0) this.onData(chunk);
     if ((this.#flags & (F_CLOSED | F_PAUSED)) === 0) socket.resume();
+  }
+
+  /** Peer IP address, or `''` once the socket is gone if it was never read while open and no close handler or
+   * `onConnectionEnd` is set (then it is kept from the start). */
+  get remoteAddress(): string {
+    return this.#socket.remoteAddress ?? '';
+  }
+
+  /** Peer port (0 when unknown, as `remoteAddress`). */
+  get remotePort(): number {
+    return this.#socket.remotePort ?? 0;
   }
 
   /** 0 CONNECTING, 1 OPEN, 2 CLOSING, 3 CLOSED (WHATWG values). */

@@ -11,7 +11,7 @@ import { existsSync } from 'node:fs';
 import { test } from 'node:test';
 import WebSocket from 'ws';
 import { type InteropServer, startInterop } from '../fixtures/ws/interop-server.js';
-import { run } from '../helpers/net.js';
+import { run, startServer } from '../helpers/net.js';
 
 const WAIT = 5000;
 const MiB = 1024 * 1024;
@@ -215,6 +215,39 @@ test('ws: abrupt client disconnect (terminate): the server handler gets 1006, no
   c.ws.terminate();
   const [s] = await server.waitCloses(1);
   assert.deepEqual(s, { code: 1006, reason: '', wasClean: false });
+});
+
+test('ws: remoteAddress/remotePort in close() after an abrupt disconnect, never read before', async (t) => {
+  const seen: string[] = [];
+  let closed: () => void = () => {};
+  const done = new Promise<void>((r) => {
+    closed = r;
+  });
+  const server = await startServer(t, {
+    websocket: {
+      open: () => {
+        seen.push('open');
+      },
+      message: () => {
+        seen.push('message');
+      },
+      close: (ws) => {
+        seen.push(`close ${ws.remoteAddress}:${ws.remotePort}`);
+        closed();
+      },
+    },
+  });
+  const c = new WsClient(`ws://127.0.0.1:${server.port}/`);
+  t.after(() => c.ws.terminate());
+  await c.open();
+  const local = (c.ws as unknown as { _socket: { localPort: number } })._socket.localPort;
+  c.ws.send('x');
+  const deadline = Date.now() + WAIT;
+  while (seen.length < 2 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 5));
+  c.ws.terminate();
+  await bounded(done, 'close handler');
+  const peer = `127.0.0.1:${local}`;
+  assert.deepEqual(seen, ['open', 'message', `close ${peer}`]);
 });
 
 test('ws: server.close() closes open WebSockets with 1001', async (t) => {
