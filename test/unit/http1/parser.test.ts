@@ -741,3 +741,60 @@ describe('every split gives the same events (pipelined mix)', () => {
     assert.deepEqual(events[7], { type: 'end', trailers: ['T', 'v'] });
   });
 });
+
+describe('keep-alive: a field section with the same bytes as the previous request reuses its parsed fields', () => {
+  const fields = (events: Http1Event[]): string[][] =>
+    events.filter((e): e is RequestEvent => e.type === 'request').map((e) => e.headers);
+
+  it('same, same, one byte different (same length), same again: every request gets its own values', () => {
+    const a = req('GET /1 HTTP/1.1', 'Host: a', 'X-Id: 1');
+    const b = req('GET /2 HTTP/1.1', 'Host: a', 'X-Id: 2');
+    const events = parseEverySplit(a + a + b + a);
+    assert.deepEqual(fields(events), [
+      ['Host', 'a', 'X-Id', '1'],
+      ['Host', 'a', 'X-Id', '1'],
+      ['Host', 'a', 'X-Id', '2'],
+      ['Host', 'a', 'X-Id', '1'],
+    ]);
+  });
+
+  it('the second request shares the first one\'s field list; a different section gets a new one', () => {
+    const seen: string[][] = [];
+    const handler = new RecordingParserHandler();
+    handler.framing = (head) => {
+      seen.push(head.headers.raw);
+      return BODY_NONE;
+    };
+    const parser = new RequestParser(handler);
+    const input = Buffer.from(
+      req('GET / HTTP/1.1', 'Host: a') + req('GET /x HTTP/1.1', 'Host: a') + req('GET / HTTP/1.1', 'Host: b'),
+      'latin1',
+    );
+    let pos = 0;
+    while (pos < input.length) {
+      pos = parser.receive(input, pos);
+      if (parser.isDone) parser.next();
+    }
+    assert.equal(seen.length, 3);
+    assert.equal(seen[1], seen[0], 'same bytes: the same (never modified) list');
+    assert.notEqual(seen[2], seen[1]);
+    assert.deepEqual(seen[2], ['Host', 'b']);
+  });
+
+  it('an invalid section after a valid one of the same length is still refused (RFC 9112 §5.1: 400)', () => {
+    const ok = req('GET / HTTP/1.1', 'Host: a', 'X-A: 1');
+    const bad = req('GET / HTTP/1.1', 'Host: a', 'X-A :1');
+    assert.deepEqual(
+      parseEverySplit(ok + bad).map((e) => e.type),
+      ['request', 'end', 'error'],
+    );
+  });
+
+  it('a field section over 1 KiB is parsed every time (not kept), and gives the same fields', () => {
+    const big = req('GET / HTTP/1.1', 'Host: a', `Cookie: ${'c'.repeat(2000)}`);
+    assert.deepEqual(fields(parseEverySplit(big + big, { points: [100, big.length + 50] })), [
+      ['Host', 'a', 'Cookie', 'c'.repeat(2000)],
+      ['Host', 'a', 'Cookie', 'c'.repeat(2000)],
+    ]);
+  });
+});
