@@ -758,7 +758,7 @@ describe('keep-alive: a field section with the same bytes as the previous reques
     ]);
   });
 
-  it('the second request shares the first one\'s field list; a different section gets a new one', () => {
+  it("the second request shares the first one's field list; a different section gets a new one", () => {
     const seen: string[][] = [];
     const handler = new RecordingParserHandler();
     handler.framing = (head) => {
