@@ -131,6 +131,11 @@ export class Http1ServerProtocol implements RequestParserHandler {
   private inReceive: boolean;
   /** Requests seen on this connection. */
   requests: number;
+  /** The previous accepted request's analysis and what it was made from (see onHead). */
+  private lastAnalysis: RequestInfo | null;
+  private lastAnalyzedFields: readonly string[] | null;
+  private lastAnalyzedTarget: string;
+  private lastAnalyzedMethod: string;
   private readonly handler: Http1ServerHandler;
   private readonly sink: Http1Sink;
   private readonly options: Http1ServerOptions;
@@ -151,6 +156,10 @@ export class Http1ServerProtocol implements RequestParserHandler {
     this.continueSent = false;
     this.inReceive = false;
     this.requests = 0;
+    this.lastAnalysis = null;
+    this.lastAnalyzedFields = null;
+    this.lastAnalyzedTarget = '';
+    this.lastAnalyzedMethod = '';
     this.handler = handler;
     this.sink = sink;
     this.options = options;
@@ -260,7 +269,29 @@ export class Http1ServerProtocol implements RequestParserHandler {
   /** @internal */
   onHead(head: RequestHead): number {
     const info = new RequestInfo();
-    const rejected = analyzeHead(head, info, this.options.maxBodyBytes);
+    let rejected: ProtocolError | null = null;
+    const memo = this.lastAnalysis;
+    if (
+      memo !== null &&
+      head.headers.raw === this.lastAnalyzedFields &&
+      head.target === this.lastAnalyzedTarget &&
+      head.method === this.lastAnalyzedMethod &&
+      head.versionMinor === memo.versionMinor
+    ) {
+      // PERF: the same field list (the parser reuses it for identical bytes), method, target and version as the
+      // previous request, which was accepted: the same analysis.
+      copyInfo(memo, info);
+    } else {
+      rejected = analyzeHead(head, info, this.options.maxBodyBytes);
+      if (rejected === null) {
+        const keep = memo ?? new RequestInfo();
+        copyInfo(info, keep);
+        this.lastAnalysis = keep;
+        this.lastAnalyzedFields = head.headers.raw;
+        this.lastAnalyzedTarget = head.target;
+        this.lastAnalyzedMethod = head.method;
+      }
+    }
     this.requests++;
     this.state = S_ACTIVE;
     this.info = info;
@@ -483,6 +514,29 @@ export class Http1ServerProtocol implements RequestParserHandler {
   }
 }
 
+/** The value of a field value made of 1 to 15 decimal digits (no list, no sign, no space), else -1. */
+function decimalValue(v: string): number {
+  const n = v.length;
+  if (n === 0 || n > 15) return -1;
+  let x = 0;
+  for (let i = 0; i < n; i++) {
+    const d = v.charCodeAt(i) - 0x30;
+    if (d < 0 || d > 9) return -1;
+    x = x * 10 + d;
+  }
+  return x;
+}
+
+function copyInfo(from: RequestInfo, to: RequestInfo): void {
+  to.keepAlive = from.keepAlive;
+  to.expectContinue = from.expectContinue;
+  to.upgrade = from.upgrade;
+  to.contentLength = from.contentLength;
+  to.chunked = from.chunked;
+  to.isHead = from.isHead;
+  to.versionMinor = from.versionMinor;
+}
+
 /**
  * Applies the framing and semantic rules to a head, filling `info`. Returns null when the request is
  * acceptable, else the error to answer with.
@@ -530,6 +584,15 @@ export function analyzeHead(head: RequestHead, info: RequestInfo, maxBodyBytes: 
       case 14:
         if (name.toLowerCase() === 'content-length') {
           // R4: Content-Length = 1*DIGIT; "a list of identical values" may be folded (RFC 9110 §8.6).
+          const single = decimalValue(value);
+          if (single >= 0) {
+            if (clSeen && single !== cl) {
+              return httpError(400, 'ERR_HTTP_INVALID_CONTENT_LENGTH', 'Conflicting Content-Length values');
+            }
+            cl = single;
+            clSeen = true;
+            break;
+          }
           for (const part of value.split(',')) {
             const v = part.trim();
             if (!/^[0-9]+$/.test(v)) return httpError(400, 'ERR_HTTP_INVALID_CONTENT_LENGTH', 'Invalid Content-Length');

@@ -642,3 +642,40 @@ describe('RFC 9112 §8 / §9.6: end of input', () => {
     assert.equal(sink.ended, true);
   });
 });
+
+describe('the analysis of a head is reused only for the same fields, method, target and version', () => {
+  it('GET, GET, HEAD, POST with a body, GET over HTTP/1.0: each gets its own framing and persistence', () => {
+    const input =
+      req('GET / HTTP/1.1', 'Host: a', 'Content-Length: 0') +
+      req('GET / HTTP/1.1', 'Host: a', 'Content-Length: 0') +
+      req('HEAD / HTTP/1.1', 'Host: a', 'Content-Length: 0') +
+      req('POST / HTTP/1.1', 'Host: a', 'Content-Length: 2') +
+      'hi' +
+      req('GET / HTTP/1.0', 'Host: a', 'Content-Length: 0');
+    const res = feedWhole(input);
+    assert.deepEqual(
+      res.handler.infos.map((i) => [i.isHead, i.contentLength, i.keepAlive, i.versionMinor]),
+      [
+        [false, 0, true, 1],
+        [false, 0, true, 1],
+        [true, 0, true, 1],
+        [false, 2, true, 1],
+        [false, 0, false, 0],
+      ],
+    );
+    // The automatic body is "<method> <target>": none for HEAD (RFC 9110 §9.3.2), the others all there.
+    assert.equal(res.sink.text.split('\r\n\r\nGET /').length, 4);
+    assert.equal(res.sink.text.includes('HEAD /'), false, 'no body for HEAD');
+    assert.equal(res.sink.text.includes('\r\n\r\nPOST /'), true);
+    assert.equal(res.sink.ended, true, 'HTTP/1.0 without keep-alive closes');
+  });
+
+  it('a later request with the same fields is still refused when its target is not (absolute-form vs Host)', () => {
+    const res = feedWhole(req('GET / HTTP/1.1', 'Host: a') + req('GET http://b/ HTTP/1.1', 'Host: a'));
+    const responses = parseResponses(res.sink.text);
+    assert.deepEqual(
+      responses.map((r) => r.status),
+      [200, 400],
+    );
+  });
+});
