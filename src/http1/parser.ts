@@ -436,6 +436,7 @@ export class RequestParser {
     if (prevSection !== null && this.prevSectionLen === sectionLen && sameBytes(buf, p, prevSection, sectionLen)) {
       raw = this.prevFields;
     } else {
+      const first = this.prevFields === NO_FIELDS;
       const err = parseFieldLines(buf, p, end - 2, raw, limits.maxHeaderCount, this.prevFields);
       this.prevFields = raw;
       if (err !== 0) {
@@ -443,7 +444,9 @@ export class RequestParser {
         this.failFields(err);
         return;
       }
-      this.rememberSection(buf, p, sectionLen);
+      // Not after a connection's first request: most connections that send one request (an upgrade, a health
+      // check) never send a second, and the copy would be wasted.
+      if (!first) this.rememberSection(buf, p, sectionLen);
     }
     const head = new RequestHead(method, target, versionMinor, new HeaderList(raw));
     const framing = this.handler.onHead(head);
