@@ -14,7 +14,7 @@
  * the style guide's starting point (about 1 KiB) until bench/ measures it.
  */
 
-import { mask } from '../util/mask.js';
+import { maskInto } from '../util/mask.js';
 import { takeMaskKey } from '../util/random.js';
 import { encodeFrameHeader, frameHeaderLength } from './frame.js';
 
@@ -67,8 +67,9 @@ export function encodeFrame(fin: boolean, rsv1: boolean, opcode: number, payload
   const key = masked ? takeMaskKey(scratchKey, 0) : undefined;
   encodeFrameHeader(out, 0, fin, rsv1, opcode, length, key);
   if (length > 0) {
-    payload.copy(out, headerLength);
-    if (key !== undefined) mask(out.subarray(headerLength), key, 0);
+    // A client masks on the way into the frame (one pass); the caller's payload stays as it was.
+    if (key !== undefined) maskInto(payload, key, out, headerLength);
+    else payload.copy(out, headerLength);
   }
   return out;
 }
