@@ -390,7 +390,18 @@ export class RequestParser {
     }
     const method = methodString(buf, p, i);
     const targetStart = ++i;
-    while (i < lineEnd && TARGET_CHAR[buf[i] as number] === 1) i++;
+    for (;;) {
+      while (i < lineEnd && TARGET_PLAIN[buf[i] as number] === 1) i++;
+      // RFC 3986 §2.1: pct-encoded = "%" HEXDIG HEXDIG; a "%" that starts no such triplet is invalid.
+      if (
+        buf[i] !== 0x25 ||
+        i + 2 >= lineEnd ||
+        hexValue(buf[i + 1] as number) < 0 ||
+        hexValue(buf[i + 2] as number) < 0
+      )
+        break;
+      i += 3;
+    }
     if (i === targetStart || buf[i] !== SP) {
       // RFC 9112 §3: exactly one SP between parts; whitespace or CTLs inside the target are invalid.
       this.fail(400, 'ERR_HTTP_INVALID_TARGET', 'Invalid request-target');
@@ -680,6 +691,9 @@ function isEmptyLines(buf: Buffer | null, len: number): boolean {
 }
 
 const NO_FIELDS: string[] = [];
+
+/** TARGET_CHAR without "%": a "%" must start a pct-encoded triplet, checked apart in parseHead. */
+const TARGET_PLAIN: Uint8Array = TARGET_CHAR.map((v, c) => (c === 0x25 ? 0 : v));
 
 /** Field sections larger than this are not kept for comparison (an idle connection would hold them). */
 const MAX_REMEMBERED_SECTION = 1024;

@@ -658,8 +658,11 @@ export function analyzeHead(head: RequestHead, info: RequestInfo, maxBodyBytes: 
   }
   // R6: Expect. RFC 9110 §10.1.1: a 100-continue expectation in an HTTP/1.0 request MUST be ignored.
   if (expect !== null) {
-    const exp = expect.trim().toLowerCase();
-    if (exp !== '100-continue') return httpError(417, 'ERR_HTTP_EXPECTATION_FAILED', 'Unsupported expectation');
+    // Expect = #expectation: "100-continue" repeated (in one line or several) is still only 100-continue.
+    for (const member of expect.split(',')) {
+      const exp = member.trim().toLowerCase();
+      if (exp !== '100-continue') return httpError(417, 'ERR_HTTP_EXPECTATION_FAILED', 'Unsupported expectation');
+    }
     info.expectContinue = minor === 1 && (info.chunked || info.contentLength > 0);
   }
   // RFC 9110 §7.8: "A server MUST ignore an Upgrade header field that is received in an HTTP/1.0 request."
@@ -766,12 +769,34 @@ function checkTarget(method: string, target: string, host: string | null): Proto
   // absolute-form = absolute-URI (RFC 3986 §4.3: scheme ":" hier-part [ "?" query ])
   const m = /^([A-Za-z][A-Za-z0-9+\-.]*):\/\/([^/?#]*)(.*)$/.exec(target);
   if (m === null) return httpError(400, 'ERR_HTTP_INVALID_TARGET', 'Invalid request-target');
-  const authority = (m[2] as string).replace(/^.*@/, '');
+  const authority = m[2] as string;
+  // RFC 9110 §4.2.4: a recipient "SHOULD parse for userinfo and treat its presence as an error" (it is a
+  // phishing vector and no HTTP client sends it).
+  if (authority.includes('@')) {
+    return httpError(400, 'ERR_HTTP_INVALID_TARGET', 'userinfo in an http(s) URI is not allowed');
+  }
   if (!isValidHost(authority) || authority === '') {
     return httpError(400, 'ERR_HTTP_INVALID_TARGET', 'Invalid authority in absolute-form target');
   }
-  if (host !== null && host.toLowerCase() !== authority.toLowerCase()) {
+  const scheme = (m[1] as string).toLowerCase();
+  if (host !== null && normalizeAuthority(host, scheme) !== normalizeAuthority(authority, scheme)) {
     return httpError(400, 'ERR_HTTP_HOST_MISMATCH', 'Host header does not match the request-target');
   }
   return null;
+}
+
+/**
+ * An authority for comparison: lowercase host (RFC 3986 §6.2.2.1), and no port when it is empty or the scheme's
+ * default (§6.2.3: "http://a:80/" and "http://a/" are the same; RFC 9110 §4.2.1-4.2.2: 80 for http, 443 for https).
+ */
+function normalizeAuthority(authority: string, scheme: string): string {
+  let a = authority.toLowerCase();
+  const colon = a.lastIndexOf(':');
+  if (colon >= 0 && a.indexOf(']', colon) < 0) {
+    const port = a.slice(colon + 1);
+    if (port === '' || (scheme === 'http' && port === '80') || (scheme === 'https' && port === '443')) {
+      a = a.slice(0, colon);
+    }
+  }
+  return a;
 }

@@ -24,8 +24,9 @@ export const TCHAR: Uint8Array = table(
 export const FIELD_VALUE_CHAR: Uint8Array = table((c) => c === 0x09 || (c >= 0x20 && c !== 0x7f));
 
 /** Octets allowed in a request-target: RFC 3986 unreserved / reserved / "%" (visible ASCII except a few), no CTL,
- * no SP. We accept any VCHAR (0x21-0x7E) as most servers do; obs-text (>= 0x80) is rejected. */
-export const TARGET_CHAR: Uint8Array = table((c) => c > 0x20 && c < 0x7f);
+ * no SP. We accept any VCHAR (0x21-0x7E) as most servers do, except "#": no form of request-target carries a
+ * fragment (RFC 9112 §3.2). obs-text (>= 0x80) is rejected. */
+export const TARGET_CHAR: Uint8Array = table((c) => c > 0x20 && c < 0x7f && c !== 0x23);
 
 /** Whether `s` is a non-empty token. */
 export function isToken(s: string): boolean {

@@ -82,7 +82,7 @@ describe('RFC 9112 §3: request-line = method SP request-target SP HTTP-version'
 
   describe('RFC 9112 §3.2: the four request-target forms are kept exactly as received', () => {
     const forms: [string, string, string][] = [
-      ['origin-form', 'GET', '/a/b%20c;p?q=1&r=%2F#'],
+      ['origin-form', 'GET', '/a/b%20c;p?q=1&r=%2F'],
       ['origin-form "/"', 'GET', '/'],
       ['absolute-form', 'GET', 'http://a.example:8080/p?q'],
       ['authority-form (CONNECT)', 'CONNECT', 'a.example:443'],

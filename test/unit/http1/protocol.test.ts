@@ -318,6 +318,14 @@ describe('RFC 9110 §10.1.1: Expect: 100-continue', () => {
     );
   });
 
+  it('100-continue listed twice, in one line or in two, is still 100-continue (Expect = #expectation)', () => {
+    for (const fields of [['Expect: 100-continue, 100-Continue'], ['Expect: 100-continue', 'Expect: 100-continue']]) {
+      const { protocol, handler } = manual();
+      protocol.receive(b(req('POST / HTTP/1.1', 'Host: a', 'Content-Length: 5', ...fields)));
+      assert.equal(handler.infos[0]?.expectContinue, true, fields.join(' / '));
+    }
+  });
+
   it('with a chunked body too', () => {
     const { protocol, handler } = manual();
     protocol.receive(b(req('POST / HTTP/1.1', 'Host: a', 'Transfer-Encoding: chunked', 'Expect: 100-continue')));
