@@ -308,38 +308,58 @@ function maskLoop(buf: Uint8Array, key: Uint8Array, keyOffset: number): void {
   const len = buf.length;
   let i = 0;
   let k = keyOffset & 3;
-  if (len >= WORD_THRESHOLD) {
-    const head = (4 - (buf.byteOffset & 3)) & 3;
-    for (; i < head; i++) {
-      buf[i] ^= key[k]!;
-      k = (k + 1) & 3;
-    }
-    const words = (len - i) >>> 2;
+  if (len < WORD_THRESHOLD) {
+    // PERF: four bytes per turn with the key bytes in locals: 38 ns instead of 76 ns for 32 bytes (a byte loop
+    // that rotates the key index), the size of most chat and game messages (bench/mask.bench.ts).
     const k0 = key[k]!;
     const k1 = key[(k + 1) & 3]!;
     const k2 = key[(k + 2) & 3]!;
     const k3 = key[(k + 3) & 3]!;
-    const word = LITTLE_ENDIAN
-      ? (k0 | (k1 << 8) | (k2 << 16) | (k3 << 24)) >>> 0
-      : ((k0 << 24) | (k1 << 16) | (k2 << 8) | k3) >>> 0;
-    const view = new Int32Array(buf.buffer, buf.byteOffset + i, words);
-    const x = word | 0;
-    let w = 0;
-    // PERF: unrolled by 8: 10 µs instead of 19.6 µs per 64 KiB on this machine (V8 hoists the bounds checks).
-    for (; w + 8 <= words; w += 8) {
-      view[w] ^= x;
-      view[w + 1] ^= x;
-      view[w + 2] ^= x;
-      view[w + 3] ^= x;
-      view[w + 4] ^= x;
-      view[w + 5] ^= x;
-      view[w + 6] ^= x;
-      view[w + 7] ^= x;
+    for (; i + 4 <= len; i += 4) {
+      buf[i] ^= k0;
+      buf[i + 1] ^= k1;
+      buf[i + 2] ^= k2;
+      buf[i + 3] ^= k3;
     }
-    for (; w < words; w++) view[w] ^= x;
-    i += words << 2;
-    // Whole words keep the key phase: k is unchanged for the tail.
+    if (i < len) {
+      buf[i] ^= k0;
+      if (i + 1 < len) {
+        buf[i + 1] ^= k1;
+        if (i + 2 < len) buf[i + 2] ^= k2;
+      }
+    }
+    return;
   }
+  const head = (4 - (buf.byteOffset & 3)) & 3;
+  for (; i < head; i++) {
+    buf[i] ^= key[k]!;
+    k = (k + 1) & 3;
+  }
+  const words = (len - i) >>> 2;
+  const k0 = key[k]!;
+  const k1 = key[(k + 1) & 3]!;
+  const k2 = key[(k + 2) & 3]!;
+  const k3 = key[(k + 3) & 3]!;
+  const word = LITTLE_ENDIAN
+    ? (k0 | (k1 << 8) | (k2 << 16) | (k3 << 24)) >>> 0
+    : ((k0 << 24) | (k1 << 16) | (k2 << 8) | k3) >>> 0;
+  const view = new Int32Array(buf.buffer, buf.byteOffset + i, words);
+  const x = word | 0;
+  let w = 0;
+  // PERF: unrolled by 8: 10 µs instead of 19.6 µs per 64 KiB on this machine (V8 hoists the bounds checks).
+  for (; w + 8 <= words; w += 8) {
+    view[w] ^= x;
+    view[w + 1] ^= x;
+    view[w + 2] ^= x;
+    view[w + 3] ^= x;
+    view[w + 4] ^= x;
+    view[w + 5] ^= x;
+    view[w + 6] ^= x;
+    view[w + 7] ^= x;
+  }
+  for (; w < words; w++) view[w] ^= x;
+  i += words << 2;
+  // Whole words keep the key phase: k is unchanged for the tail.
   for (; i < len; i++) {
     buf[i] ^= key[k]!;
     k = (k + 1) & 3;
