@@ -17,6 +17,20 @@ export interface SocketWriterOwner {
   onWriterEnd(): void;
 }
 
+/**
+ * The arena `writeCopy` appends to, shared by every writer of the process (one thread: no two batches interleave
+ * within one append). Bytes once appended are never overwritten: a segment handed to a socket stays valid until
+ * the socket has written it, and a full arena is simply replaced (the old one lives while sockets hold segments
+ * of it), as Node's own Buffer pool works. Idle connections hold nothing.
+ *
+ * MEMORY: a segment kept by a socket keeps its whole arena alive. A socket that already has bytes queued gets
+ * a copy of its segment instead (see closeSegment), so only a write cut short at the moment backpressure starts
+ * can keep an arena: at most ARENA_SIZE per connection, the same bound as Node's 8 KiB Buffer pool.
+ */
+const ARENA_SIZE = 8 * 1024;
+let arena: Buffer = Buffer.allocUnsafeSlow(ARENA_SIZE);
+let arenaFill = 0;
+
 /** Parts at least this big are written as they are (no copy); smaller neighbours are merged into one buffer.
  * PERF: with 64 KiB, POST 4 KiB echo ran ~15 % slower than with 2 KiB (bench/run.sh --workload http-post-4k). */
 const COPY_LIMIT = 2 * 1024;
@@ -28,6 +42,10 @@ export class SocketWriter {
   /** What the open batch gathered; `null` between batches, so that an idle connection holds no array. */
   private parts: (string | Buffer)[] | null;
   private bytes: number;
+  /** The open arena segment of this batch: `[segmentStart, segmentEnd)` of `segmentArena` (null: none open). */
+  private segmentArena: Buffer | null;
+  private segmentStart: number;
+  private segmentEnd: number;
   private endPending: boolean;
   private readonly owner: SocketWriterOwner;
 
@@ -37,6 +55,9 @@ export class SocketWriter {
     this.depth = 0;
     this.parts = null;
     this.bytes = 0;
+    this.segmentArena = null;
+    this.segmentStart = 0;
+    this.segmentEnd = 0;
     this.endPending = false;
     this.owner = owner;
   }
@@ -51,9 +72,55 @@ export class SocketWriter {
     if (--this.depth === 0) this.flush();
   }
 
+  /**
+   * Copies `src[start..end)` into the batch now; the caller may reuse `src` afterwards. Consecutive copies of a
+   * batch land next to each other in the shared arena and leave as one piece: small frames cost no buffer of
+   * their own and no second copy when the batch is written.
+   */
+  writeCopy(src: Uint8Array, start: number, end: number): void {
+    const n = end - start;
+    if (this.depth === 0) {
+      if (!this.socket.destroyed) this.socket.write(Buffer.from(src.subarray(start, end)));
+      return;
+    }
+    if (arenaFill + n > arena.length) {
+      arena = Buffer.allocUnsafeSlow(Math.max(ARENA_SIZE, n));
+      arenaFill = 0;
+    }
+    const a = arena;
+    // The segment goes on only if nobody appended since this writer's last copy (a send to another socket from
+    // inside this batch appends too) and the arena is the same; else a new segment starts here.
+    if (this.segmentArena !== a || this.segmentEnd !== arenaFill) {
+      this.closeSegment();
+      this.segmentArena = a;
+      this.segmentStart = arenaFill;
+    }
+    if (n <= 32) {
+      for (let i = 0; i < n; i++) a[arenaFill + i] = src[start + i] as number;
+    } else {
+      a.set(start === 0 && end === src.length ? src : src.subarray(start, end), arenaFill);
+    }
+    arenaFill += n;
+    this.segmentEnd = arenaFill;
+    this.bytes += n;
+  }
+
+  /** Moves the open arena segment into the parts list (before a part written by reference, and at the end). */
+  private closeSegment(): void {
+    const a = this.segmentArena;
+    if (a === null) return;
+    this.segmentArena = null;
+    let seg = a.subarray(this.segmentStart, this.segmentEnd);
+    // Queued behind earlier bytes, the segment would wait (and keep the arena) until the peer reads: copy it.
+    if (this.socket.writableLength > 0) seg = Buffer.from(seg);
+    if (this.parts === null) this.parts = [seg];
+    else this.parts.push(seg);
+  }
+
   /** Writes a latin1 string (HTTP heads). */
   writeString(s: string): void {
     if (this.depth > 0) {
+      if (this.segmentArena !== null) this.closeSegment();
       if (this.parts === null) this.parts = [s];
       else this.parts.push(s);
       this.bytes += s.length;
@@ -63,6 +130,7 @@ export class SocketWriter {
   /** Writes bytes. The buffer must not be modified afterwards (it may be written later, without a copy). */
   write(chunk: Buffer): void {
     if (this.depth > 0) {
+      if (this.segmentArena !== null) this.closeSegment();
       if (this.parts === null) this.parts = [chunk];
       else this.parts.push(chunk);
       this.bytes += chunk.length;
@@ -78,6 +146,7 @@ export class SocketWriter {
   /** Drops what is gathered (the connection is being destroyed). */
   discard(): void {
     this.parts = null;
+    this.segmentArena = null;
     this.bytes = 0;
   }
 
@@ -87,6 +156,7 @@ export class SocketWriter {
   }
 
   private flush(): void {
+    if (this.segmentArena !== null) this.closeSegment();
     const parts = this.parts;
     if (parts !== null) this.writeParts(parts);
     if (this.endPending) {

@@ -61,6 +61,11 @@ export function wsStateName(state: number): string {
 export interface WsSink {
   /** Bytes to send, in order. The core never reuses a Buffer it has written. */
   write(chunk: Buffer): void;
+  /**
+   * Optional: copies `src[start..end)` into the output now (the core may reuse `src` right after). A sink that
+   * has it lets small frames be built in place instead of in a buffer of their own (see frame-writer.ts).
+   */
+  writeCopy?(src: Uint8Array, start: number, end: number): void;
   /** The core wants the TCP connection closed (a server after the close handshake or a failure). */
   end(): void;
 }

@@ -1,0 +1,149 @@
+/**
+ * SocketWriter (src/node/socket-writer.ts) over real loopback sockets: what one batch gathers leaves in order,
+ * whatever mix of by-reference writes, strings and copies (`writeCopy`, which appends to an arena shared by all
+ * writers) it holds; a copy is taken when it is made (the source may change right after); batches of two
+ * writers interleaved inside each other (a send to another socket from inside a batch) do not mix their bytes;
+ * more copies than one arena holds; and a socket that already has bytes queued.
+ */
+
+import assert from 'node:assert/strict';
+import { Buffer } from 'node:buffer';
+import net from 'node:net';
+import { test } from 'node:test';
+import { SocketWriter } from '../../src/node/socket-writer.js';
+
+interface Pair {
+  writer: SocketWriter;
+  socket: net.Socket;
+  /** Resolves with everything the peer received once `bytes` have arrived. */
+  received(bytes: number): Promise<Buffer>;
+  /** The peer stops (or starts again) reading. */
+  peer: net.Socket;
+}
+
+async function pair(t: { after(fn: () => void): void }): Promise<Pair> {
+  const server = net.createServer();
+  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+  const port = (server.address() as net.AddressInfo).port;
+  const accepted = new Promise<net.Socket>((r) => server.once('connection', r));
+  const socket = net.connect(port, '127.0.0.1');
+  await new Promise<void>((r) => socket.once('connect', () => r()));
+  const peer = await accepted;
+  const chunks: Buffer[] = [];
+  let total = 0;
+  let want = Number.POSITIVE_INFINITY;
+  let wake: (() => void) | null = null;
+  peer.on('data', (c: Buffer) => {
+    chunks.push(c);
+    total += c.length;
+    if (total >= want) wake?.();
+  });
+  t.after(() => {
+    socket.destroy();
+    peer.destroy();
+    server.close();
+  });
+  const writer = new SocketWriter(socket, { onWriterEnd: () => socket.end() });
+  return {
+    writer,
+    socket,
+    peer,
+    received(bytes: number): Promise<Buffer> {
+      want = bytes;
+      return new Promise((resolve, reject) => {
+        const timer = setTimeout(() => reject(new Error(`timed out: ${total} of ${bytes} bytes`)), 10_000);
+        const check = () => {
+          if (total < bytes) return;
+          clearTimeout(timer);
+          resolve(Buffer.concat(chunks));
+        };
+        wake = check;
+        check();
+      });
+    },
+  };
+}
+
+const bytes = (s: string): Buffer => Buffer.from(s, 'latin1');
+
+test('one batch: copies, a big by-reference part, a string and copies again leave in order', async (t) => {
+  const p = await pair(t);
+  const big = Buffer.alloc(5000, 0x42);
+  const src = bytes('0123456789');
+  p.writer.begin();
+  p.writer.writeCopy(src, 0, 3);
+  p.writer.writeCopy(src, 3, 10);
+  p.writer.write(big);
+  p.writer.writeString('|head|');
+  p.writer.writeCopy(src, 5, 6);
+  src.fill(0x2a); // the copies were taken when they were made
+  p.writer.commit();
+  const got = await p.received(3 + 7 + 5000 + 6 + 1);
+  assert.equal(got.toString('latin1'), `0123456789${'B'.repeat(5000)}|head|5`);
+});
+
+test('a batch of writer B inside a batch of writer A: each socket gets only its own bytes, in order', async (t) => {
+  const a = await pair(t);
+  const b = await pair(t);
+  a.writer.begin();
+  a.writer.writeCopy(bytes('a1-'), 0, 3);
+  // B appends to the same shared arena while A's segment is open.
+  b.writer.begin();
+  b.writer.writeCopy(bytes('b1-'), 0, 3);
+  b.writer.commit();
+  a.writer.writeCopy(bytes('a2-'), 0, 3);
+  b.writer.begin();
+  b.writer.writeCopy(bytes('b2'), 0, 2);
+  b.writer.commit();
+  a.writer.writeCopy(bytes('a3'), 0, 2);
+  a.writer.commit();
+  assert.equal((await a.received(8)).toString('latin1'), 'a1-a2-a3');
+  assert.equal((await b.received(5)).toString('latin1'), 'b1-b2');
+});
+
+test('more small copies in one batch than one 8 KiB arena holds: all of them, in order', async (t) => {
+  const p = await pair(t);
+  const expected: string[] = [];
+  p.writer.begin();
+  for (let i = 0; i < 3000; i++) {
+    const s = `<${i}>`;
+    expected.push(s);
+    p.writer.writeCopy(bytes(s), 0, s.length);
+  }
+  // and one copy larger than an arena
+  const large = Buffer.alloc(20_000, 0x7a);
+  p.writer.writeCopy(large, 0, large.length);
+  p.writer.commit();
+  const text = expected.join('');
+  const got = await p.received(text.length + large.length);
+  assert.equal(got.toString('latin1'), text + 'z'.repeat(20_000));
+});
+
+test('writeCopy outside a batch writes at once; copies made while the socket has bytes queued stay intact', async (t) => {
+  const p = await pair(t);
+  p.peer.pause();
+  // Fill the socket until Node queues (the peer does not read).
+  const filler = Buffer.alloc(1 << 20, 0x2e);
+  let queued = 0;
+  while (p.socket.writableLength === 0 && queued < 64 << 20) {
+    p.socket.write(filler);
+    queued += filler.length;
+  }
+  assert.ok(p.socket.writableLength > 0, 'the socket has bytes queued');
+  const src = bytes('tail-of-the-stream');
+  p.writer.begin();
+  p.writer.writeCopy(src, 0, 5);
+  p.writer.writeCopy(src, 5, src.length);
+  p.writer.commit();
+  src.fill(0x21);
+  // Other writers reuse the arena meanwhile: what was queued must not change.
+  const other = await pair(t);
+  other.writer.begin();
+  for (let i = 0; i < 2000; i++) other.writer.writeCopy(bytes('xxxxxxxx'), 0, 8);
+  other.writer.commit();
+  const single = bytes('!');
+  p.writer.writeCopy(single, 0, 1);
+  p.peer.resume();
+  const got = await p.received(queued + 18 + 1);
+  assert.equal(got.subarray(queued).toString('latin1'), 'tail-of-the-stream!');
+});
