@@ -271,43 +271,39 @@ test('client disconnecting during an async upgrade hook: no crash, nothing opene
   assert.equal(opened, 1);
 });
 
-test('upgrade hook that throws: 500, no open()', async (t) => {
-  let opened = 0;
-  const server = await startServer(t, {
-    websocket: {
-      ...wsEcho,
-      upgrade() {
-        throw new Error('boom');
-      },
-      open: () => {
-        opened++;
-      },
+const failingHooks: [string, () => unknown][] = [
+  [
+    'upgrade hook that throws',
+    () => {
+      throw new Error('boom');
     },
-  });
-  const r = await statusOf(server.port, request(server.port, GOOD));
-  assert.equal(r.status, 500);
-  assert.equal(opened, 0);
-});
-
-test('async upgrade hook that rejects: 500, no open(), counted as rejected', async (t) => {
-  let opened = 0;
-  const server = await startServer(t, {
-    websocket: {
-      ...wsEcho,
-      async upgrade() {
-        await delay(10);
-        throw new Error('boom');
-      },
-      open: () => {
-        opened++;
-      },
+  ],
+  [
+    'async upgrade hook that rejects',
+    async () => {
+      await delay(10);
+      throw new Error('boom');
     },
+  ],
+];
+for (const [name, upgrade] of failingHooks) {
+  test(`${name}: 500, no open(), counted as rejected`, async (t) => {
+    let opened = 0;
+    const server = await startServer(t, {
+      websocket: {
+        ...wsEcho,
+        upgrade: upgrade as never,
+        open: () => {
+          opened++;
+        },
+      },
+    });
+    const r = await statusOf(server.port, request(server.port, GOOD));
+    assert.equal(r.status, 500);
+    assert.equal(opened, 0);
+    assert.equal(server.stats().websocket.rejected, 1);
   });
-  const r = await statusOf(server.port, request(server.port, GOOD));
-  assert.equal(r.status, 500);
-  assert.equal(opened, 0);
-  assert.equal(server.stats().websocket.rejected, 1);
-});
+}
 
 test('async upgrade hook slower than upgradeTimeout: 503, no open(), and the server goes on', async (t) => {
   let opened = 0;
