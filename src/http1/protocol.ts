@@ -283,7 +283,9 @@ export class Http1ServerProtocol implements RequestParserHandler {
       copyInfo(memo, info);
     } else {
       rejected = analyzeHead(head, info, this.options.maxBodyBytes);
-      if (rejected === null) {
+      // Kept from a connection's second request on (the parser reuses field lists from its third): a connection
+      // that sends one request keeps nothing.
+      if (rejected === null && this.requests > 0) {
         const keep = memo ?? new RequestInfo();
         copyInfo(info, keep);
         this.lastAnalysis = keep;

@@ -280,6 +280,7 @@ export class HttpConnection implements ResponseTarget, BodySource {
     const req = this.request;
     if (req !== null) req.end(trailers);
     this.phaseStart = coarseNow();
+    this.releaseExchange();
   }
 
   onError(err: ProtocolError): void {
@@ -381,6 +382,18 @@ export class HttpConnection implements ResponseTarget, BodySource {
       }
     }
     if (this.paused && p.pendingBytes <= this.ctx.maxPipelineBytes && (req === null || req.complete)) this.resume();
+    this.releaseExchange();
+  }
+
+  /** Lets go of the request and response once both are over: an idle keep-alive connection keeps neither (nor
+   * their headers). The handler may still hold them. */
+  private releaseExchange(): void {
+    const req = this.request;
+    const res = this.response;
+    if (req !== null && req.complete && res !== null && res.finished) {
+      this.request = null;
+      this.response = null;
+    }
   }
 
   drained(): Promise<void> {
