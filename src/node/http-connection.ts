@@ -388,9 +388,7 @@ export class HttpConnection implements ResponseTarget, BodySource {
   /** Lets go of the request and response once both are over: an idle keep-alive connection keeps neither (nor
    * their headers). The handler may still hold them. */
   private releaseExchange(): void {
-    const req = this.request;
-    const res = this.response;
-    if (req !== null && req.complete && res !== null && res.finished) {
+    if (this.request?.complete === true && this.response?.finished === true) {
       this.request = null;
       this.response = null;
     }
