@@ -44,7 +44,7 @@ test('keep-alive HTTP: after the response, the idle connection keeps neither req
       if (text.endsWith('ok')) resolve(text);
     });
   });
-  sock.write('GET / HTTP/1.1\r\nHost: a\r\nX-Big: ' + 'v'.repeat(1000) + '\r\n\r\n');
+  sock.write(`GET / HTTP/1.1\r\nHost: a\r\nX-Big: ${'v'.repeat(1000)}\r\n\r\n`);
   assert.match(await answer, /^HTTP\/1\.1 200 OK\r\n/);
   assert.equal(server.stats().connections.total, 1, 'the connection is still open (keep-alive)');
   assert.ok(reqRef !== null && resRef !== null);
