@@ -688,17 +688,20 @@ export class ServerWebSocket<T = unknown> implements WsHandler {
     this.#pending--;
     const max = this.#ctx.maxPendingMessages;
     if ((this.#flags & F_PAUSED) === 0 || this.#pending > max >> 1) return;
-    const backlog = this.#backlog ?? [];
-    let i = 0;
-    while (i < backlog.length && this.#pending < max) {
-      const binary = backlog[i] as boolean;
-      const data = backlog[i + 1] as Buffer;
-      i += 2;
-      this.#dispatch(binary, data);
+    const backlog = this.#backlog;
+    if (backlog !== null) {
+      let i = 0;
+      while (i < backlog.length && this.#pending < max) {
+        const binary = backlog[i] as boolean;
+        const data = backlog[i + 1] as Buffer;
+        i += 2;
+        this.#dispatch(binary, data);
+      }
+      backlog.splice(0, i);
+      if (backlog.length > 0) return;
+      this.#backlog = null;
     }
-    backlog.splice(0, i);
-    if (backlog.length === 0) this.#backlog = null;
-    if (backlog.length === 0 && this.#pending < max) {
+    if (this.#pending < max) {
       this.#flags &= ~F_PAUSED;
       if ((this.#flags & F_CLOSED) === 0) this.#socket.resume();
     }
