@@ -1,3 +1,5 @@
+import { trimOws } from '../util/ascii.js';
+
 /**
  * Field lines of a message, kept exactly as received: original name case, order and duplicates.
  * Storage is one flat array `[name0, value0, name1, value1, ...]` (names and values are latin1 byte
@@ -55,7 +57,7 @@ export class HeaderList {
     const t = token.toLowerCase();
     for (const v of all) {
       for (const part of v.split(',')) {
-        if (part.trim().toLowerCase() === t) return true;
+        if (trimOws(part).toLowerCase() === t) return true;
       }
     }
     return false;
@@ -73,7 +75,7 @@ export class HeaderList {
 export function splitList(value: string): string[] {
   const out: string[] = [];
   for (const part of value.split(',')) {
-    const p = part.trim();
+    const p = trimOws(part);
     if (p !== '') out.push(p);
   }
   return out;

@@ -21,6 +21,7 @@
 import { Buffer } from 'node:buffer';
 import { httpError, InvalidStateError, type ProtocolError } from '../errors.js';
 import { MAX_BODY_BYTES } from '../limits.js';
+import { trimOws } from '../util/ascii.js';
 import {
   BODY_CHUNKED,
   BODY_NONE,
@@ -63,6 +64,8 @@ export class RequestInfo {
   contentLength: number;
   chunked: boolean;
   isHead: boolean;
+  /** The method is CONNECT: a 2xx answer turns the connection into a tunnel (RFC 9110 §9.3.6). */
+  isConnect: boolean;
   /** 0 for HTTP/1.0, 1 for HTTP/1.1. */
   versionMinor: number;
   constructor() {
@@ -72,6 +75,7 @@ export class RequestInfo {
     this.contentLength = 0;
     this.chunked = false;
     this.isHead = false;
+    this.isConnect = false;
     this.versionMinor = 1;
   }
 }
@@ -391,6 +395,13 @@ export class Http1ServerProtocol implements RequestParserHandler {
     let framing = 0;
     if (status === 204 || status === 304 || status < 200) {
       // RFC 9110 §8.6: no Content-Length in 204; no content for 1xx/204/304.
+    } else if (info.isConnect && status < 300) {
+      // RFC 9110 §9.3.6: "A server MUST NOT send any Transfer-Encoding or Content-Length header fields in a 2xx
+      // (Successful) response to CONNECT", and the connection is a tunnel from the end of the header section on
+      // (RFC 9112 §6.3 rule 2). A handler has no tunnel: its body goes out as tunnel data, then the connection
+      // closes, so nothing the client sends into the tunnel is ever read as a request.
+      if (userLength >= 0) throw new RangeError('No Content-Length in a 2xx response to CONNECT (RFC 9110 §9.3.6)');
+      info.keepAlive = false;
     } else if (userLength >= 0) {
       if (!Number.isSafeInteger(userLength)) throw new RangeError('Invalid Content-Length');
       if (bodyLength >= 0 && bodyLength !== userLength && !info.isHead) {
@@ -536,6 +547,7 @@ function copyInfo(from: RequestInfo, to: RequestInfo): void {
   to.contentLength = from.contentLength;
   to.chunked = from.chunked;
   to.isHead = from.isHead;
+  to.isConnect = from.isConnect;
   to.versionMinor = from.versionMinor;
 }
 
@@ -576,7 +588,7 @@ export function analyzeHead(head: RequestHead, info: RequestInfo, maxBodyBytes: 
       case 10:
         if (name.toLowerCase() === 'connection') {
           for (const tok of value.split(',')) {
-            const t = tok.trim().toLowerCase();
+            const t = trimOws(tok).toLowerCase();
             if (t === 'close') connClose = true;
             else if (t === 'keep-alive') connKeepAlive = true;
             else if (t === 'upgrade') connUpgrade = true;
@@ -596,10 +608,12 @@ export function analyzeHead(head: RequestHead, info: RequestInfo, maxBodyBytes: 
             break;
           }
           for (const part of value.split(',')) {
-            const v = part.trim();
+            const v = trimOws(part);
             if (!/^[0-9]+$/.test(v)) return httpError(400, 'ERR_HTTP_INVALID_CONTENT_LENGTH', 'Invalid Content-Length');
-            // Leading zeros are digits too, so compare numerically; 16+ digits exceed any body limit.
-            const n = v.length > 15 ? Number.MAX_SAFE_INTEGER : Number(v);
+            // Leading zeros are digits too (1*DIGIT), so compare numerically; 16+ significant digits exceed any body
+            // limit.
+            const digits = v.replace(/^0+(?=[0-9])/, '');
+            const n = digits.length > 15 ? Number.MAX_SAFE_INTEGER : Number(digits);
             if (clSeen && n !== cl) {
               return httpError(400, 'ERR_HTTP_INVALID_CONTENT_LENGTH', 'Conflicting Content-Length values');
             }
@@ -614,6 +628,7 @@ export function analyzeHead(head: RequestHead, info: RequestInfo, maxBodyBytes: 
     }
   }
   info.isHead = head.method === 'HEAD';
+  info.isConnect = head.method === 'CONNECT';
   info.versionMinor = minor;
   // RFC 9112 §9.3: persistence.
   info.keepAlive = minor === 1 ? !connClose : connKeepAlive && !connClose;
@@ -637,11 +652,12 @@ export function analyzeHead(head: RequestHead, info: RequestInfo, maxBodyBytes: 
       return httpError(400, 'ERR_HTTP_SMUGGLING_TE_CL', 'Both Transfer-Encoding and Content-Length');
     }
     // R2
-    const codings = te.split(',').map((c) => c.trim().toLowerCase());
+    // RFC 9110 §5.6.1.2: empty list elements are ignored; OWS is SP and HTAB only (see trimOws).
+    const codings = te.split(',').map((c) => trimOws(c).toLowerCase());
     const list = codings.filter((c) => c !== '');
     if (list.length === 0) return httpError(400, 'ERR_HTTP_INVALID_TRANSFER_ENCODING', 'Empty Transfer-Encoding');
     for (const c of list) {
-      if (!/^[!#$%&'*+\-.^_`|~0-9a-z]+(\s*;.*)?$/.test(c)) {
+      if (!/^[!#$%&'*+\-.^_`|~0-9a-z]+([ \t]*;.*)?$/.test(c)) {
         return httpError(400, 'ERR_HTTP_INVALID_TRANSFER_ENCODING', 'Invalid Transfer-Encoding');
       }
     }
@@ -660,12 +676,16 @@ export function analyzeHead(head: RequestHead, info: RequestInfo, maxBodyBytes: 
   }
   // R6: Expect. RFC 9110 §10.1.1: a 100-continue expectation in an HTTP/1.0 request MUST be ignored.
   if (expect !== null) {
-    // Expect = #expectation: "100-continue" repeated (in one line or several) is still only 100-continue.
+    // Expect = #expectation: "100-continue" repeated (in one line or several) is still only 100-continue, and
+    // empty list elements are ignored (RFC 9110 §5.6.1.2), so an empty Expect expects nothing.
+    let continueExpected = false;
     for (const member of expect.split(',')) {
-      const exp = member.trim().toLowerCase();
+      const exp = trimOws(member).toLowerCase();
+      if (exp === '') continue;
       if (exp !== '100-continue') return httpError(417, 'ERR_HTTP_EXPECTATION_FAILED', 'Unsupported expectation');
+      continueExpected = true;
     }
-    info.expectContinue = minor === 1 && (info.chunked || info.contentLength > 0);
+    info.expectContinue = continueExpected && minor === 1 && (info.chunked || info.contentLength > 0);
   }
   // RFC 9110 §7.8: "A server MUST ignore an Upgrade header field that is received in an HTTP/1.0 request."
   info.upgrade = upgradeField && connUpgrade && minor === 1;

@@ -46,3 +46,17 @@ export function isFieldValue(s: string): boolean {
   }
   return true;
 }
+
+/**
+ * `s` without leading and trailing OWS (RFC 9110 §5.6.3: `OWS = *( SP / HTAB )`). Not `String.prototype.trim`,
+ * which also strips U+00A0 (obs-text 0xA0 in a latin1-decoded field) and other Unicode spaces: `chunked\xa0` is
+ * not the chunked coding, and a server that read it as one could be made to disagree with a proxy about where a
+ * request ends.
+ */
+export function trimOws(s: string): string {
+  let start = 0;
+  let end = s.length;
+  while (start < end && (s.charCodeAt(start) === 0x20 || s.charCodeAt(start) === 0x09)) start++;
+  while (end > start && (s.charCodeAt(end - 1) === 0x20 || s.charCodeAt(end - 1) === 0x09)) end--;
+  return start === 0 && end === s.length ? s : s.slice(start, end);
+}

@@ -15,7 +15,7 @@
 import * as nodeCrypto from 'node:crypto';
 import type { HeaderList } from '../http1/headers.js';
 import { splitList } from '../http1/headers.js';
-import { isFieldValue, isToken, TARGET_CHAR } from '../util/ascii.js';
+import { isFieldValue, isToken, TARGET_CHAR, trimOws } from '../util/ascii.js';
 import { randomBytes } from '../util/random.js';
 import { type ExtensionOffer, parseExtensions } from './extensions.js';
 
@@ -134,7 +134,7 @@ export function validateUpgradeRequest(method: string, httpVersion: string, head
   // §4.2.1 item 6 and §4.2.2 step 4: a version other than 13 is answered with 426 and the versions we speak.
   const versions = headers.getAll('sec-websocket-version');
   if (versions.length === 0) return reject(400, 'Missing Sec-WebSocket-Version header');
-  if (versions.length !== 1 || versions[0]!.trim() !== WS_VERSION) {
+  if (versions.length !== 1 || trimOws(versions[0]!) !== WS_VERSION) {
     return reject(426, 'Unsupported WebSocket version', [
       ['Sec-WebSocket-Version', WS_VERSION],
       ['Upgrade', 'websocket'],
@@ -144,7 +144,7 @@ export function validateUpgradeRequest(method: string, httpVersion: string, head
   // bytes in length." §11.3.1: it "MUST NOT appear more than once in an HTTP request."
   const keys = headers.getAll('sec-websocket-key');
   if (keys.length !== 1) return reject(400, 'Missing or duplicate Sec-WebSocket-Key header');
-  const key = keys[0]!.trim();
+  const key = trimOws(keys[0]!);
   if (!isValidKey(key)) return reject(400, 'Sec-WebSocket-Key is not the base64 encoding of 16 bytes');
   // §4.2.1 item 8, §11.3.4: Sec-WebSocket-Protocol is a list of tokens; several header lines form one list.
   const protocols: string[] = [];
@@ -317,7 +317,7 @@ export function validateUpgradeResponse(
   // §4.1 item 2: "If the response lacks an |Upgrade| header field or the |Upgrade| header field contains a value
   // that is not an ASCII case-insensitive match for the value "websocket", the client MUST _Fail_".
   const upgrade = headers.getJoined('upgrade');
-  if (upgrade === undefined || upgrade.trim().toLowerCase() !== 'websocket') {
+  if (upgrade === undefined || trimOws(upgrade).toLowerCase() !== 'websocket') {
     return fail('ERR_WS_HANDSHAKE_UPGRADE', 'Missing or invalid Upgrade header in response');
   }
   // §4.1 item 3: the |Connection| header field must contain the token "Upgrade" (case-insensitive).
@@ -327,7 +327,7 @@ export function validateUpgradeResponse(
   // §4.1 item 4: |Sec-WebSocket-Accept| must be base64(SHA-1(key + GUID)), "ignoring any leading and trailing
   // whitespace".
   const accepts = headers.getAll('sec-websocket-accept');
-  if (accepts.length !== 1 || accepts[0]!.trim() !== acceptKey(key)) {
+  if (accepts.length !== 1 || trimOws(accepts[0]!) !== acceptKey(key)) {
     return fail('ERR_WS_HANDSHAKE_ACCEPT', 'Missing or invalid Sec-WebSocket-Accept header');
   }
   // §4.1 item 6: a subprotocol "that was not present in the client's handshake" fails the connection; §4.2.2:
@@ -335,7 +335,7 @@ export function validateUpgradeResponse(
   let protocol = '';
   const protocols = headers.getAll('sec-websocket-protocol');
   if (protocols.length > 0) {
-    const chosen = protocols.length === 1 ? protocols[0]!.trim() : '';
+    const chosen = protocols.length === 1 ? trimOws(protocols[0]!) : '';
     if (chosen === '' || !offeredProtocols.includes(chosen)) {
       return fail('ERR_WS_HANDSHAKE_PROTOCOL', 'Server selected a subprotocol that was not offered');
     }

@@ -433,6 +433,41 @@ describe('RFC 9110 §7.8: Upgrade', () => {
 });
 
 describe('RFC 9112 §6 / RFC 9110 §6.4: response framing', () => {
+  it('a 2xx answer to CONNECT has no Content-Length or Transfer-Encoding and ends the connection (RFC 9110 §9.3.6)', () => {
+    for (const [body, streamed] of [
+      ['tunnel bytes', false],
+      ['', false],
+      ['streamed', true],
+    ] as const) {
+      const { protocol, sink, handler } = manual();
+      // Bytes after the head belong to the tunnel (RFC 9112 §6.3 rule 2): never parsed as a request.
+      protocol.receive(
+        b(`${req('CONNECT a.example:443 HTTP/1.1', 'Host: a.example:443')}GET /inner HTTP/1.1\r\nHost: a\r\n\r\n`),
+      );
+      if (streamed) {
+        protocol.writeHead(200, [], -1);
+        protocol.writeBody(b(body));
+        protocol.endResponse(null);
+      } else {
+        protocol.respond(200, [], b(body));
+      }
+      assert.equal(sink.text, `HTTP/1.1 200 OK\r\nDate: ${FIXED_DATE}\r\nConnection: close\r\n\r\n${body}`);
+      assert.equal(sink.ended, true);
+      assert.deepEqual(targets(handler), ['a.example:443']);
+      assert.equal(protocol.state, S_CLOSING);
+    }
+  });
+
+  it('a handler cannot put Content-Length on a 2xx answer to CONNECT; a 4xx answer is framed as usual', () => {
+    const { protocol, sink } = manual();
+    protocol.receive(b(req('CONNECT a.example:443 HTTP/1.1', 'Host: a.example:443')));
+    assert.throws(() => protocol.respond(200, ['Content-Length', '2'], b('hi')), RangeError);
+    assert.equal(sink.text, '');
+    protocol.respond(405, [], b('no'));
+    assert.equal(sink.text, `HTTP/1.1 405 Method Not Allowed\r\nDate: ${FIXED_DATE}\r\nContent-Length: 2\r\n\r\nno`);
+    assert.equal(sink.ended, false);
+  });
+
   it('respond() adds Content-Length and Date; fields keep their order and case', () => {
     const { protocol, sink } = manual();
     protocol.receive(b(req('GET / HTTP/1.1', 'Host: a')));

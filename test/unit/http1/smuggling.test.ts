@@ -119,6 +119,18 @@ describe('RFC 9110 §8.6 / RFC 9112 §6.3 rule 5: Content-Length', () => {
     assert.equal(res.handler.infos[0]?.contentLength, 7);
   });
 
+  it('leading zeros do not count towards the size: 16 and 30 digits of value 5 are 5', () => {
+    for (const v of ['0000000000000005', `${'0'.repeat(29)}5`, `0000000000000005, ${'0'.repeat(20)}5`]) {
+      const res = feedEverySplit(`${req('POST / HTTP/1.1', 'Host: a', `Content-Length: ${v}`)}hello`);
+      assert.deepEqual(
+        res.events.map((e) => e.type),
+        ['request', 'body', 'end'],
+        v,
+      );
+      assert.equal(res.handler.infos[0]?.contentLength, 5, v);
+    }
+  });
+
   it('Content-Length exactly at maxBodyBytes is accepted, one more is 413', () => {
     const ok = feedWhole(`${req('POST / HTTP/1.1', 'Host: a', 'Content-Length: 10')}0123456789`, {
       options: { maxBodyBytes: 10 },
@@ -204,6 +216,24 @@ describe('RFC 9112 §3.2 / RFC 9110 §7.2: Host and request-target', () => {
 
 describe('RFC 9110 §10.1.1: Expect', () => {
   rejectTable(EXPECT_CASES);
+
+  it('empty list elements are ignored (RFC 9110 §5.6.1.2): "Expect:" expects nothing, "100-continue," is 100-continue', () => {
+    const none = feedEverySplit(`${req('POST / HTTP/1.1', 'Host: a', 'Content-Length: 1', 'Expect:')}x`);
+    assert.deepEqual(
+      none.events.map((e) => e.type),
+      ['request', 'body', 'end'],
+    );
+    assert.equal(none.handler.infos[0]?.expectContinue, false);
+    for (const v of ['100-continue,', ', 100-continue', '100-continue, ,']) {
+      const res = feedWhole(`${req('POST / HTTP/1.1', 'Host: a', 'Content-Length: 1', `Expect: ${v}`)}x`);
+      assert.deepEqual(
+        res.events.map((e) => e.type),
+        ['request', 'body', 'end'],
+        v,
+      );
+      assert.equal(res.handler.infos[0]?.expectContinue, true, v);
+    }
+  });
 
   it('Expect: 100-continue in any case is accepted', () => {
     const res = feedWhole(`${req('POST / HTTP/1.1', 'Host: a', 'Content-Length: 1', 'Expect: 100-Continue')}x`);
