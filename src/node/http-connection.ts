@@ -338,32 +338,38 @@ export class HttpConnection implements ResponseTarget, BodySource {
   }
 
   endResponse(trailers: string[] | null): void {
+    // Taken before the protocol ends the response: ending it may already start the next pipelined request.
+    const answered = this.request;
     this.writer.begin();
     try {
       this.protocol.endResponse(trailers);
     } finally {
       this.writer.commit();
     }
-    this.afterResponse();
+    this.afterResponse(answered);
   }
 
   respond(status: number, fields: string[], body: Buffer | null): void {
+    const answered = this.request;
     this.writer.begin();
     try {
       this.protocol.respond(status, fields, body, true);
     } finally {
       this.writer.commit();
     }
-    this.afterResponse();
+    this.afterResponse(answered);
   }
 
-  /** After a response ended: drop an unread body, go on with pipelined requests. */
-  private afterResponse(): void {
-    const req = this.request;
+  /**
+   * After the response to `answered` ended: drop the rest of its body if unread, go on with pipelined requests.
+   * `this.request` may already be the next request: the protocol starts a pipelined request as soon as the
+   * previous exchange is over, and that request's body must not be taken for the unread rest of this one's.
+   */
+  private afterResponse(answered: SockeyeRequest | null): void {
     const p = this.protocol;
-    if (req !== null && !req.complete && p.state !== S_CLOSING) {
+    if (answered !== null && !answered.complete && p.state !== S_CLOSING) {
       // The handler answered without reading the whole body: discard the rest so the next request can be read.
-      req.discard();
+      answered.discard();
       this.resume();
     }
     this.phaseStart = coarseNow();
@@ -381,7 +387,10 @@ export class HttpConnection implements ResponseTarget, BodySource {
         return;
       }
     }
-    if (this.paused && p.pendingBytes <= this.ctx.maxPipelineBytes && (req === null || req.complete)) this.resume();
+    const current = this.request;
+    if (this.paused && p.pendingBytes <= this.ctx.maxPipelineBytes && (current === null || current.complete)) {
+      this.resume();
+    }
     this.releaseExchange();
   }
 

@@ -220,6 +220,33 @@ describe('RFC 9112 §9.3 pipelining over a raw socket', () => {
     assert.deepEqual(statusCodes(r.text), [200, 200]);
   });
 
+  test('a pipelined request keeps its whole body when it starts while the previous response ends', async (t) => {
+    // Regression: the connection took the next request (already started by the protocol) for the one just
+    // answered, and discarded the part of its body still to come. Bodies larger than one socket read.
+    const server = await startServer(t, {
+      async request(req, res) {
+        const body = await req.bytes();
+        res.send(`${req.path} ${body.length} ${body.toString('latin1').replaceAll('a', '').length}`);
+      },
+    });
+    const big = 'a'.repeat(70_000);
+    const chunkedBig = `${(5000).toString(16)}\r\n${'a'.repeat(5000)}\r\n`.repeat(14);
+    const r = await rawExchange(
+      server.port,
+      [
+        'GET /first HTTP/1.1\r\nHost: a\r\n\r\n' +
+          `POST /cl HTTP/1.1\r\nHost: a\r\nContent-Length: ${big.length}\r\n\r\n${big}` +
+          `POST /chunked HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\n${chunkedBig}0\r\n\r\n` +
+          'GET /last HTTP/1.1\r\nHost: a\r\n\r\n',
+      ],
+      { waitMs: 500 },
+    );
+    assert.deepEqual(statusCodes(r.text), [200, 200, 200, 200]);
+    for (const expected of ['/first 0 0', '/cl 70000 0', '/chunked 70000 0', '/last 0 0']) {
+      assert.ok(r.text.includes(expected), `${expected} in ${r.text.replaceAll('\r\n', ' | ')}`);
+    }
+  });
+
   test('an error in request N+1 does not replace the response to request N', async (t) => {
     const server = await startServer(t, {
       request: async (req, res) => {
