@@ -11,9 +11,11 @@ import { httpError, type ProtocolError } from '../errors.js';
 import type { RequestHead, RequestParserLimits } from '../http1/parser.js';
 import { Http1ServerProtocol, type RequestInfo, S_CLOSING, S_UPGRADED } from '../http1/protocol.js';
 import { errorResponse } from '../http1/serializer.js';
+import { copyOf } from '../util/bytes.js';
 import { coarseNow, httpDateNow } from './clock.js';
 import { type BodySource, SockeyeRequest } from './request.js';
 import { type ResponseTarget, SockeyeResponse } from './response.js';
+import { type ReadTarget, setReadTarget, useSharedReads } from './socket-reads.js';
 import { SocketWriter } from './socket-writer.js';
 
 /** What a connection needs from its server. Implemented by Server. @internal */
@@ -64,7 +66,7 @@ function socketOnDrain(this: SocketWithConn): void {
 /** How long a connection may linger after an error response, reading and discarding, before it is destroyed. */
 const LINGER_MS = 2000;
 
-export class HttpConnection implements ResponseTarget, BodySource {
+export class HttpConnection implements ResponseTarget, BodySource, ReadTarget {
   readonly socket: Socket;
   readonly protocol: Http1ServerProtocol;
   readonly ctx: ServerContext;
@@ -114,7 +116,7 @@ export class HttpConnection implements ResponseTarget, BodySource {
     );
     // Module-level listeners that find their connection on the socket (as ws does): no closures per connection.
     (socket as SocketWithConn)[kConnection] = this;
-    socket.on('data', socketOnData);
+    if (!useSharedReads(socket, this)) socket.on('data', socketOnData);
     socket.on('end', socketOnEnd);
     socket.on('error', socketOnError);
     socket.on('close', socketOnClose);
@@ -123,6 +125,12 @@ export class HttpConnection implements ResponseTarget, BodySource {
 
   /** @internal */ onData(chunk: Buffer): void {
     this.receive(chunk);
+  }
+
+  /** @internal ReadTarget: a read into the shared buffer. The parser keeps pieces (pipelined requests, body
+   * chunks handed to the handler), so it gets a copy. */
+  onRead(view: Buffer): void {
+    this.receive(copyOf(view));
   }
 
   private receive(chunk: Buffer): void {
@@ -155,6 +163,7 @@ export class HttpConnection implements ResponseTarget, BodySource {
     // Let go of the socket: the next protocol owns it (and must listen for 'error' itself).
     const socket = this.socket;
     socket.off('data', socketOnData);
+    setReadTarget(socket, null);
     socket.off('end', socketOnEnd);
     socket.off('error', socketOnError);
     socket.off('close', socketOnClose);

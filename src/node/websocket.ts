@@ -47,6 +47,7 @@ import {
   resolveDeflateSettings,
 } from './deflate.js';
 import type { SockeyeRequest } from './request.js';
+import { type ReadTarget, setReadTarget } from './socket-reads.js';
 import { SocketWriter } from './socket-writer.js';
 
 /** What the application's `upgrade` hook may return. */
@@ -313,7 +314,7 @@ const F_PAUSED = 8;
 const F_FRAGMENT_COMPRESSED = 16;
 
 /** A server-side WebSocket connection. */
-export class ServerWebSocket<T = unknown> implements WsHandler {
+export class ServerWebSocket<T = unknown> implements WsHandler, ReadTarget {
   /** Data attached by the `upgrade` hook. */
   data: T;
   /** The subprotocol agreed on, or `''`. */
@@ -386,7 +387,7 @@ export class ServerWebSocket<T = unknown> implements WsHandler {
   start(head: Buffer[]): void {
     const socket = this.#socket as SocketWithWs;
     socket[kWebSocket] = this as ServerWebSocket<unknown>;
-    socket.on('data', wsSocketOnData);
+    if (!setReadTarget(socket, this)) socket.on('data', wsSocketOnData);
     socket.on('end', wsSocketOnEnd);
     socket.on('error', wsSocketOnError);
     socket.on('close', wsSocketOnClose);
@@ -448,6 +449,19 @@ export class ServerWebSocket<T = unknown> implements WsHandler {
     w.begin();
     try {
       this.core.receive(chunk);
+    } finally {
+      w.commit();
+    }
+  }
+
+  /** @internal ReadTarget: a read into the shared buffer; the core copies what it keeps. */
+  onRead(view: Buffer): void {
+    this.#lastSeen = coarseNow();
+    this.#pingedAt = 0;
+    const w = this.#writer;
+    w.begin();
+    try {
+      this.core.receive(view, true);
     } finally {
       w.commit();
     }

@@ -17,6 +17,11 @@
  *
  * Larger slices do not pay: 1 MiB took ~80 µs in 64 KiB slices and ~90 µs in one 1 MiB slice (a page stays in
  * L1/L2), so the kernel's memory is never grown (`memory.grow`): one page per thread, whatever the payload.
+ *
+ * The kernel's memory has a second page: `readBuffer`, the buffer the server's sockets read into
+ * (node/socket-reads.ts). A payload that arrives there is unmasked where it lies, with no copy in: `mask` and
+ * `maskInto` recognise a source in kernel memory and XOR it in place, so unmasking a read straight into its message
+ * buffer is one XOR and one copy.
  */
 
 /** Below this many bytes the JS loop goes four bytes per turn without an `Int32Array` view. */
@@ -39,7 +44,7 @@ const LITTLE_ENDIAN: boolean = new Uint8Array(new Uint16Array([1]).buffer)[0] ==
  * binary is the same with or without the `align=16` hints, which are the default for v128):
  *
  * (module
- *   (memory (export "memory") 1)
+ *   (memory (export "memory") 2)
  *   ;; xor(p, n, k): bytes [p, p + n) ^= the key; k holds key byte j in bits 8j..8j+7 (memory is little-endian)
  *   (func (export "xor") (param $p i32) (param $n i32) (param $k i32)
  *     (local $end i32) (local $vend i32) (local $kv v128)
@@ -108,7 +113,7 @@ const KERNEL_BYTES: readonly number[] = [
   0x00, 0x61, 0x73, 0x6d, 0x01, 0x00, 0x00, 0x00,       // "\0asm", version 1
   0x01, 0x07, 0x01, 0x60, 0x03, 0x7f, 0x7f, 0x7f, 0x00, // type section (7 bytes): 1 type, func (i32 i32 i32) -> ()
   0x03, 0x02, 0x01, 0x00,                               // function section (2 bytes): 1 function, of type 0
-  0x05, 0x03, 0x01, 0x00, 0x01,                         // memory section (3 bytes): 1 memory, min 1 page, no max
+  0x05, 0x03, 0x01, 0x00, 0x02,                         // memory section (3 bytes): 1 memory, min 2 pages, no max
   0x07, 0x10, 0x02,                                     // export section (16 bytes): 2 exports
   0x06, 0x6d, 0x65, 0x6d, 0x6f, 0x72, 0x79, 0x02, 0x00, //   "memory": memory 0
   0x03, 0x78, 0x6f, 0x72, 0x00, 0x00,                   //   "xor": function 0
@@ -180,10 +185,14 @@ const KERNEL_BYTES: readonly number[] = [
 /** The kernel's export: XORs `n` bytes of its memory at `p` with the little-endian key word `k`. */
 type XorFn = (p: number, n: number, k: number) => void;
 
-/** The loaded kernel: its function and a view of its whole memory (one page, never grown, never detached). */
+/**
+ * The loaded kernel: its function, a view of its scratch page (page 0) and its whole memory (two pages, never
+ * grown, so never detached: page 1 is `readBuffer`).
+ */
 interface Kernel {
   readonly xor: XorFn;
   readonly memory: Uint8Array;
+  readonly buffer: ArrayBuffer;
 }
 
 /**
@@ -200,8 +209,8 @@ export function compileKernel(wasm: typeof WebAssembly | undefined): Kernel | nu
     const xor = instance.exports.xor;
     if (!(memory instanceof wasm.Memory) || typeof xor !== 'function') return null;
     const view = new Uint8Array(memory.buffer);
-    if (view.length < SLICE) return null;
-    return { xor: xor as XorFn, memory: view.subarray(0, SLICE) };
+    if (view.length < 2 * SLICE) return null;
+    return { xor: xor as XorFn, memory: view.subarray(0, SLICE), buffer: memory.buffer };
   } catch {
     return null;
   }
@@ -214,6 +223,16 @@ const KERNEL: Kernel | null = compileKernel(globalThis.WebAssembly);
  */
 const kernelXor: XorFn = KERNEL !== null ? KERNEL.xor : noKernel;
 const kernelMemory: Uint8Array = KERNEL !== null ? KERNEL.memory : new Uint8Array(0);
+/** The kernel's whole memory: a source in it is XORed in place (see `readBuffer`). */
+const kernelBuffer: ArrayBufferLike | null = KERNEL !== null ? KERNEL.buffer : null;
+
+/**
+ * A 64 KiB buffer for socket reads (node/socket-reads.ts): the kernel's second page, so that `mask`/`maskInto`
+ * unmask bytes read into it without copying them in first; a plain buffer when there is no kernel. Scratch: its
+ * contents are only valid until the next read, and unmasking from it changes it.
+ */
+export const readBuffer: Buffer =
+  KERNEL !== null ? Buffer.from(KERNEL.buffer, SLICE, SLICE) : Buffer.allocUnsafeSlow(SLICE);
 /** Length from which the kernel is used: `WASM_THRESHOLD`, or never without a kernel. */
 let wasmFrom: number = KERNEL !== null ? WASM_THRESHOLD : Number.POSITIVE_INFINITY;
 
@@ -252,14 +271,16 @@ export function setMaskPath(path: 'auto' | 'js' | 'wasm'): boolean {
  * mask(data, key, 0); // 'hello' again
  */
 export function mask(buf: Uint8Array, key: Uint8Array, keyOffset = 0): void {
-  if (buf.length >= wasmFrom) xorThroughKernel(buf, buf, 0, keyWord(key, keyOffset));
-  else maskLoop(buf, key, keyOffset);
+  if (buf.length < wasmFrom) maskLoop(buf, key, keyOffset);
+  else if (buf.buffer === kernelBuffer) kernelXor(buf.byteOffset, buf.length, keyWord(key, keyOffset));
+  else xorThroughKernel(buf, buf, 0, keyWord(key, keyOffset));
 }
 
 /**
  * Writes `src` masked with `key` into `dst` at `dstOffset`, in one pass: the same as a copy then `mask` of the
  * copy, but faster for large inputs. `src` is not changed (a client must never mask the caller's buffer in
- * place: the caller may reuse or share it). `src` and the target range of `dst` must not overlap.
+ * place: the caller may reuse or share it), except in `readBuffer`, which is scratch: there it is unmasked in
+ * place and then copied (one copy instead of two). `src` and the target range of `dst` must not overlap.
  *
  * @param src bytes to mask or unmask, left alone
  * @param key the 4-byte masking key (RFC 6455 §5.3)
@@ -273,7 +294,12 @@ export function mask(buf: Uint8Array, key: Uint8Array, keyOffset = 0): void {
 export function maskInto(src: Uint8Array, key: Uint8Array, dst: Uint8Array, dstOffset: number, keyOffset = 0): void {
   const len = src.length;
   if (len >= wasmFrom) {
-    xorThroughKernel(src, dst, dstOffset, keyWord(key, keyOffset));
+    if (src.buffer === kernelBuffer) {
+      kernelXor(src.byteOffset, len, keyWord(key, keyOffset));
+      dst.set(src, dstOffset);
+    } else {
+      xorThroughKernel(src, dst, dstOffset, keyWord(key, keyOffset));
+    }
     return;
   }
   dst.set(src, dstOffset);

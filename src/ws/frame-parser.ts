@@ -24,6 +24,7 @@
  */
 
 import { type ProtocolError, wsError } from '../errors.js';
+import { copyOf } from '../util/bytes.js';
 import { mask, maskInto } from '../util/mask.js';
 import { EMPTY, MAX_CONTROL_PAYLOAD, MAX_FRAME_HEADER } from './frame.js';
 
@@ -177,8 +178,12 @@ export class FrameParser {
   /**
    * Parses as many frames of `chunk` as it holds and keeps the rest. Never throws for any input; a bad frame
    * ends in `onFrameError` and the STOPPED state. `chunk` is unmasked in place.
+   *
+   * @param ephemeral `chunk` is only valid during this call (a shared read buffer): payloads handed on and pieces
+   *   kept are copies. A payload that spans reads is unmasked from it straight into its final buffer, so the
+   *   bulk of a large message is still copied once.
    */
-  receive(chunk: Buffer): void {
+  receive(chunk: Buffer, ephemeral = false): void {
     const end = chunk.length;
     let pos = 0;
     while (pos < end) {
@@ -232,15 +237,15 @@ export class FrameParser {
       const avail = end - pos;
       const remaining = this.payloadLength - this.received;
       if (this.received === 0 && avail >= remaining) {
-        // Whole payload in this chunk: a view, unmasked in place.
+        // Whole payload in this chunk: a view, unmasked in place (and copied out of an ephemeral chunk).
         const payload = chunk.subarray(pos, pos + remaining);
         pos += remaining;
         if (this.masked) mask(payload, this.maskKey, 0);
-        if (!this.#deliver(payload)) return;
+        if (!this.#deliver(ephemeral ? copyOf(payload) : payload)) return;
         continue;
       }
       const take = Math.min(avail, remaining);
-      const piece = chunk.subarray(pos, pos + take);
+      let piece = chunk.subarray(pos, pos + take);
       pos += take;
       const at = this.received;
       this.received += take;
@@ -272,6 +277,7 @@ export class FrameParser {
         part = dest.subarray(at, this.received);
       } else {
         if (this.masked) mask(piece, this.maskKey, at);
+        if (ephemeral) piece = copyOf(piece);
         if (this.#parts === null) this.#parts = [piece];
         else this.#parts.push(piece);
         part = piece;

@@ -189,14 +189,15 @@ export class WsProtocol implements FrameReceiver {
 
   /**
    * Parses every frame in `buf` and reports them; keeps an incomplete frame for the next call. Never throws for
-   * any input. `buf` is unmasked in place: the core owns it. Handlers must not throw: an exception from a handler
+   * any input. `buf` is unmasked in place: the core owns it. `ephemeral`: `buf` is only valid during this call
+   * (a shared read buffer), so whatever is kept or handed on is copied. Handlers must not throw: an exception from a handler
    * propagates out of `receive` and leaves the rest of `buf` unread, so the adapter should then destroy the
    * connection.
    */
-  receive(buf: Buffer): void {
+  receive(buf: Buffer, ephemeral = false): void {
     // RFC 6455 §1.4, §7.1.7: after a close frame or a failure, further input is discarded.
     if (this.#parser.state === STOPPED) return;
-    this.#parser.receive(buf);
+    this.#parser.receive(buf, ephemeral);
   }
 
   /** The peer closed TCP (or the socket is gone). Idempotent. */

@@ -9,7 +9,7 @@
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
 import { after, describe, it } from 'node:test';
-import { compileKernel, mask, maskInto, setMaskPath } from '../../../src/util/mask.js';
+import { compileKernel, mask, maskInto, readBuffer, setMaskPath } from '../../../src/util/mask.js';
 
 const KEY = Buffer.from([0x37, 0xfa, 0x21, 0x3d]);
 
@@ -200,6 +200,51 @@ describe('RFC 6455 §5.3 masking of large buffers', () => {
         maskInto(data, key, into, 5, phase);
         assert.ok(into.subarray(5).equals(expected), `maskInto ${where}`);
         assert.ok(into.subarray(0, 5).equals(Buffer.alloc(5, 0xee)), `maskInto head ${where}`);
+      }
+    }
+  });
+});
+
+describe("readBuffer: the kernel's second page, where socket reads land", () => {
+  after(() => setMaskPath('auto'));
+
+  it("is 64 KiB of the kernel's memory, apart from its scratch page", () => {
+    const kernel = compileKernel(globalThis.WebAssembly);
+    assert.ok(kernel !== null);
+    assert.equal(readBuffer.length, 65536);
+    // The module's memory (another instance here) has two pages: the scratch page and the read page.
+    assert.equal(kernel.buffer.byteLength, 2 * 65536);
+    assert.equal(readBuffer.byteOffset, 65536);
+    assert.ok(readBuffer.buffer instanceof ArrayBuffer || readBuffer.buffer instanceof SharedArrayBuffer);
+  });
+
+  it('mask and maskInto unmask a view of it in place, at every offset, length and phase, nothing around it', () => {
+    let seed = 99;
+    for (const path of ['auto', 'wasm', 'js'] as const) {
+      setMaskPath(path);
+      for (const len of [0, 1, 3, 63, 64, 255, 256, 257, 1000, 4099, 30001, 65536 - 37]) {
+        for (const offset of [0, 1, 2, 3, 13, 37]) {
+          if (offset + len > readBuffer.length) continue;
+          const phase = (len + offset) & 3;
+          const key = randomBytes(4, seed++);
+          const data = randomBytes(len, seed++);
+          const expected = reference(data, key, phase);
+          const where = `${path} len ${len} offset ${offset} phase ${phase}`;
+          readBuffer.fill(0xee);
+          data.copy(readBuffer, offset);
+          mask(readBuffer.subarray(offset, offset + len), key, phase);
+          assert.ok(readBuffer.subarray(offset, offset + len).equals(expected), `mask ${where}`);
+          for (const i of [offset - 1, offset + len])
+            if (i >= 0 && i < readBuffer.length) assert.equal(readBuffer[i], 0xee);
+          readBuffer.fill(0xee);
+          data.copy(readBuffer, offset);
+          const into = Buffer.alloc(len + 3, 0x11);
+          maskInto(readBuffer.subarray(offset, offset + len), key, into, 3, phase);
+          assert.ok(into.subarray(3).equals(expected), `maskInto ${where}`);
+          assert.ok(into.subarray(0, 3).equals(Buffer.alloc(3, 0x11)), `maskInto head ${where}`);
+          for (const i of [offset - 1, offset + len])
+            if (i >= 0 && i < readBuffer.length) assert.equal(readBuffer[i], 0xee);
+        }
       }
     }
   });

@@ -160,6 +160,66 @@ describe('RFC 6455 §5.3 unmasking and zero-copy delivery', () => {
   });
 });
 
+describe('ephemeral input (a shared read buffer reused after each receive)', () => {
+  /** Feeds `bytes` cut at `cuts` through one scratch buffer that is scribbled over after every call. */
+  function parseEphemeral(bytes: Buffer, cuts: number[]): Recorder {
+    const rec = new Recorder();
+    const parser = new FrameParser({ expectMasked: true, rsv1Allowed: false }, rec);
+    const scratch = Buffer.alloc(bytes.length + 16);
+    let at = 0;
+    for (const end of [...cuts, bytes.length]) {
+      const n = bytes.copy(scratch, 3, at, end);
+      parser.receive(scratch.subarray(3, 3 + n), true);
+      scratch.fill(0xa5);
+      at = end;
+    }
+    return rec;
+  }
+
+  it('payloads and pieces handed on are copies that survive the reuse, at every split', () => {
+    const big = Buffer.alloc(700);
+    for (let i = 0; i < big.length; i++) big[i] = (i * 7) & 0xff;
+    const bytes = stream(
+      frame({ opcode: 2, payload: 'whole', mask: Buffer.from([9, 8, 7, 6]) }),
+      frame({ opcode: 1, payload: 'fr', fin: false }),
+      frame({ opcode: 9, payload: 'ping' }),
+      frame({ opcode: 0, payload: big, mask: Buffer.from([1, 2, 250, 251]) }),
+      frame({ opcode: 2, payload: Buffer.alloc(300, 0x42) }),
+      frame({ opcode: 2 }),
+    );
+    const expected = parse([Buffer.from(bytes)]).rec;
+    const want = expected.payloads.map((p) => p.toString('hex'));
+    // Every single cut, then a few multi-way cuts (a piece before half of the 700-byte payload is kept).
+    const cutSets: number[][] = [];
+    for (let i = 1; i < bytes.length; i++) cutSets.push([i]);
+    for (let step = 1; step <= 97; step += 8) {
+      const cuts: number[] = [];
+      for (let i = step; i < bytes.length; i += step) cuts.push(i);
+      cutSets.push(cuts);
+    }
+    for (const cuts of cutSets) {
+      const rec = parseEphemeral(bytes, cuts);
+      const where = `cuts ${cuts.slice(0, 5).join(',')}${cuts.length > 5 ? '...' : ''}`;
+      assert.deepEqual(rec.log, expected.log, where);
+      assert.deepEqual(
+        rec.payloads.map((p) => p.toString('hex')),
+        want,
+        `${where}: payloads read after the buffer was reused`,
+      );
+      // Pieces are views of the final buffer or copies: together they are the spanning payloads, intact.
+      for (const part of rec.parts) assert.ok(!part.includes(0xa5) || big.includes(0xa5), where);
+    }
+  });
+
+  it('an ephemeral payload whole in its chunk is a copy, not a view', () => {
+    const chunk = frame({ opcode: 2, payload: 'hello world' });
+    const rec = new Recorder();
+    new FrameParser({ expectMasked: true, rsv1Allowed: false }, rec).receive(chunk, true);
+    chunk.fill(0);
+    assert.equal(rec.payloads[0]?.toString(), 'hello world', 'not a view of the chunk');
+  });
+});
+
 describe('RFC 6455 §5.4 many frames per chunk', () => {
   it('parses every frame of a chunk in one call, empty payloads included', () => {
     const frames: Buffer[] = [];
