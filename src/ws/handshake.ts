@@ -132,8 +132,8 @@ export function validateUpgradeRequest(method: string, httpVersion: string, head
   // case-insensitive value."
   if (!headers.hasToken('connection', 'upgrade')) return reject(400, 'Missing or invalid Connection header');
   // §4.2.1 item 6 and §4.2.2 step 4: a version other than 13 is answered with 426 and the versions we speak.
+  // A missing version too: the client then learns which one to send (the RFC's "such as 426 Upgrade Required").
   const versions = headers.getAll('sec-websocket-version');
-  if (versions.length === 0) return reject(400, 'Missing Sec-WebSocket-Version header');
   if (versions.length !== 1 || trimOws(versions[0]!) !== WS_VERSION) {
     return reject(426, 'Unsupported WebSocket version', [
       ['Sec-WebSocket-Version', WS_VERSION],
