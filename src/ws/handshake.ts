@@ -124,7 +124,7 @@ export function validateUpgradeRequest(method: string, httpVersion: string, head
   if (method !== 'GET') return reject(400, 'WebSocket handshake must use GET');
   if (!isHttp11OrLater(httpVersion)) return reject(400, 'WebSocket handshake requires HTTP/1.1');
   // §4.2.1 item 2: "A |Host| header field containing the server's authority."
-  if (headers.getAll('host').length !== 1) return reject(400, 'Missing or duplicate Host header');
+  if (headers.count('host') !== 1) return reject(400, 'Missing or duplicate Host header');
   // §4.2.1 item 3: "An |Upgrade| header field containing the value "websocket", treated as an ASCII
   // case-insensitive value."
   if (!headers.hasToken('upgrade', 'websocket')) return reject(400, 'Missing or invalid Upgrade header');
@@ -133,8 +133,8 @@ export function validateUpgradeRequest(method: string, httpVersion: string, head
   if (!headers.hasToken('connection', 'upgrade')) return reject(400, 'Missing or invalid Connection header');
   // §4.2.1 item 6 and §4.2.2 step 4: a version other than 13 is answered with 426 and the versions we speak.
   // A missing version too: the client then learns which one to send (the RFC's "such as 426 Upgrade Required").
-  const versions = headers.getAll('sec-websocket-version');
-  if (versions.length !== 1 || trimOws(versions[0]!) !== WS_VERSION) {
+  const version = headers.count('sec-websocket-version') === 1 ? headers.get('sec-websocket-version') : undefined;
+  if (version === undefined || trimOws(version) !== WS_VERSION) {
     return reject(426, 'Unsupported WebSocket version', [
       ['Sec-WebSocket-Version', WS_VERSION],
       ['Upgrade', 'websocket'],
@@ -142,9 +142,9 @@ export function validateUpgradeRequest(method: string, httpVersion: string, head
   }
   // §4.2.1 item 5: "A |Sec-WebSocket-Key| header field with a base64-encoded value that, when decoded, is 16
   // bytes in length." §11.3.1: it "MUST NOT appear more than once in an HTTP request."
-  const keys = headers.getAll('sec-websocket-key');
-  if (keys.length !== 1) return reject(400, 'Missing or duplicate Sec-WebSocket-Key header');
-  const key = trimOws(keys[0]!);
+  const keyField = headers.count('sec-websocket-key') === 1 ? headers.get('sec-websocket-key') : undefined;
+  if (keyField === undefined) return reject(400, 'Missing or duplicate Sec-WebSocket-Key header');
+  const key = trimOws(keyField);
   if (!isValidKey(key)) return reject(400, 'Sec-WebSocket-Key is not the base64 encoding of 16 bytes');
   // §4.2.1 item 8, §11.3.4: Sec-WebSocket-Protocol is a list of tokens; several header lines form one list.
   const protocols: string[] = [];

@@ -318,6 +318,34 @@ describe('RFC 9112 §5: field lines', () => {
       assert.equal(h.hasToken('connection', 'close'), false);
       assert.equal(h.hasToken('connection', 'keep'), false);
     });
+    it('hasToken and get agree with a split/trim/lower-case reference on random lists and names', () => {
+      let x = 12345;
+      const next = (n: number): number => {
+        x ^= x << 13;
+        x ^= x >>> 17;
+        x ^= x << 5;
+        return (x >>> 0) % n;
+      };
+      const alphabet = ['a', 'A', 'b', 'B', ' ', '\t', ',', 'é', 'É', '\u00a0', '-'];
+      const pick = (len: number): string => Array.from({ length: len }, () => alphabet[next(alphabet.length)]).join('');
+      const asciiLower = (v: string): string => v.replace(/[A-Z]/g, (c) => c.toLowerCase());
+      const ows = (v: string): string => v.replace(/^[ \t]+|[ \t]+$/g, '');
+      for (let i = 0; i < 20000; i++) {
+        const value = pick(next(12));
+        const token = Array.from({ length: 1 + next(3) }, () => 'ab-'[next(3)]).join(''); // tokens are ASCII
+        const name = next(2) === 0 ? 'Connection' : 'CONNECTION';
+        const list = new HeaderList(['Host', 'h', name, value]);
+        const expected = value.split(',').some((p) => asciiLower(ows(p)) === token);
+        assert.equal(
+          list.hasToken('connection', token),
+          expected,
+          `${JSON.stringify(value)} has ${JSON.stringify(token)}`,
+        );
+        assert.equal(list.get('connection'), value);
+        assert.equal(list.get('connectioN'), value);
+        assert.equal(list.get('connectiom'), undefined);
+      }
+    });
     it('splitList drops empty elements (RFC 9110 §5.6.1)', () => {
       assert.deepEqual(splitList(' a ,, b,\tc , '), ['a', 'b', 'c']);
       assert.deepEqual(splitList(''), []);
