@@ -264,11 +264,13 @@ export class HttpConnection implements ResponseTarget, BodySource, ReadTarget {
       info.keepAlive = false;
     }
     if (info.upgrade && this.ctx.acceptsUpgrade(req)) {
-      // The hook runs once receive() has returned and the bytes after the head are known (handOver()).
+      // The hook runs once receive() has returned and the bytes after the head are known (handOver()), in the
+      // same turn: no read can come in between, so the socket is not paused here (PERF: a pause and a resume in
+      // one turn cost two epoll_ctl calls per WebSocket handshake; bench ws-storm). Whoever takes the socket over
+      // decides whether it reads on.
       // No response object: the upgrade hook answers on the socket itself.
       this.response = null;
       this.ctx.httpStats.requests++;
-      this.pause();
       this.protocol.detach();
       return;
     }

@@ -339,6 +339,8 @@ export class Server implements ServerContext {
       socket.destroy();
       return;
     }
+    // The raw socket is handed over paused: its new owner resumes it (or listens for 'data') when ready.
+    socket.pause();
     hook(req, socket, head.length === 1 ? (head[0] as Buffer) : Buffer.concat(head));
   }
 
