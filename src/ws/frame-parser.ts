@@ -105,6 +105,9 @@ function headerSize(b1: number): number {
   return (b1 & 0x80) !== 0 ? n + 4 : n;
 }
 
+/** Scratch for the masking key of the frame being unmasked (`FrameParser.#key`): unmasking is synchronous. */
+const KEY_SCRATCH: Buffer = Buffer.alloc(4);
+
 /**
  * Incremental frame reader. Feed it with `receive(chunk)`; it calls its `FrameReceiver`.
  *
@@ -131,8 +134,11 @@ export class FrameParser {
   payloadLength: number;
   /** Payload bytes of the current frame received so far. */
   received: number;
-  /** Masking key of the current frame. */
-  readonly maskKey: Buffer;
+  /** Masking key of the current frame, byte by byte (small integers in the object: no buffer per connection). */
+  #k0: number;
+  #k1: number;
+  #k2: number;
+  #k3: number;
   /** Scratch for a header that spans chunks, allocated the first time one does (idle connections hold none). */
   #header: Buffer | null;
   /** Bytes gathered in `#header`. */
@@ -153,8 +159,13 @@ export class FrameParser {
     this.masked = false;
     this.payloadLength = 0;
     this.received = 0;
-    // Pool slices (allocUnsafe): both are written before they are read, and idle connections stay small.
-    this.maskKey = Buffer.allocUnsafe(4);
+    // The key is kept as four small integers and put in a shared scratch buffer for each unmasking call: a Buffer
+    // per connection cost ~100 bytes of heap, or, as a slice of Node's pool, kept a whole 8 KiB pool chunk alive
+    // when the pool also served short-lived copies (bench/idle-memory.sh).
+    this.#k0 = 0;
+    this.#k1 = 0;
+    this.#k2 = 0;
+    this.#k3 = 0;
     this.#header = null;
     this.#headerFill = 0;
     this.#parts = null;
@@ -240,7 +251,7 @@ export class FrameParser {
         // Whole payload in this chunk: a view, unmasked in place (and copied out of an ephemeral chunk).
         const payload = chunk.subarray(pos, pos + remaining);
         pos += remaining;
-        if (this.masked) mask(payload, this.maskKey, 0);
+        if (this.masked) mask(payload, this.#key(), 0);
         if (!this.#deliver(ephemeral ? copyOf(payload) : payload)) return;
         continue;
       }
@@ -272,11 +283,11 @@ export class FrameParser {
       if (dest !== null) {
         // PERF: unmasked on the way into the final buffer, one pass instead of unmasking in place then copying
         // (bench/mask.bench.ts, FrameParser rows).
-        if (this.masked) maskInto(piece, this.maskKey, dest, at, at);
+        if (this.masked) maskInto(piece, this.#key(), dest, at, at);
         else piece.copy(dest, at);
         part = dest.subarray(at, this.received);
       } else {
-        if (this.masked) mask(piece, this.maskKey, at);
+        if (this.masked) mask(piece, this.#key(), at);
         if (ephemeral) piece = copyOf(piece);
         if (this.#parts === null) this.#parts = [piece];
         else this.#parts.push(piece);
@@ -292,6 +303,16 @@ export class FrameParser {
         if (!this.#deliver(dest!)) return;
       }
     }
+  }
+
+  /** The current frame's masking key in the shared scratch buffer (valid until the next call). */
+  #key(): Buffer {
+    const k = KEY_SCRATCH;
+    k[0] = this.#k0;
+    k[1] = this.#k1;
+    k[2] = this.#k2;
+    k[3] = this.#k3;
+    return k;
   }
 
   /** Hands a complete payload on and goes back to READ_HEADER. */
@@ -372,11 +393,10 @@ export class FrameParser {
     }
     const masked = (b1 & 0x80) !== 0;
     if (masked) {
-      const key = this.maskKey;
-      key[0] = buf[p]!;
-      key[1] = buf[p + 1]!;
-      key[2] = buf[p + 2]!;
-      key[3] = buf[p + 3]!;
+      this.#k0 = buf[p]!;
+      this.#k1 = buf[p + 1]!;
+      this.#k2 = buf[p + 2]!;
+      this.#k3 = buf[p + 3]!;
     }
     const fin = (b0 & 0x80) !== 0;
     const rsv1 = (b0 & 0x40) !== 0;
