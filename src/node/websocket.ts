@@ -402,7 +402,9 @@ export class ServerWebSocket<T = unknown> implements WsHandler, ReadTarget {
       }
     }
     for (const chunk of head) if (chunk.length > 0 && (this.#flags & F_CLOSED) === 0) this.onData(chunk);
-    if ((this.#flags & (F_CLOSED | F_PAUSED)) === 0) socket.resume();
+    // Only a socket that was paused (by an async `upgrade` hook) needs resuming: `resume()` on a flowing socket
+    // still schedules a tick to restart a stream that never stopped (PERF: bench ws-storm).
+    if ((this.#flags & (F_CLOSED | F_PAUSED)) === 0 && socket.isPaused()) socket.resume();
   }
 
   /** Peer IP address, or `''` once the socket is gone if it was never read while open and no close handler or
