@@ -8,11 +8,12 @@
 
 import assert from 'node:assert/strict';
 import { Buffer } from 'node:buffer';
+import net from 'node:net';
 import { test } from 'node:test';
 import type { ServerWebSocket } from '../../src/index.js';
 import { assertFrames, cf, expectFail, startEcho } from '../fixtures/ws/echo-server.js';
 import { closeBody } from '../helpers/ws-frames.js';
-import { describe, OP_CLOSE, OP_CONT, OP_PING, OP_TEXT } from '../helpers/ws-raw-client.js';
+import { delay, describe, handshakeRequest, OP_CLOSE, OP_CONT, OP_PING, OP_TEXT } from '../helpers/ws-raw-client.js';
 
 const VALID_CODES = [1000, 1001, 1002, 1003, 1007, 1008, 1009, 1010, 1011, 3000, 3999, 4000, 4999];
 const INVALID_CODES = [0, 999, 1004, 1005, 1006, 1015, 1016, 1100, 2000, 2999, 5000, 65535];
@@ -238,4 +239,32 @@ test('7.x server-initiated close never answered: dropped after closeTimeout, han
   assert.equal(out.tcpClosed, true);
   const [c] = await echo.waitCloses(1);
   assert.deepEqual(c, { code: 1006, reason: '', wasClean: false });
+});
+
+test('7.x the client answers nothing after the close handshake (no FIN): the server drops it after closeTimeout', async (t) => {
+  const echo = await startEcho(t, { closeTimeout: 400 });
+  // allowHalfOpen: this client keeps its side open after the server's FIN, as a vanished or broken peer would.
+  const socket = net.connect({ port: echo.port, host: '127.0.0.1', allowHalfOpen: true });
+  t.after(() => socket.destroy());
+  let received = Buffer.alloc(0);
+  let ended = false;
+  socket.on('data', (d: Buffer) => {
+    received = Buffer.concat([received, d]);
+  });
+  socket.on('end', () => {
+    ended = true;
+  });
+  socket.on('error', () => {});
+  await new Promise<void>((resolve) => socket.once('connect', () => resolve()));
+  socket.write(handshakeRequest(echo.port));
+  for (let i = 0; i < 100 && received.indexOf('\r\n\r\n') < 0; i++) await delay(10);
+  assert.ok(received.toString('latin1').startsWith('HTTP/1.1 101 '), 'handshake');
+  socket.write(cf({ opcode: OP_CLOSE, payload: closeBody(1000) }));
+  for (let i = 0; i < 100 && !ended; i++) await delay(10);
+  assert.equal(ended, true, 'the server closed its side first (RFC 6455 §7.1.1)');
+  await delay(100);
+  assert.equal(echo.closes.length, 0, 'the server still waits for our FIN');
+  const [c] = await echo.waitCloses(1, 5000);
+  assert.deepEqual(c, { code: 1000, reason: '', wasClean: true });
+  assert.equal(echo.server.websockets.size, 0);
 });
