@@ -88,7 +88,7 @@ export class HeaderList {
 }
 
 /** Whether `name` equals `lower` (already lower case) ignoring ASCII case, without allocating. */
-function sameNameAs(name: string, lower: string): boolean {
+export function sameNameAs(name: string, lower: string): boolean {
   const n = lower.length;
   if (name.length !== n) return false;
   if (name === lower) return true;
@@ -104,7 +104,7 @@ function sameNameAs(name: string, lower: string): boolean {
  * Whether the list value `v` has an element equal to `t` (lower case) ignoring ASCII case, elements separated by
  * commas with OWS (SP/HTAB, RFC 9110 §5.6.3) around them.
  */
-function listHasToken(v: string, t: string): boolean {
+export function listHasToken(v: string, t: string): boolean {
   const len = v.length;
   let i = 0;
   while (i <= len) {

@@ -22,6 +22,7 @@ import { Buffer } from 'node:buffer';
 import { httpError, InvalidStateError, type ProtocolError } from '../errors.js';
 import { MAX_BODY_BYTES } from '../limits.js';
 import { trimOws } from '../util/ascii.js';
+import { listHasToken, sameNameAs } from './headers.js';
 import {
   BODY_CHUNKED,
   BODY_NONE,
@@ -574,29 +575,27 @@ export function analyzeHead(head: RequestHead, info: RequestInfo, maxBodyBytes: 
     // Dispatch on length first: no lowercase string per header on the hot path.
     switch (name.length) {
       case 4:
-        if (name.toLowerCase() === 'host') {
+        if (sameNameAs(name, 'host')) {
           hostCount++;
           host = value;
         }
         break;
       case 6:
-        if (name.toLowerCase() === 'expect') expect = expect === null ? value : `${expect},${value}`;
+        if (sameNameAs(name, 'expect')) expect = expect === null ? value : `${expect},${value}`;
         break;
       case 7:
-        if (name.toLowerCase() === 'upgrade') upgradeField = true;
+        if (sameNameAs(name, 'upgrade')) upgradeField = true;
         break;
       case 10:
-        if (name.toLowerCase() === 'connection') {
-          for (const tok of value.split(',')) {
-            const t = trimOws(tok).toLowerCase();
-            if (t === 'close') connClose = true;
-            else if (t === 'keep-alive') connKeepAlive = true;
-            else if (t === 'upgrade') connUpgrade = true;
-          }
+        if (sameNameAs(name, 'connection')) {
+          // No split or lower-cased copies: Connection is on nearly every request.
+          if (listHasToken(value, 'close')) connClose = true;
+          if (listHasToken(value, 'keep-alive')) connKeepAlive = true;
+          if (listHasToken(value, 'upgrade')) connUpgrade = true;
         }
         break;
       case 14:
-        if (name.toLowerCase() === 'content-length') {
+        if (sameNameAs(name, 'content-length')) {
           // R4: Content-Length = 1*DIGIT; "a list of identical values" may be folded (RFC 9110 §8.6).
           const single = decimalValue(value);
           if (single >= 0) {
@@ -623,7 +622,7 @@ export function analyzeHead(head: RequestHead, info: RequestInfo, maxBodyBytes: 
         }
         break;
       case 17:
-        if (name.toLowerCase() === 'transfer-encoding') te = te === null ? value : `${te},${value}`;
+        if (sameNameAs(name, 'transfer-encoding')) te = te === null ? value : `${te},${value}`;
         break;
     }
   }

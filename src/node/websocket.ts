@@ -564,6 +564,10 @@ export class ServerWebSocket<T = unknown> implements WsHandler, ReadTarget {
     let cause = this.#cause;
     if (cause === null) cause = core.closeReceived ? 'peer-close' : 'connection-lost';
     bump(stats.ends, cause);
+    const onEnd = ctx.onEnd;
+    const onClose = ctx.options.close;
+    // PERF: the report (byte counters, clock) only when someone reads it (bench ws-storm).
+    if (onClose === undefined && onEnd === null) return;
     const initiator = cause === 'peer-close' ? 'peer' : cause === 'connection-lost' ? 'none' : 'server';
     const socket = this.#socket;
     const info: CloseInfo = {
@@ -577,12 +581,11 @@ export class ServerWebSocket<T = unknown> implements WsHandler, ReadTarget {
       durationMs: Date.now() - this.#openedAt,
     };
     try {
-      ctx.options.close?.(this, code, reason, clean, info);
+      onClose?.(this, code, reason, clean, info);
     } catch (err) {
       // The connection is gone already; only report it.
       this.#report(err);
     }
-    const onEnd = ctx.onEnd;
     if (onEnd !== null) {
       try {
         onEnd(this, info);
