@@ -28,14 +28,22 @@ export interface ServerContext {
   readonly bodyTimeout: number;
   readonly maxRequestsPerConnection: number;
   /** Whether this server takes over connections that ask for this upgrade. */
-  acceptsUpgrade(req: SockeyeRequest): boolean;
+  /** Who takes over a request that asks for an upgrade: UPGRADE_NONE (nobody), UPGRADE_WEBSOCKET or UPGRADE_RAW. */
+  acceptsUpgrade(req: SockeyeRequest): number;
   /** Takes over an upgraded connection (socket paused, `head` = bytes after the request head). */
-  onUpgrade(req: SockeyeRequest, socket: Socket, head: Buffer[]): void;
+  onUpgrade(req: SockeyeRequest, socket: Socket, head: Buffer[], kind: number): void;
   readonly httpStats: HttpStats;
   runHandler(req: SockeyeRequest, res: SockeyeResponse, conn: HttpConnection): void;
   countError(err: ProtocolError): void;
   connectionClosed(conn: HttpConnection): void;
 }
+
+/** acceptsUpgrade: nobody takes the upgrade (the handler answers the request). */
+export const UPGRADE_NONE = 0;
+/** acceptsUpgrade: the WebSocket server does. */
+export const UPGRADE_WEBSOCKET = 1;
+/** acceptsUpgrade: the raw `upgrade` hook does. */
+export const UPGRADE_RAW = 2;
 
 /** HTTP counters of a server. */
 export interface HttpStats {
@@ -88,6 +96,8 @@ export class HttpConnection implements ResponseTarget, BodySource, ReadTarget {
   endCause: string;
   /** When it was accepted (ms since the epoch). */
   readonly startedAt: number;
+  /** What acceptsUpgrade said of the request being handed over. */
+  private upgradeKind: number;
   /** Gathers one read's worth of responses into one socket write. */
   private readonly writer: SocketWriter;
 
@@ -103,6 +113,7 @@ export class HttpConnection implements ResponseTarget, BodySource, ReadTarget {
     this.closed = false;
     this.draining = false;
     this.endCause = '';
+    this.upgradeKind = UPGRADE_NONE;
     this.startedAt = Date.now();
     this.writer = new SocketWriter(socket, this);
     this.protocol = new Http1ServerProtocol(
@@ -171,7 +182,7 @@ export class HttpConnection implements ResponseTarget, BodySource, ReadTarget {
     (socket as SocketWithConn)[kConnection] = undefined;
     this.request = null;
     this.response = null;
-    this.ctx.onUpgrade(req, this.socket, rest);
+    this.ctx.onUpgrade(req, this.socket, rest, this.upgradeKind);
   }
 
   /** @internal */ onEnd(): void {
@@ -263,7 +274,8 @@ export class HttpConnection implements ResponseTarget, BodySource, ReadTarget {
     if (this.ctx.maxRequestsPerConnection > 0 && this.protocol.requests >= this.ctx.maxRequestsPerConnection) {
       info.keepAlive = false;
     }
-    if (info.upgrade && this.ctx.acceptsUpgrade(req)) {
+    this.upgradeKind = info.upgrade ? this.ctx.acceptsUpgrade(req) : UPGRADE_NONE;
+    if (this.upgradeKind !== UPGRADE_NONE) {
       // The hook runs once receive() has returned and the bytes after the head are known (handOver()), in the
       // same turn: no read can come in between, so the socket is not paused here (PERF: a pause and a resume in
       // one turn cost two epoll_ctl calls per WebSocket handshake; bench ws-storm). Whoever takes the socket over

@@ -26,7 +26,14 @@ import {
 import { httpDateNow, onTick } from './clock.js';
 import { deflateStats } from './deflate.js';
 import { type FetchHandler, runFetch } from './fetch.js';
-import { HttpConnection, type HttpStats, type ServerContext } from './http-connection.js';
+import {
+  HttpConnection,
+  type HttpStats,
+  type ServerContext,
+  UPGRADE_NONE,
+  UPGRADE_RAW,
+  UPGRADE_WEBSOCKET,
+} from './http-connection.js';
 import { ListenQueueMonitor, type ListenStats, socketInode } from './listen-stats.js';
 import { formatMetrics } from './metrics.js';
 import type { SockeyeRequest } from './request.js';
@@ -310,15 +317,15 @@ export class Server implements ServerContext {
   }
 
   /** @internal WebSocket upgrades go to `websocket`, others to the raw `upgrade` hook. */
-  acceptsUpgrade(req: SockeyeRequest): boolean {
-    if (this.#ws !== null && req.headers.hasToken('upgrade', 'websocket')) return true;
-    return this.#upgradeHook !== null;
+  acceptsUpgrade(req: SockeyeRequest): number {
+    if (this.#ws !== null && req.headers.hasToken('upgrade', 'websocket')) return UPGRADE_WEBSOCKET;
+    return this.#upgradeHook !== null ? UPGRADE_RAW : UPGRADE_NONE;
   }
 
   /** @internal */
-  onUpgrade(req: SockeyeRequest, socket: net.Socket, head: Buffer[]): void {
+  onUpgrade(req: SockeyeRequest, socket: net.Socket, head: Buffer[], kind: number): void {
     const ws = this.#ws;
-    if (ws !== null && req.headers.hasToken('upgrade', 'websocket')) {
+    if (ws !== null && kind === UPGRADE_WEBSOCKET) {
       if (this.#closing !== null) {
         socket.destroy();
         return;
