@@ -1,0 +1,88 @@
+/**
+ * An HTTP/1.1 conformance and smuggling corpus written apart from the server (test/conformance/http-probes/*.py,
+ * Python raw sockets, RFC 9112 §2-§9 and RFC 9110 §5, §6.6.1, §8.6, §9.3.6, §10.1.1, §15): request-line forms and
+ * whitespace, methods, the four request-target forms, version variants, field syntax (CTLs, obs-text, obs-fold,
+ * whitespace before the colon, bare CR and LF), Host rules, Content-Length and Transfer-Encoding shapes (signs,
+ * lists, NBSP and other look-alikes, obfuscated codings), chunked bodies and trailers, pipelining with an error in
+ * request N+1, Connection lists, keep-alive on 1.0 and 1.1, Expect, HEAD, CONNECT, the response's own syntax (status
+ * line, Date format, Content-Length, `Connection: close` on errors), and the idle, slow-sender and body-stall
+ * timeouts. Each probe sends exact bytes to `sockeye echo` and checks the exact answer and whether the connection
+ * closed. The corpus found the NBSP Transfer-Encoding/Content-Length smuggling shapes, the CONNECT framing and the
+ * empty Expect element fixed on 2026-12-04.
+ */
+
+import assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
+import path from 'node:path';
+import { describe, it, type TestContext } from 'node:test';
+import { fileURLToPath } from 'node:url';
+
+const HERE = path.dirname(fileURLToPath(import.meta.url));
+const BIN = path.resolve(HERE, '../../../bin/sockeye.js');
+// The Python files stay in the source tree (tsc does not copy them).
+const PROBES = path.resolve(HERE, '../../../test/conformance/http-probes');
+
+/** Starts `sockeye echo` on a free port; resolves with its port once it listens. */
+async function startEcho(t: TestContext): Promise<number> {
+  const child = spawn(process.execPath, [BIN, 'echo', '--port', '0'], { stdio: ['ignore', 'pipe', 'inherit'] });
+  t.after(() => child.kill('SIGKILL'));
+  return new Promise((resolve, reject) => {
+    const timer = setTimeout(() => reject(new Error('sockeye echo did not start')), 10_000);
+    let out = '';
+    child.stdout.on('data', (d) => {
+      out += d;
+      const m = /listening on http:\/\/[^:]+:(\d+)/.exec(out);
+      if (m) {
+        clearTimeout(timer);
+        resolve(Number(m[1]));
+      }
+    });
+  });
+}
+
+/** Runs one probe file; returns its output. Probes run in parallel inside the file and are bounded in time. */
+function runProbes(file: string, port: number): Promise<{ code: number | null; out: string }> {
+  return new Promise((resolve) => {
+    const child = spawn('python3', [path.join(PROBES, file)], {
+      cwd: PROBES,
+      env: { ...process.env, PORT: String(port) },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    let out = '';
+    child.stdout.on('data', (d) => {
+      out += d;
+    });
+    child.stderr.on('data', (d) => {
+      out += d;
+    });
+    const timer = setTimeout(() => child.kill('SIGKILL'), 240_000);
+    child.on('close', (code) => {
+      clearTimeout(timer);
+      resolve({ code, out });
+    });
+  });
+}
+
+const FILES: [string, number][] = [
+  // file, least number of probes it must have run (a file that stops early must not pass)
+  ['probes_1_line_fields_host.py', 160],
+  ['probes_2_framing.py', 120],
+  ['probes_3_conn.py', 60],
+];
+
+describe('HTTP/1.1 probe corpus against sockeye echo', () => {
+  for (const [file, least] of FILES) {
+    it(`${file}: every probe passes`, async (t) => {
+      const port = await startEcho(t);
+      const { code, out } = await runProbes(file, port);
+      assert.equal(code, 0, out.slice(-3000));
+      const failures = out.split('\n').filter((l) => l.startsWith('FAIL'));
+      assert.deepEqual(failures, [], 'failing probes');
+      // The last summary line: "--- [total N: ]P passed, F failed".
+      const m = /--- (?:total \d+: )?(\d+) passed, (\d+) failed\s*$/.exec(out.trim());
+      assert.ok(m !== null, `no summary line:\n${out.slice(-2000)}`);
+      assert.equal(Number(m[2]), 0, 'failed count');
+      assert.ok(Number(m[1]) >= least, `only ${m[1]} probes ran`);
+    });
+  }
+});
