@@ -12,56 +12,11 @@
  */
 
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
 import path from 'node:path';
-import { describe, it, type TestContext } from 'node:test';
-import { fileURLToPath } from 'node:url';
+import { describe, it } from 'node:test';
+import { runPython, startEchoProcess, TEST_SRC } from '../helpers/echo-process.js';
 
-const HERE = path.dirname(fileURLToPath(import.meta.url));
-const BIN = path.resolve(HERE, '../../../bin/sockeye.js');
-// The Python files stay in the source tree (tsc does not copy them).
-const PROBES = path.resolve(HERE, '../../../test/conformance/http-probes');
-
-/** Starts `sockeye echo` on a free port; resolves with its port once it listens. */
-async function startEcho(t: TestContext): Promise<number> {
-  const child = spawn(process.execPath, [BIN, 'echo', '--port', '0'], { stdio: ['ignore', 'pipe', 'inherit'] });
-  t.after(() => child.kill('SIGKILL'));
-  return new Promise((resolve, reject) => {
-    const timer = setTimeout(() => reject(new Error('sockeye echo did not start')), 10_000);
-    let out = '';
-    child.stdout.on('data', (d) => {
-      out += d;
-      const m = /listening on http:\/\/[^:]+:(\d+)/.exec(out);
-      if (m) {
-        clearTimeout(timer);
-        resolve(Number(m[1]));
-      }
-    });
-  });
-}
-
-/** Runs one probe file; returns its output. Probes run in parallel inside the file and are bounded in time. */
-function runProbes(file: string, port: number): Promise<{ code: number | null; out: string }> {
-  return new Promise((resolve) => {
-    const child = spawn('python3', [path.join(PROBES, file)], {
-      cwd: PROBES,
-      env: { ...process.env, PORT: String(port) },
-      stdio: ['ignore', 'pipe', 'pipe'],
-    });
-    let out = '';
-    child.stdout.on('data', (d) => {
-      out += d;
-    });
-    child.stderr.on('data', (d) => {
-      out += d;
-    });
-    const timer = setTimeout(() => child.kill('SIGKILL'), 240_000);
-    child.on('close', (code) => {
-      clearTimeout(timer);
-      resolve({ code, out });
-    });
-  });
-}
+const PROBES = path.join(TEST_SRC, 'conformance/http-probes');
 
 const FILES: [string, number][] = [
   // file, least number of probes it must have run (a file that stops early must not pass)
@@ -73,8 +28,8 @@ const FILES: [string, number][] = [
 describe('HTTP/1.1 probe corpus against sockeye echo', () => {
   for (const [file, least] of FILES) {
     it(`${file}: every probe passes`, async (t) => {
-      const port = await startEcho(t);
-      const { code, out } = await runProbes(file, port);
+      const { port } = await startEchoProcess(t);
+      const { code, out } = await runPython(PROBES, [file], { ...process.env, PORT: String(port) });
       assert.equal(code, 0, out.slice(-3000));
       const failures = out.split('\n').filter((l) => l.startsWith('FAIL'));
       assert.deepEqual(failures, [], 'failing probes');

@@ -8,57 +8,11 @@
  */
 
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
 import path from 'node:path';
-import { describe, it, type TestContext } from 'node:test';
-import { fileURLToPath } from 'node:url';
+import { describe, it } from 'node:test';
+import { runPython, startEchoProcess, TEST_SRC } from '../helpers/echo-process.js';
 
-const HERE = path.dirname(fileURLToPath(import.meta.url));
-const BIN = path.resolve(HERE, '../../../bin/sockeye.js');
-// The Python files stay in the source tree (tsc does not copy them).
-const PROBES = path.resolve(HERE, '../../../test/conformance/ws-probes');
-
-/** Starts `sockeye echo` (with extra arguments) on a free port; resolves with its port once it listens. */
-async function startEcho(t: TestContext, extra: string[] = []): Promise<number> {
-  const child = spawn(process.execPath, [BIN, 'echo', '--port', '0', ...extra], {
-    stdio: ['ignore', 'pipe', 'inherit'],
-  });
-  t.after(() => child.kill('SIGKILL'));
-  return new Promise((resolve, reject) => {
-    const timer = setTimeout(() => reject(new Error('sockeye echo did not start')), 10_000);
-    let out = '';
-    child.stdout.on('data', (d) => {
-      out += d;
-      const m = /listening on http:\/\/[^:]+:(\d+)/.exec(out);
-      if (m) {
-        clearTimeout(timer);
-        resolve(Number(m[1]));
-      }
-    });
-  });
-}
-
-/** Runs one probe file with its arguments; every probe inside is bounded in time. */
-function runProbes(args: string[]): Promise<{ code: number | null; out: string }> {
-  return new Promise((resolve) => {
-    const child = spawn('python3', [path.join(PROBES, args[0] as string), ...args.slice(1)], {
-      cwd: PROBES,
-      stdio: ['ignore', 'pipe', 'pipe'],
-    });
-    let out = '';
-    child.stdout.on('data', (d) => {
-      out += d;
-    });
-    child.stderr.on('data', (d) => {
-      out += d;
-    });
-    const timer = setTimeout(() => child.kill('SIGKILL'), 240_000);
-    child.on('close', (code) => {
-      clearTimeout(timer);
-      resolve({ code, out });
-    });
-  });
-}
+const PROBES = path.join(TEST_SRC, 'conformance/ws-probes');
 
 /** file, the servers it takes ('plain', or 'deflate' for `--deflate`) in its argument order, least number of probes. */
 const FILES: [string, ('plain' | 'deflate')[], number][] = [
@@ -74,8 +28,9 @@ describe('WebSocket probe corpus against sockeye echo', () => {
   for (const [file, servers, least] of FILES) {
     it(`${file}: every probe passes`, async (t) => {
       const args = [file];
-      for (const kind of servers) args.push(String(await startEcho(t, kind === 'deflate' ? ['--deflate'] : [])));
-      const { code, out } = await runProbes(args);
+      for (const kind of servers)
+        args.push(String((await startEchoProcess(t, kind === 'deflate' ? ['--deflate'] : [])).port));
+      const { code, out } = await runPython(PROBES, args);
       assert.equal(code, 0, out.slice(-3000));
       const failures = out.split('\n').filter((l) => l.startsWith('FAIL'));
       assert.deepEqual(failures, [], 'failing probes');
@@ -88,8 +43,8 @@ describe('WebSocket probe corpus against sockeye echo', () => {
 
   for (const deflate of [false, true]) {
     it(`300 random frame sequences${deflate ? ' with permessage-deflate' : ''}: the server still echoes after`, async (t) => {
-      const port = await startEcho(t, deflate ? ['--deflate'] : []);
-      const { code, out } = await runProbes(['probe_fuzz.py', String(port), deflate ? '1' : '0', '300']);
+      const { port } = await startEchoProcess(t, deflate ? ['--deflate'] : []);
+      const { code, out } = await runPython(PROBES, ['probe_fuzz.py', String(port), deflate ? '1' : '0', '300']);
       assert.equal(code, 0, out.slice(-3000));
       assert.match(out, /server alive: True/);
     });

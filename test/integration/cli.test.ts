@@ -5,30 +5,13 @@
  */
 
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
-import path from 'node:path';
 import { describe, test } from 'node:test';
-import { fileURLToPath } from 'node:url';
+import { BIN, startEchoProcess } from '../helpers/echo-process.js';
 import { run } from '../helpers/net.js';
-
-const BIN = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../../bin/sockeye.js');
 
 /** Starts `sockeye echo` on a free port; resolves with its port once it listens. */
 async function startEcho(t: import('node:test').TestContext): Promise<number> {
-  const child = spawn(process.execPath, [BIN, 'echo', '--port', '0'], { stdio: ['ignore', 'pipe', 'inherit'] });
-  t.after(() => child.kill('SIGKILL'));
-  return new Promise((resolve, reject) => {
-    const timer = setTimeout(() => reject(new Error('sockeye echo did not start')), 10_000);
-    let out = '';
-    child.stdout.on('data', (d) => {
-      out += d;
-      const m = /listening on http:\/\/[^:]+:(\d+)/.exec(out);
-      if (m) {
-        clearTimeout(timer);
-        resolve(Number(m[1]));
-      }
-    });
-  });
+  return (await startEchoProcess(t)).port;
 }
 
 describe('sockeye echo', () => {
@@ -67,20 +50,7 @@ describe('sockeye echo', () => {
 
 describe('sockeye echo shutdown', () => {
   test('SIGTERM: open WebSockets get 1001 (Going Away), then the process exits 0', async (t) => {
-    const child = spawn(process.execPath, [BIN, 'echo', '--port', '0'], { stdio: ['ignore', 'pipe', 'inherit'] });
-    t.after(() => child.kill('SIGKILL'));
-    const port = await new Promise<number>((resolve, reject) => {
-      const timer = setTimeout(() => reject(new Error('sockeye echo did not start')), 10_000);
-      let out = '';
-      child.stdout.on('data', (d) => {
-        out += d;
-        const m = /listening on http:\/\/[^:]+:(\d+)/.exec(out);
-        if (m) {
-          clearTimeout(timer);
-          resolve(Number(m[1]));
-        }
-      });
-    });
+    const { child, port } = await startEchoProcess(t);
     const { WebSocket } = await import('../../src/index.js');
     const ws = new WebSocket(`ws://127.0.0.1:${port}/`);
     await new Promise((resolve, reject) => {
