@@ -74,7 +74,8 @@ export function useSharedReads(socket: Socket, target: ReadTarget): boolean {
   const handle = (socket as unknown as { _handle?: { useUserBuffer?: (b: Uint8Array) => void } })._handle;
   if (f === null || handle === undefined || typeof handle.useUserBuffer !== 'function') return false;
   const s = socket as TargetSocket & Record<symbol, unknown>;
-  // Whether this socket already has them (false for a fresh accepted socket, which reads into Node's buffers).
+  // A socket that already reads into a buffer of its own (set up before, or created with `onread`) is left alone;
+  // a fresh accepted socket has null there.
   if (s[f.buffer] !== null) return false;
   s[kTarget] = target;
   s[f.buffer] = readBuffer;
