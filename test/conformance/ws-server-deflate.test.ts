@@ -34,13 +34,13 @@ import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { fileURLToPath } from 'node:url';
 import zlib from 'node:zlib';
+import { PYTHON, runPython } from '../helpers/echo-process.js';
 import { closeBody, frame } from '../helpers/ws-frames.js';
 import { connectRaw, OP_CLOSE, OP_TEXT, randomMask } from '../helpers/ws-raw-client.js';
 
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../..');
 const BIN = path.join(ROOT, 'bin/sockeye.js');
 const CLIENT = path.join(ROOT, 'test/fixtures/ws/autobahn-deflate-client.py');
-const PYTHON = '/usr/bin/python3';
 /** Bound of one Python run (every case of one server). */
 const RUN_TIMEOUT_MS = 90_000;
 /** RFC 7692 §7.2.1: the tail of a sync flush, removed by the sender and appended by the receiver. */
@@ -112,35 +112,17 @@ function startEcho(args: string[]): Promise<Echo> {
 }
 
 /** Runs every case of `suite` against the server on `port`; resolves with the results by case id. */
-function runClient(port: number, suite: Suite): Promise<Map<string, CaseResult>> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(PYTHON, [CLIENT, '--port', String(port), '--suite', suite], {
-      stdio: ['ignore', 'pipe', 'pipe'],
-    });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.on('data', (d) => {
-      stdout += d;
-    });
-    child.stderr.on('data', (d) => {
-      stderr += d;
-    });
-    const timer = setTimeout(() => child.kill('SIGKILL'), RUN_TIMEOUT_MS);
-    child.on('error', reject);
-    child.on('close', (code, signal) => {
-      clearTimeout(timer);
-      if (code !== 0) {
-        reject(new Error(`the Python client failed (${code ?? signal}): ${stderr.slice(-4000)}`));
-        return;
-      }
-      try {
-        const { results } = JSON.parse(stdout) as { results: CaseResult[] };
-        resolve(new Map(results.map((r) => [r.id, r])));
-      } catch (e) {
-        reject(new Error(`unreadable output of the Python client (${(e as Error).message}): ${stdout.slice(0, 2000)}`));
-      }
-    });
-  });
+async function runClient(port: number, suite: Suite): Promise<Map<string, CaseResult>> {
+  const run = await runPython(ROOT, [CLIENT, '--port', String(port), '--suite', suite], process.env, RUN_TIMEOUT_MS);
+  if (run.code !== 0) {
+    throw new Error(`the Python client failed (${run.code ?? 'killed'}): ${run.stderr.slice(-4000)}`);
+  }
+  try {
+    const { results } = JSON.parse(run.stdout) as { results: CaseResult[] };
+    return new Map(results.map((r) => [r.id, r]));
+  } catch (e) {
+    throw new Error(`unreadable output of the Python client (${(e as Error).message}): ${run.stdout.slice(0, 2000)}`);
+  }
 }
 
 function explain(r: CaseResult): string {

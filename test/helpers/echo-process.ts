@@ -40,26 +40,45 @@ export function startEchoProcess(t: TestContext, extra: string[] = []): Promise<
   });
 }
 
-/** Runs `python3 file args...` in `cwd`; resolves with its exit code and output (killed after `timeoutMs`). */
+/**
+ * Debian's Python, where the test command installs python3-websockets (a `python3` earlier in PATH may lack it).
+ */
+export const PYTHON = '/usr/bin/python3';
+
+/** What a Python child printed: stdout, stderr, and both in arrival order. */
+export interface PythonRun {
+  code: number | null;
+  stdout: string;
+  stderr: string;
+  out: string;
+}
+
+/** Runs `PYTHON args...` in `cwd`; resolves when it ends (killed after `timeoutMs`; a spawn error is in `out`). */
 export function runPython(
   cwd: string,
   args: string[],
   env: NodeJS.ProcessEnv = process.env,
   timeoutMs = 240_000,
-): Promise<{ code: number | null; out: string }> {
+): Promise<PythonRun> {
   return new Promise((resolve) => {
-    const child = spawn('python3', args, { cwd, env, stdio: ['ignore', 'pipe', 'pipe'] });
-    let out = '';
+    const child = spawn(PYTHON, args, { cwd, env, stdio: ['ignore', 'pipe', 'pipe'] });
+    const run: PythonRun = { code: null, stdout: '', stderr: '', out: '' };
     child.stdout.on('data', (d) => {
-      out += d;
+      run.stdout += d;
+      run.out += d;
     });
     child.stderr.on('data', (d) => {
-      out += d;
+      run.stderr += d;
+      run.out += d;
+    });
+    child.on('error', (e) => {
+      run.out += `\n${e.message}`;
     });
     const timer = setTimeout(() => child.kill('SIGKILL'), timeoutMs);
     child.on('close', (code) => {
       clearTimeout(timer);
-      resolve({ code, out });
+      run.code = code;
+      resolve(run);
     });
   });
 }
