@@ -6,6 +6,8 @@
 #   bash bench/ab.sh OLD_CHECKOUT WORKLOAD [ROUNDS=5]
 # OLD_CHECKOUT: another built checkout (e.g. `git worktree add /tmp/old <commit> && cd /tmp/old && npm ci && npm run build`).
 # WORKLOAD: get | post | pipe | 32 | 1k | 64k | 1m | storm.
+# OLD_ENV: environment for the "old" server, e.g. `OLD_ENV=SOCKEYE_STREAM=0 bash bench/ab.sh . 1m` compares two
+# settings of one build.
 set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 OLD="${1:?old checkout}"; W="${2:?workload}"; R="${3:-5}"
@@ -17,7 +19,7 @@ PIDS=()
 cleanup() { for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null || true; done; }
 trap cleanup EXIT
 PORT=9851 taskset -c 0 node "$ROOT/dist/bench/server.js" >/dev/null 2>&1 & PIDS+=($!)
-PORT=9852 taskset -c 0 node "$OLD/dist/bench/server.js" >/dev/null 2>&1 & PIDS+=($!)
+ env ${OLD_ENV:-} PORT=9852 taskset -c 0 node "$OLD/dist/bench/server.js" >/dev/null 2>&1 & PIDS+=($!)
 NODE_PATH="$DEPS/node_modules" PORT=9853 taskset -c 0 node "$SHARED/servers/impl/raw-net.cjs" >/dev/null 2>&1 & PIDS+=($!)
 sleep 1.5
 load() { # port seconds -> operations per second

@@ -4,7 +4,12 @@
  * SOCKEYE_DEFLATE=1 accepts permessage-deflate with the default settings.
  */
 
-import { serve } from '../src/index.js';
+import { type ServerWebSocket, serve } from '../src/index.js';
+
+/** Echoes a piece of a large message as a fragment, as `sockeye echo` does (src/cli/echo.ts). */
+function streamEcho(ws: ServerWebSocket, chunk: Buffer, isBinary: boolean, _first: boolean, isLast: boolean) {
+  ws.sendFragment(chunk, isLast, isBinary);
+}
 
 const HELLO = Buffer.from('Hello, World!');
 const TEXT_PLAIN: [string, string][] = [['Content-Type', 'text/plain']];
@@ -23,10 +28,15 @@ const server = await serve({
   },
   websocket: {
     maxPayload: 64 * 1024 * 1024,
+    // As `sockeye echo`: an echo queued for a client still sending a large message is not a slow consumer.
+    maxBackpressure: 256 * 1024 * 1024,
     perMessageDeflate: process.env.SOCKEYE_DEFLATE === '1',
     message(ws, message, isBinary) {
       ws.send(message, isBinary);
     },
+    // SOCKEYE_STREAM=0 echoes every message whole (to measure that path); by default single-frame messages of
+    // 64 KiB and more are echoed piece by piece as they arrive, as `sockeye echo` does.
+    ...(process.env.SOCKEYE_STREAM === '0' ? {} : { messageChunk: streamEcho }),
   },
 });
 process.stdout.write('ready\n');

@@ -70,6 +70,13 @@ export const WS_PONG_TIMEOUT_S = 30;
 /** Unsettled async message handlers per connection before reading pauses (websockets' max_queue is 16). */
 export const WS_MAX_PENDING_MESSAGES = 16;
 
+/**
+ * With a `messageChunk` handler, single-frame messages of this many bytes or more are streamed to it: one read's
+ * worth (up to 64 KiB) at a time, so no message costs a buffer of its size. Below it a message fits in one or two
+ * reads and gathering it costs little.
+ */
+export const WS_STREAM_THRESHOLD = 64 * 1024;
+
 // permessage-deflate (RFC 7692), measured on this machine: docs/limits.md#permessage-deflate.
 
 /** Messages shorter than 1 KiB are sent uncompressed (ws's threshold too): below it deflate saves a few bytes

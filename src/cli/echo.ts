@@ -45,4 +45,12 @@ export const wsEcho: WebSocketOptions = {
   message(ws, message, isBinary) {
     ws.send(message, isBinary);
   },
+  // A message sent as one frame of 64 KiB or more is echoed as it arrives, one fragment per piece read (RFC 6455
+  // §5.4 lets a message be sent in fragments): no buffer of the message's size, and the echo starts before the
+  // message has ended. Reading does not pause while the peer is slow to read the echo: a client that sends a
+  // whole 16 MiB message before it reads (many conformance clients do) would wait for us while we wait for it.
+  // maxBackpressure bounds what waits, as it bounds a whole-message echo.
+  messageChunk(ws, chunk, isBinary, _isFirst, isLast) {
+    ws.sendFragment(chunk, isLast, isBinary);
+  },
 };

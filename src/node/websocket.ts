@@ -17,7 +17,10 @@ import {
   WS_MAX_PAYLOAD,
   WS_MAX_PENDING_MESSAGES,
   WS_PONG_TIMEOUT_S,
+  WS_STREAM_THRESHOLD,
 } from '../limits.js';
+import { copyOf } from '../util/bytes.js';
+import { readBuffer } from '../util/mask.js';
 import { isValidUtf8 } from '../util/utf8.js';
 import { formatExtensions } from '../ws/extensions.js';
 import { OP_BINARY, OP_CONTINUATION, OP_TEXT } from '../ws/frame.js';
@@ -145,6 +148,32 @@ export interface WebSocketOptions<T = unknown> {
    * `maxPendingMessages` of them are unsettled (TCP flow control then slows the peer down).
    */
   message?(ws: ServerWebSocket<T>, message: string | Buffer, isBinary: boolean): void | Promise<void>;
+  /**
+   * Optional: large messages piece by piece, as they arrive, instead of whole in `message`. A message sent as one
+   * frame of `streamThreshold` bytes or more comes here (at most one read, 64 KiB, per piece), others still go to
+   * `message`: fragmented and compressed messages are always whole. The size of a streamed message is known, and
+   * checked against `maxPayload`, before its first piece. Text comes as UTF-8 bytes, checked before each piece
+   * is handed on (a piece may end inside a character; invalid bytes close the connection with 1007 before they
+   * are delivered). `isFirst` / `isLast` mark the message's ends. A returned promise counts against
+   * `maxPendingMessages` like one of `message`'s: a slow consumer pauses reading.
+   *
+   * `chunk` is a view of the server's read buffer, valid until the handler returns (as uWebSockets.js does):
+   * `send`/`sendFragment` copy it, anything else that keeps it must copy it (`Buffer.from(chunk)`). So streaming
+   * costs no allocation per read, which is what makes a large echo run at the speed of the sockets.
+   *
+   * @example
+   * // echo a large message as it arrives, in fragments
+   * messageChunk(ws, chunk, isBinary, _isFirst, isLast) { ws.sendFragment(chunk, isLast, isBinary); }
+   */
+  messageChunk?(
+    ws: ServerWebSocket<T>,
+    chunk: Buffer,
+    isBinary: boolean,
+    isFirst: boolean,
+    isLast: boolean,
+  ): void | Promise<void>;
+  /** Size from which single-frame messages go to `messageChunk` (when it is set). Default 64 KiB. */
+  streamThreshold?: number;
   /** The connection ended: close code (1005 none given, 1006 dropped), reason, whether clean, and why. */
   close?(ws: ServerWebSocket<T>, code: number, reason: string, wasClean: boolean, info: CloseInfo): void;
   /** The socket's buffer emptied after `send` reported backpressure (-1). */
@@ -265,6 +294,8 @@ export class WsServerContext<T = unknown> {
   readonly idleTimeoutMs: number;
   readonly pongTimeoutMs: number;
   readonly maxPendingMessages: number;
+  /** Messages from this size go to `messageChunk` (`Infinity` without one). */
+  readonly streamThreshold: number;
   /** permessage-deflate policy and codec settings, or null when off (or unsupported by this Node). */
   readonly deflatePolicy: DeflateServerPolicy | null;
   readonly deflateSettings: DeflateSettings | null;
@@ -283,6 +314,10 @@ export class WsServerContext<T = unknown> {
     this.idleTimeoutMs = (options.idleTimeout ?? WS_IDLE_TIMEOUT_S) * 1000;
     this.pongTimeoutMs = (options.pongTimeout ?? WS_PONG_TIMEOUT_S) * 1000;
     this.maxPendingMessages = options.maxPendingMessages ?? WS_MAX_PENDING_MESSAGES;
+    this.streamThreshold =
+      options.messageChunk === undefined
+        ? Number.POSITIVE_INFINITY
+        : Math.max(0, options.streamThreshold ?? WS_STREAM_THRESHOLD);
     const pmd = options.perMessageDeflate;
     if (pmd !== undefined && pmd !== false && isDeflateSupported()) {
       const o = pmd === true ? {} : pmd;
@@ -316,6 +351,12 @@ const F_FRAGMENT_OPEN = 4;
 const F_PAUSED = 8;
 const F_FRAGMENT_COMPRESSED = 16;
 
+// What a backlog entry / `#dispatch` call holds: a whole message or a streamed piece, and its flags.
+const K_BINARY = 1;
+const K_CHUNK = 2;
+const K_FIRST = 4;
+const K_LAST = 8;
+
 /** A server-side WebSocket connection. */
 export class ServerWebSocket<T = unknown> implements WsHandler, ReadTarget {
   /** Data attached by the `upgrade` hook. */
@@ -345,9 +386,9 @@ export class ServerWebSocket<T = unknown> implements WsHandler, ReadTarget {
   #openedAt: number;
   /** Async message handlers not yet settled. */
   #pending: number;
-  /** Messages parsed from an already-read chunk while `maxPendingMessages` handlers were unsettled: binary flag
-   * and payload, in arrival order. At most one read's worth (the socket is paused meanwhile). */
-  #backlog: (boolean | Buffer)[] | null;
+  /** Messages and pieces parsed from an already-read chunk while `maxPendingMessages` handlers were unsettled:
+   * kind (K_* bits) and payload, in arrival order. At most one read's worth (the socket is paused meanwhile). */
+  #backlog: (number | Buffer)[] | null;
 
   /** @internal */
   constructor(
@@ -383,7 +424,12 @@ export class ServerWebSocket<T = unknown> implements WsHandler, ReadTarget {
     this.#pending = 0;
     this.#backlog = null;
     this.core = new WsProtocol(
-      { side: SIDE_SERVER, maxPayload: ctx.maxPayload, rsv1Allowed: this.#codec !== null },
+      {
+        side: SIDE_SERVER,
+        maxPayload: ctx.maxPayload,
+        rsv1Allowed: this.#codec !== null,
+        streamThreshold: ctx.streamThreshold,
+      },
       this,
       this.#writer,
     );
@@ -654,11 +700,29 @@ export class ServerWebSocket<T = unknown> implements WsHandler, ReadTarget {
     // Pausing the socket stops the next read, not the rest of this one: messages that were already read wait
     // here, so that no more than maxPendingMessages handlers are ever unsettled.
     if ((this.#flags & F_PAUSED) !== 0) {
-      if (this.#backlog === null) this.#backlog = [binary, data];
-      else this.#backlog.push(binary, data);
+      this.#defer(binary ? K_BINARY : 0, data);
       return;
     }
-    this.#dispatch(binary, data);
+    this.#dispatch(binary ? K_BINARY : 0, data);
+  }
+
+  /** @internal A piece of a streamed message (`messageChunk`): a view of the read buffer (see `#defer`). */
+  onMessageChunk(binary: boolean, data: Buffer, first: boolean, last: boolean): void {
+    const stats = this.#ctx.stats;
+    if (first) bump(stats.framesIn, binary ? 'binary' : 'text');
+    stats.payloadBytesIn += data.length;
+    if (last) stats.messagesIn++;
+    const kind = K_CHUNK | (binary ? K_BINARY : 0) | (first ? K_FIRST : 0) | (last ? K_LAST : 0);
+    if ((this.#flags & F_PAUSED) !== 0) this.#defer(kind, data);
+    else this.#dispatch(kind, data);
+  }
+
+  /** Keeps a message or piece parsed while reading is paused, for `#settled`. */
+  #defer(kind: number, data: Buffer): void {
+    // A streamed piece is a view of the shared read buffer, which the next read overwrites.
+    if (data.buffer === readBuffer.buffer) data = copyOf(data);
+    if (this.#backlog === null) this.#backlog = [kind, data];
+    else this.#backlog.push(kind, data);
   }
 
   /** RFC 7692 §7.2.2: decompress a message; fails the connection (1009 or 1007) and returns null if it cannot. */
@@ -692,13 +756,25 @@ export class ServerWebSocket<T = unknown> implements WsHandler, ReadTarget {
     this.#fail(code, reason, 'protocol-error');
   }
 
-  #dispatch(binary: boolean, data: Buffer): void {
+  /** Calls `message` or `messageChunk` (K_CHUNK) with what `kind` says. */
+  #dispatch(kind: number, data: Buffer): void {
     const ctx = this.#ctx;
-    const fn = ctx.options.message;
-    if (fn === undefined) return;
+    const binary = (kind & K_BINARY) !== 0;
     let r: void | Promise<void>;
     try {
-      r = binary ? fn(this, data, true) : fn(this, data.toString('utf8'), false);
+      if ((kind & K_CHUNK) !== 0) {
+        r = (ctx.options.messageChunk as NonNullable<WebSocketOptions<T>['messageChunk']>)(
+          this,
+          data,
+          binary,
+          (kind & K_FIRST) !== 0,
+          (kind & K_LAST) !== 0,
+        );
+      } else {
+        const fn = ctx.options.message;
+        if (fn === undefined) return;
+        r = binary ? fn(this, data, true) : fn(this, data.toString('utf8'), false);
+      }
     } catch (err) {
       // A handler that throws must not take the server down (it would escape the socket's 'data' event).
       this.#handlerFailed(err);
@@ -729,10 +805,10 @@ export class ServerWebSocket<T = unknown> implements WsHandler, ReadTarget {
     if (backlog !== null) {
       let i = 0;
       while (i < backlog.length && this.#pending < max) {
-        const binary = backlog[i] as boolean;
+        const kind = backlog[i] as number;
         const data = backlog[i + 1] as Buffer;
         i += 2;
-        this.#dispatch(binary, data);
+        this.#dispatch(kind, data);
       }
       backlog.splice(0, i);
       if (backlog.length > 0) return;
@@ -1003,6 +1079,21 @@ export class ServerWebSocket<T = unknown> implements WsHandler, ReadTarget {
     if (this.sendFragment(pending ?? EMPTY_BUFFER, true, binary) === SEND_DROPPED) {
       throw new ConnectionClosedError(1006, '', false);
     }
+  }
+
+  /**
+   * Resolves once `bufferedAmount` is back under `backpressureLimit` (at once if it is), or the connection is
+   * gone. A `messageChunk` handler that returns it after `send…` reported -1 stops reading while the peer is
+   * slow to read what it is sent.
+   */
+  drained(): Promise<void> {
+    const limit = this.#ctx.backpressureLimit;
+    if (this.bufferedAmount <= limit || (this.#flags & F_CLOSED) !== 0) return Promise.resolve();
+    // Called in a handler, the bytes may still be gathered by the read's batch, which is written when the handler
+    // returns, often whole (no 'drain' would ever come for them): look again once it has been written.
+    return Promise.resolve().then(() =>
+      this.bufferedAmount > limit && (this.#flags & F_CLOSED) === 0 ? this.#waitDrain() : undefined,
+    );
   }
 
   #waitDrain(): Promise<void> {

@@ -18,6 +18,10 @@
  *   the receiver can fail fast, e.g. on invalid UTF-8). Until half of it has arrived the pieces are unmasked in
  *   place and kept as views in a list; then they are copied into the payload's final buffer, and every later
  *   piece is unmasked straight into that buffer (`maskInto`), so each byte is copied once.
+ * - A streamed payload (the receiver set `streamPayload` in `onFrameHeader`) is not gathered: each piece is
+ *   unmasked in place and handed on as it arrives (`onFramePart`, the last one `onFramePayload`), as a view of the
+ *   input even when that is ephemeral, so a message of any size costs no allocation at all, and its first bytes
+ *   can be acted on before the rest has arrived.
  * - Every frame in a chunk is parsed in one `receive` loop; no object is allocated per frame except the
  *   payload view.
  * - The chunks handed to `receive` may be modified (unmasked in place): the caller gives up ownership of them.
@@ -32,9 +36,16 @@ import { EMPTY, MAX_CONTROL_PAYLOAD, MAX_FRAME_HEADER } from './frame.js';
 export interface FrameReceiver {
   /** A frame header was read. Called before any of its payload is buffered, so limits can be checked first. */
   onFrameHeader(fin: boolean, rsv1: boolean, opcode: number, length: number): boolean;
-  /** A piece of a payload that spans chunks, already unmasked. The whole payload follows in `onFramePayload`. */
+  /**
+   * A piece of a payload that spans chunks, already unmasked. The whole payload follows in `onFramePayload`; when
+   * the receiver set `streamPayload`, only the last piece does, and the pieces are not kept (views of the input:
+   * of an ephemeral chunk, valid during the call only).
+   */
   onFramePart(part: Buffer): boolean;
-  /** The whole payload of the current frame, unmasked (a view into the input when it came in one chunk). */
+  /**
+   * The whole payload of the current frame, unmasked (a view into the input when it came in one chunk); for a
+   * streamed payload (`streamPayload`), its last piece only, a view even of an ephemeral chunk.
+   */
   onFramePayload(payload: Buffer): boolean;
   /** The frame header broke a rule of RFC 6455 §5; the parser has stopped. */
   onFrameError(error: ProtocolError): void;
@@ -134,6 +145,11 @@ export class FrameParser {
   payloadLength: number;
   /** Payload bytes of the current frame received so far. */
   received: number;
+  /**
+   * Set by the receiver in `onFrameHeader` (cleared before each call): hand this frame's payload on piece by
+   * piece as it arrives instead of gathering it.
+   */
+  streamPayload: boolean;
   /** Masking key of the current frame, byte by byte (small integers in the object: no buffer per connection). */
   #k0: number;
   #k1: number;
@@ -159,6 +175,7 @@ export class FrameParser {
     this.masked = false;
     this.payloadLength = 0;
     this.received = 0;
+    this.streamPayload = false;
     // The key is kept as four small integers and put in a shared scratch buffer for each unmasking call: a Buffer
     // per connection cost ~100 bytes of heap, or, as a slice of Node's pool, kept a whole 8 KiB pool chunk alive
     // when the pool also served short-lived copies (bench/idle-memory.sh).
@@ -252,7 +269,8 @@ export class FrameParser {
         const payload = chunk.subarray(pos, pos + remaining);
         pos += remaining;
         if (this.masked) mask(payload, this.#key(), 0);
-        if (!this.#deliver(ephemeral ? copyOf(payload) : payload)) return;
+        // A streamed payload is handed on as a view even from an ephemeral chunk (valid during the call only).
+        if (!this.#deliver(ephemeral && !this.streamPayload ? copyOf(payload) : payload)) return;
         continue;
       }
       const take = Math.min(avail, remaining);
@@ -260,6 +278,18 @@ export class FrameParser {
       pos += take;
       const at = this.received;
       this.received += take;
+      if (this.streamPayload) {
+        // Streamed: unmasked in place and handed on as a view, also of an ephemeral chunk (valid during the call
+        // only): no allocation, and no copy unless the receiver keeps the piece.
+        if (this.masked) mask(piece, this.#key(), at);
+        if (this.received === this.payloadLength) {
+          if (!this.#deliver(piece)) return;
+        } else if (!this.#receiver.onFramePart(piece)) {
+          this.stop();
+          return;
+        }
+        continue;
+      }
       let dest = this.#dest;
       // PERF: once half the payload has arrived, gather it into its final buffer and put every later piece
       // there as it arrives (while it is in cache), so that nothing is left to copy when the last byte comes: the
@@ -407,6 +437,7 @@ export class FrameParser {
     this.masked = masked;
     this.payloadLength = length;
     this.received = 0;
+    this.streamPayload = false;
     // Set the state before the callback so that the parser is consistent whatever the receiver does.
     this.state = READ_PAYLOAD;
     if (!this.#receiver.onFrameHeader(fin, rsv1, opcode, length)) {

@@ -77,6 +77,13 @@ export interface WsHandler {
    * (compressed by an extension: the adapter inflates, then validates with util/utf8.ts).
    */
   onMessage(binary: boolean, data: Buffer, rsv1: boolean): void;
+  /**
+   * A piece of a streamed message (see `WsProtocolOptions.streamThreshold`), in order: `first` on the message's
+   * first piece, `last` on its last (both on a message that came in one piece). Text pieces are UTF-8 bytes,
+   * checked before they are handed on; a piece may end inside a character. `data` is a view of the input: when
+   * the adapter's reads are ephemeral (a shared read buffer), it is valid during the call only.
+   */
+  onMessageChunk?(binary: boolean, data: Buffer, first: boolean, last: boolean): void;
   /** A ping. The core has already written the pong (same payload) unless a close frame was sent. */
   onPing(data: Buffer): void;
   /** A pong. */
@@ -98,6 +105,12 @@ export interface WsProtocolOptions {
   maxPayload: number;
   /** An extension that uses RSV1 (permessage-deflate) was negotiated. Default `false`. */
   rsv1Allowed?: boolean;
+  /**
+   * Messages sent as one frame of at least this many payload bytes are streamed: handed to `onMessageChunk`
+   * piece by piece as they arrive instead of gathered for `onMessage`. Fragmented and compressed (RSV1) messages
+   * are never streamed. Default `Infinity` (never); needs a handler with `onMessageChunk`.
+   */
+  streamThreshold?: number;
 }
 
 /**
@@ -126,6 +139,8 @@ export class WsProtocol implements FrameReceiver {
   readonly maxPayload: number;
   /** Whether RSV1 may be set (an extension using it was negotiated). */
   readonly rsv1Allowed: boolean;
+  /** First-frame payload length from which a message is streamed (`Infinity`: never). */
+  readonly streamThreshold: number;
 
   readonly #handler: WsHandler;
   readonly #sink: WsSink;
@@ -147,6 +162,9 @@ export class WsProtocol implements FrameReceiver {
   #msgLength: number;
   /** Created on the first fragmented message (idle connections hold no array). */
   #msgParts: Buffer[] | null;
+  /** The message is streamed to `onMessageChunk`; `#msgFirstChunk`: its first piece is still to be handed on. */
+  #msgStreamed: boolean;
+  #msgFirstChunk: boolean;
   /** Whether the message is text to be UTF-8 checked here, and the validator state carried across pieces. */
   #msgCheckUtf8: boolean;
   #msgUtf8: number;
@@ -163,6 +181,9 @@ export class WsProtocol implements FrameReceiver {
     this.side = options.side;
     this.maxPayload = Math.max(options.maxPayload, 0) || 0;
     this.rsv1Allowed = options.rsv1Allowed === true;
+    const threshold = options.streamThreshold ?? Number.POSITIVE_INFINITY;
+    this.streamThreshold =
+      handler.onMessageChunk !== undefined && threshold >= 0 ? threshold : Number.POSITIVE_INFINITY;
     this.#handler = handler;
     this.#sink = sink;
     this.#parser = new FrameParser(
@@ -180,6 +201,8 @@ export class WsProtocol implements FrameReceiver {
     this.#msgRsv1 = false;
     this.#msgLength = 0;
     this.#msgParts = null;
+    this.#msgStreamed = false;
+    this.#msgFirstChunk = false;
     this.#msgCheckUtf8 = false;
     this.#msgUtf8 = UTF8_ACCEPT;
     this.#sendingFragmented = false;
@@ -246,6 +269,11 @@ export class WsProtocol implements FrameReceiver {
       // A compressed text message is checked after inflate by the adapter.
       this.#msgCheckUtf8 = opcode === OP_TEXT && !rsv1;
       this.#msgUtf8 = UTF8_ACCEPT;
+      // Only a message sent as one frame is streamed: its whole size is known (and checked against maxPayload
+      // below) before any of it is handed on, so a streamed message is never cut off by a 1009. Decided on the
+      // header, so that where a message goes depends on its bytes, not on how reads split them.
+      this.#msgStreamed = fin && !rsv1 && length >= this.streamThreshold;
+      this.#msgFirstChunk = true;
     }
     // RFC 6455 §10.4: "implementations SHOULD impose a limit on frame sizes and the total message size after
     // reassembly"; §7.4.1: 1009 "a message that is too big for it to process". Checked before buffering.
@@ -255,6 +283,7 @@ export class WsProtocol implements FrameReceiver {
       );
     }
     this.#msgLength += length;
+    if (this.#msgStreamed) this.#parser.streamPayload = true;
     return true;
   }
 
@@ -265,6 +294,8 @@ export class WsProtocol implements FrameReceiver {
       if (utf8Scan(this.#msgUtf8, part, 0, part.length) >= 0) return this.#failUtf8();
       this.#msgUtf8 = utf8ScanState();
     }
+    // A control frame split across reads comes here in pieces too, also in the middle of a streamed message.
+    if (this.#msgStreamed && this.#frameOpcode < OP_CLOSE) return this.#chunk(part, false);
     return true;
   }
 
@@ -273,6 +304,7 @@ export class WsProtocol implements FrameReceiver {
     const opcode = this.#frameOpcode;
     if (opcode >= OP_CLOSE) return this.#onControl(opcode, payload);
     const fin = this.#frameFin;
+    if (this.#msgStreamed) return this.#streamedPayload(payload, fin);
     if (this.#msgCheckUtf8) {
       // RFC 6455 §8.1: "When an endpoint is to interpret a byte stream as UTF-8 but finds that the byte stream is
       // not, in fact, a valid UTF-8 stream, that endpoint MUST _Fail the WebSocket Connection_" (1007, §7.4.1).
@@ -310,6 +342,34 @@ export class WsProtocol implements FrameReceiver {
     this.#msgRsv1 = false;
     this.#msgLength = 0;
     this.#handler.onMessage(binary, data, rsv1);
+    return this.#parser.state !== STOPPED;
+  }
+
+  /** The last piece of a streamed message's frame: checked like every piece, handed on unless empty mid-message. */
+  #streamedPayload(payload: Buffer, fin: boolean): boolean {
+    this.#frameChecked = false;
+    if (this.#msgCheckUtf8) {
+      // RFC 6455 §8.1 (1007), checked piece by piece: the pieces before this one were checked as they came.
+      if (utf8Scan(this.#msgUtf8, payload, 0, payload.length) >= 0) return this.#failUtf8();
+      this.#msgUtf8 = utf8ScanState();
+      // A character cut off at the end of the message is invalid too.
+      if (fin && this.#msgUtf8 !== UTF8_ACCEPT) return this.#failUtf8();
+    }
+    if (!fin) return payload.length > 0 ? this.#chunk(payload, false) : true;
+    return this.#chunk(payload, true);
+  }
+
+  /** Hands a piece of a streamed message on; at the last one the message is over. */
+  #chunk(data: Buffer, last: boolean): boolean {
+    const binary = this.#msgOpcode === OP_BINARY;
+    const first = this.#msgFirstChunk;
+    this.#msgFirstChunk = false;
+    if (last) {
+      this.#msgOpcode = 0;
+      this.#msgLength = 0;
+      this.#msgStreamed = false;
+    }
+    (this.#handler.onMessageChunk as NonNullable<WsHandler['onMessageChunk']>)(binary, data, first, last);
     return this.#parser.state !== STOPPED;
   }
 
@@ -415,6 +475,7 @@ export class WsProtocol implements FrameReceiver {
     this.#msgParts = null;
     this.#msgOpcode = 0;
     this.#msgLength = 0;
+    this.#msgStreamed = false;
   }
 
   #end(): void {

@@ -42,7 +42,10 @@ for (const [kind, opcode] of [
       const payload = kind === 'text' ? Buffer.from(textOf(len)) : binaryOf(len);
       await client.write(cf({ opcode, payload }));
       const [f] = await client.waitFrames(1);
-      assert.equal(f?.header.length, minimalHeader(len), 'RFC 6455 §5.2: minimal payload length encoding');
+      // A message of 64 KiB or more comes back streamed, in fragments (each checked in expectCleanClose): the
+      // first frame's header is minimal for the bytes it carries.
+      const carried = len < 65536 ? len : (f?.payload.length ?? -1);
+      assert.equal(f?.header.length, minimalHeader(carried), 'RFC 6455 §5.2: minimal payload length encoding');
       await expectCleanClose(client, [{ opcode, payload }]);
     });
   }
