@@ -42,6 +42,11 @@ let arenaFill = 0;
  * PERF: with 64 KiB, POST 4 KiB echo ran ~15 % slower than with 2 KiB (bench/run.sh --workload http-post-4k). */
 const COPY_LIMIT = 2 * 1024;
 
+/** @internal For tests: the shared arena and how much of it is in use. */
+export function arenaUsage(): { arena: Buffer; fill: number } {
+  return { arena, fill: arenaFill };
+}
+
 export class SocketWriter {
   readonly socket: Socket;
   /** Nesting depth of open batches; output is held while > 0. */

@@ -3,14 +3,16 @@
  * whatever mix of by-reference writes, strings and copies (`writeCopy`, which appends to an arena shared by all
  * writers) it holds; a copy is taken when it is made (the source may change right after); batches of two
  * writers interleaved inside each other (a send to another socket from inside a batch) do not mix their bytes;
- * more copies than one arena holds; and a socket that already has bytes queued.
+ * more copies than one arena holds; a socket that already has bytes queued; the arena segment a batch gives back
+ * when the kernel took it whole (and keeps when a write was cut short); views of the shared read buffer.
  */
 
 import assert from 'node:assert/strict';
 import { Buffer } from 'node:buffer';
 import net from 'node:net';
 import { test } from 'node:test';
-import { SocketWriter } from '../../src/node/socket-writer.js';
+import { arenaUsage, SocketWriter } from '../../src/node/socket-writer.js';
+import { readBuffer } from '../../src/util/mask.js';
 
 interface Pair {
   writer: SocketWriter;
@@ -146,4 +148,71 @@ test('writeCopy outside a batch writes at once; copies made while the socket has
   p.peer.resume();
   const got = await p.received(queued + 18 + 1);
   assert.equal(got.subarray(queued).toString('latin1'), 'tail-of-the-stream!');
+});
+
+test('a batch the kernel took whole gives its arena segment back: the next batch copies into the same bytes', async (t) => {
+  const p = await pair(t);
+  const payload = Buffer.alloc(30_000, 0x41);
+  p.writer.begin();
+  p.writer.writeCopy(payload, 0, payload.length);
+  p.writer.commit();
+  const before = arenaUsage();
+  assert.equal(p.socket.writableLength, 0, 'loopback took 30 000 bytes at once');
+  p.writer.begin();
+  p.writer.writeCopy(bytes('head'), 0, 4);
+  payload.fill(0x42);
+  p.writer.writeCopy(payload, 0, payload.length);
+  const during = arenaUsage();
+  p.writer.commit();
+  const after = arenaUsage();
+  assert.equal(during.arena, before.arena, 'same arena');
+  assert.equal(during.fill, before.fill + 4 + 30_000, 'the batch appended to it');
+  assert.equal(after.fill, before.fill, 'and gave it back once written');
+  const got = await p.received(60_004);
+  assert.equal(got.subarray(0, 30_000).toString('latin1'), 'A'.repeat(30_000));
+  assert.equal(got.subarray(30_000).toString('latin1'), `head${'B'.repeat(30_000)}`);
+});
+
+test('a batch whose write was cut short keeps its segment: later batches of other writers do not overwrite it', async (t) => {
+  const p = await pair(t);
+  const other = await pair(t);
+  p.peer.pause();
+  // Batches of 48 KiB copies, each with its own byte, until one is only partly taken by the kernel.
+  const sent: number[] = [];
+  const piece = Buffer.alloc(48 * 1024);
+  for (let i = 0; i < 4096 && p.socket.writableLength === 0; i++) {
+    piece.fill(i & 0xff);
+    p.writer.begin();
+    p.writer.writeCopy(piece, 0, piece.length);
+    p.writer.commit();
+    sent.push(i & 0xff);
+  }
+  assert.ok(p.socket.writableLength > 0, 'a write was cut short');
+  // Another writer copies as much again through the arena while those bytes wait.
+  for (let i = 0; i < 8; i++) {
+    piece.fill(0xee);
+    other.writer.begin();
+    other.writer.writeCopy(piece, 0, piece.length);
+    other.writer.commit();
+  }
+  p.peer.resume();
+  const got = await p.received(sent.length * piece.length);
+  for (let k = 0; k < sent.length; k++) {
+    const part = got.subarray(k * piece.length, (k + 1) * piece.length);
+    assert.ok(
+      part.every((b) => b === sent[k]),
+      `batch ${k} of ${sent.length} arrived intact`,
+    );
+  }
+});
+
+test('a view of the shared read buffer written by reference is copied (the next read overwrites the buffer)', async (t) => {
+  const p = await pair(t);
+  readBuffer.fill(0x61, 0, 5000);
+  p.writer.begin();
+  p.writer.write(readBuffer.subarray(0, 5000));
+  readBuffer.fill(0x62, 0, 5000); // a read before the batch is written
+  p.writer.commit();
+  const got = await p.received(5000);
+  assert.equal(got.toString('latin1'), 'a'.repeat(5000));
 });
