@@ -1097,20 +1097,48 @@ export class ServerWebSocket<T = unknown> implements WsHandler, ReadTarget {
   }
 
   #waitDrain(): Promise<void> {
-    return new Promise((resolve) => {
-      const done = () => {
-        this.#socket.off('drain', done);
-        this.#socket.off('close', done);
-        resolve();
-      };
-      this.#socket.on('drain', done);
-      this.#socket.on('close', done);
-    });
+    return new Promise((resolve) => this.#whenWritten(resolve));
+  }
+
+  /**
+   * Calls `fn` once what the socket has queued now is written (or the socket is gone). Node emits 'drain' only
+   * after a write found the socket's highWaterMark (16 KiB) reached; with less queued (a `backpressureLimit`
+   * under 16 KiB) no 'drain' comes, and the callback of an empty write, which completes after every write before
+   * it, says when instead.
+   */
+  #whenWritten(fn: () => void): void {
+    const socket = this.#socket;
+    if (socket.destroyed || socket.writableEnded) {
+      fn();
+      return;
+    }
+    if (!socket.writableNeedDrain) {
+      socket.write(EMPTY_BUFFER, () => fn());
+      return;
+    }
+    const done = () => {
+      socket.off('drain', done);
+      socket.off('close', done);
+      fn();
+    };
+    socket.on('drain', done);
+    socket.on('close', done);
   }
 
   #afterSend(n: number): number {
     if (this.bufferedAmount > this.#ctx.backpressureLimit) {
-      this.#flags |= F_WANT_DRAIN;
+      if ((this.#flags & F_WANT_DRAIN) === 0) {
+        this.#flags |= F_WANT_DRAIN;
+        // The bytes may still sit in the open batch: once it is written (after the current handler), make sure
+        // the `drain` handler is called even when the socket will not emit 'drain' (see #whenWritten).
+        queueMicrotask(() => {
+          if ((this.#flags & F_WANT_DRAIN) !== 0 && !this.#socket.writableNeedDrain) {
+            this.#whenWritten(() => {
+              if ((this.#flags & F_CLOSED) === 0) this.onDrain();
+            });
+          }
+        });
+      }
       return SEND_BACKPRESSURE;
     }
     return n;

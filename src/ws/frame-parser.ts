@@ -200,7 +200,9 @@ export class FrameParser {
 
   /** Bytes held for an incomplete frame (header scratch plus payload pieces). */
   get bufferedBytes(): number {
-    return this.state === READ_PAYLOAD ? this.received : this.#headerFill;
+    // A streamed payload is handed on as it arrives: none of it is held.
+    if (this.state === READ_PAYLOAD) return this.streamPayload ? 0 : this.received;
+    return this.#headerFill;
   }
 
   /**
