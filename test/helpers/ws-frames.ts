@@ -275,22 +275,39 @@ export interface CoreOptions {
   side?: 0 | 1;
   maxPayload?: number;
   rsv1Allowed?: boolean;
+  /** Streaming receive; takes effect with a handler that has `onMessageChunk`. */
+  streamThreshold?: number;
 }
 
-/** A server (default) or client core wired to a recording handler and an array sink. */
-export function makeCore(options: CoreOptions = {}): Core {
-  const handler = new RecordingHandler();
+/** A server (default) or client core wired to a recording handler (or `handler`) and an array sink. */
+export function makeCore<H extends RecordingHandler = RecordingHandler>(
+  options: CoreOptions = {},
+  handler: H = new RecordingHandler() as H,
+): Core & { handler: H } {
   const sink = new ArraySink();
   const ws = new WsProtocol(
     {
       side: options.side ?? SIDE_SERVER,
       maxPayload: options.maxPayload ?? 64 * 1024 * 1024,
       rsv1Allowed: options.rsv1Allowed ?? false,
+      streamThreshold: options.streamThreshold,
     },
     handler,
     sink,
   );
   return { ws, handler, sink };
+}
+
+/**
+ * Feeds copies of `chunks` to `ws`. `ephemeral`: as a shared read buffer, each copy is only valid during its
+ * `receive` call and is overwritten right after it (so a piece the core kept without copying would be corrupted).
+ */
+export function feedCopies(ws: WsProtocol, chunks: readonly Buffer[], ephemeral = false): void {
+  for (const c of chunks) {
+    const copy = Buffer.from(c);
+    ws.receive(copy, ephemeral);
+    if (ephemeral) copy.fill(0xee);
+  }
 }
 
 /** What a core did with some input: its events, the frames it wrote, `end()` calls and final flags. */

@@ -20,7 +20,9 @@ import {
   ArraySink,
   type CoreOptions,
   closeBody,
+  feedCopies,
   frame,
+  makeCore,
   type Outcome,
   outcome,
   RecordingHandler,
@@ -62,23 +64,8 @@ function runStreaming(
   options: CoreOptions & { streamThreshold: number },
   ephemeral: boolean,
 ): { o: Outcome; handler: StreamingHandler } {
-  const handler = new StreamingHandler();
-  const sink = new ArraySink();
-  const ws = new WsProtocol(
-    {
-      side: options.side ?? SIDE_SERVER,
-      maxPayload: options.maxPayload ?? 64 * 1024 * 1024,
-      rsv1Allowed: options.rsv1Allowed ?? false,
-      streamThreshold: options.streamThreshold,
-    },
-    handler,
-    sink,
-  );
-  for (const c of chunks) {
-    const copy = Buffer.from(c);
-    ws.receive(copy, ephemeral);
-    if (ephemeral) copy.fill(0xee);
-  }
+  const { ws, handler, sink } = makeCore(options, new StreamingHandler());
+  feedCopies(ws, chunks, ephemeral);
   return { o: outcome(ws, handler, sink), handler };
 }
 

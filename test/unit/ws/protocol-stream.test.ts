@@ -20,7 +20,9 @@ import {
   type CoreOptions,
   closeBody,
   closeCodeOf,
+  feedCopies,
   frame,
+  makeCore,
   type Outcome,
   outcome,
   RecordingHandler,
@@ -71,32 +73,12 @@ interface StreamCore {
   sink: ArraySink;
 }
 
-function makeStreamCore(options: CoreOptions & { streamThreshold?: number } = {}): StreamCore {
-  const handler = new StreamingHandler();
-  const sink = new ArraySink();
-  const ws = new WsProtocol(
-    {
-      side: options.side ?? SIDE_SERVER,
-      maxPayload: options.maxPayload ?? 64 * 1024 * 1024,
-      rsv1Allowed: options.rsv1Allowed ?? false,
-      streamThreshold: options.streamThreshold ?? T,
-    },
-    handler,
-    sink,
-  );
-  return { ws, handler, sink };
+function makeStreamCore(options: CoreOptions = {}): StreamCore {
+  return makeCore({ streamThreshold: T, ...options }, new StreamingHandler());
 }
 
-/**
- * Feeds copies of `chunks` to `core`. `ephemeral`: as a shared read buffer, each copy is only valid during its
- * `receive` call, and is overwritten right after it (so a piece the core did not copy would be corrupted).
- */
 function feed(core: StreamCore, chunks: readonly Buffer[], ephemeral = false): void {
-  for (const c of chunks) {
-    const copy = Buffer.from(c);
-    core.ws.receive(copy, ephemeral);
-    if (ephemeral) copy.fill(0xee);
-  }
+  feedCopies(core.ws, chunks, ephemeral);
 }
 
 /** Feeds `chunks` to a fresh streaming core. */
