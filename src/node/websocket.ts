@@ -503,6 +503,7 @@ export class ServerWebSocket<T = unknown> implements WsHandler, ReadTarget {
     w.begin();
     try {
       this.core.receive(chunk);
+      if (this.core.streaming) w.holdOpen();
     } finally {
       w.commit();
     }
@@ -516,6 +517,8 @@ export class ServerWebSocket<T = unknown> implements WsHandler, ReadTarget {
     w.begin();
     try {
       this.core.receive(view, true);
+      // Inside a streamed message, what this read made (its echo) may wait for the next reads: see holdOpen.
+      if (this.core.streaming) w.holdOpen();
     } finally {
       w.commit();
     }

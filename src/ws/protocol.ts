@@ -240,6 +240,11 @@ export class WsProtocol implements FrameReceiver {
     this.state = WS_CLOSED;
   }
 
+  /** A streamed message (see `streamThreshold`) is in progress: more of its pieces are to come. */
+  get streaming(): boolean {
+    return this.#msgStreamed;
+  }
+
   /** Parser callback (not for adapters): message-level checks on a new frame, before any payload byte is buffered. */
   onFrameHeader(fin: boolean, rsv1: boolean, opcode: number, length: number): boolean {
     this.#frameOpcode = opcode;

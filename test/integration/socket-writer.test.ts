@@ -216,3 +216,75 @@ test('a view of the shared read buffer written by reference is copied (the next 
   const got = await p.received(5000);
   assert.equal(got.toString('latin1'), 'a'.repeat(5000));
 });
+
+test('a held batch waits for the loop turn to end, gathering later batches, then leaves in one write, in order', async (t) => {
+  const p = await pair(t);
+  let writes = 0;
+  const original = p.socket._writev?.bind(p.socket);
+  const write = p.socket._write.bind(p.socket);
+  p.socket._write = (chunk, encoding, cb) => {
+    writes++;
+    write(chunk, encoding, cb);
+  };
+  if (original !== undefined) {
+    p.socket._writev = (chunks, cb) => {
+      writes++;
+      original(chunks, cb);
+    };
+  }
+  for (let i = 0; i < 3; i++) {
+    p.writer.begin();
+    p.writer.writeCopy(bytes(`read${i}-`), 0, 6);
+    p.writer.holdOpen();
+    p.writer.commit();
+  }
+  assert.equal(writes, 0, 'nothing written while held');
+  assert.equal(p.writer.pendingBytes, 18);
+  // The last batch of the turn does not ask to be held: everything leaves now.
+  p.writer.begin();
+  p.writer.writeCopy(bytes('end'), 0, 3);
+  p.writer.commit();
+  assert.equal(writes, 1, 'one write for the four batches');
+  assert.equal((await p.received(21)).toString('latin1'), 'read0-read1-read2-end');
+  // Held, and nothing more comes this turn: written in the check phase.
+  p.writer.begin();
+  p.writer.writeCopy(bytes('later'), 0, 5);
+  p.writer.holdOpen();
+  p.writer.commit();
+  assert.equal(writes, 1);
+  await new Promise((r) => setImmediate(r));
+  assert.equal(writes, 2);
+  assert.equal((await p.received(26)).toString('latin1'), 'read0-read1-read2-endlater');
+});
+
+test('a held batch is written as soon as it holds 256 KiB, and an end request is not held', async (t) => {
+  const p = await pair(t);
+  const piece = Buffer.alloc(64 * 1024, 0x70);
+  for (let i = 0; i < 3; i++) {
+    p.writer.begin();
+    p.writer.writeCopy(piece, 0, piece.length);
+    p.writer.holdOpen();
+    p.writer.commit();
+  }
+  assert.equal(p.writer.pendingBytes, 3 * piece.length, 'three reads held');
+  p.writer.begin();
+  p.writer.writeCopy(piece, 0, piece.length);
+  p.writer.holdOpen();
+  p.writer.commit();
+  assert.equal(p.writer.pendingBytes, 0, 'written at 256 KiB');
+  let ended = false;
+  p.socket.once('finish', () => {
+    ended = true;
+  });
+  p.writer.begin();
+  p.writer.writeCopy(bytes('bye'), 0, 3);
+  p.writer.end();
+  p.writer.holdOpen();
+  p.writer.commit();
+  assert.equal(p.writer.pendingBytes, 0, 'the end request is written at once');
+  const got = await p.received(4 * piece.length + 3);
+  assert.equal(got.subarray(-3).toString('latin1'), 'bye');
+  assert.ok(got.subarray(0, 4 * piece.length).every((b) => b === 0x70));
+  await new Promise((r) => setImmediate(r));
+  assert.ok(ended, 'the socket was ended');
+});

@@ -15,9 +15,8 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import fc from 'fast-check';
-import { type WsHandler, WsProtocol } from '../../src/ws/protocol.js';
+import type { WsHandler } from '../../src/ws/protocol.js';
 import {
-  ArraySink,
   type CoreOptions,
   closeBody,
   feedCopies,
