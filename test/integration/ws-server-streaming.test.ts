@@ -115,6 +115,24 @@ function echoPiece(ws: ServerWebSocket, chunk: Buffer, isBinary: boolean, isLast
   return ws.sendFragment(chunk, isLast, isBinary) === SEND_BACKPRESSURE ? ws.drained() : undefined;
 }
 
+/** Echo handlers that record where each message went (`message` or pieces, checked by `rec`). */
+function recordedEcho(
+  seen: Seen,
+  rec: ReturnType<typeof recording>,
+): Pick<WebSocketOptions, 'message' | 'messageChunk'> {
+  return {
+    message(ws, message, isBinary) {
+      seen.routes.push(`message:${Buffer.byteLength(message)}`);
+      ws.send(message, isBinary);
+    },
+    messageChunk(ws, chunk, isBinary, isFirst, isLast) {
+      rec.check(chunk, isFirst, isLast);
+      if (isLast) seen.pieces = [];
+      return echoPiece(ws, chunk, isBinary, isLast);
+    },
+  };
+}
+
 /** Text of `bytes` UTF-8 bytes or a little more, with 1- to 4-byte characters so that pieces cut inside them. */
 function mixedText(bytes: number): string {
   return 'aé€😀'.repeat(Math.ceil(bytes / 10));
@@ -132,15 +150,7 @@ test('echo piece by piece: 1 MiB and 16 MiB, text and binary, byte-identical; sm
       maxPayload: 64 * MiB,
       maxPendingMessages: 1,
       // Default maxBackpressure (1 MiB): the echo of 16 MiB never queues more, since reading waits on drained().
-      message(ws, message, isBinary) {
-        seen.routes.push(`message:${Buffer.byteLength(message)}`);
-        ws.send(message, isBinary);
-      },
-      messageChunk(ws, chunk, isBinary, isFirst, isLast) {
-        rec.check(chunk, isFirst, isLast);
-        if (isLast) seen.pieces = [];
-        return echoPiece(ws, chunk, isBinary, isLast);
-      },
+      ...recordedEcho(seen, rec),
       close: rec.close,
     },
   });
@@ -185,15 +195,7 @@ test('compressed messages come whole to message, uncompressed big ones in pieces
   const server = await startServer(t, {
     websocket: {
       perMessageDeflate: true,
-      message(ws, message, isBinary) {
-        seen.routes.push(`message:${Buffer.byteLength(message)}`);
-        ws.send(message, isBinary);
-      },
-      messageChunk(ws, chunk, isBinary, isFirst, isLast) {
-        rec.check(chunk, isFirst, isLast);
-        if (isLast) seen.pieces = [];
-        return echoPiece(ws, chunk, isBinary, isLast);
-      },
+      ...recordedEcho(seen, rec),
     },
   });
   const peer = await Peer.open(t, server.port, { perMessageDeflate: true });

@@ -11,29 +11,14 @@ import { describe, it } from 'node:test';
 import fc from 'fast-check';
 import { FrameParser, type FrameReceiver } from '../../src/ws/frame-parser.js';
 import { encodeFrame } from '../../src/ws/frame-writer.js';
+import { closeArb, messageArb } from '../helpers/ws-arbitraries.js';
 import { closeBody, frame, runCore, type WsEvent } from '../helpers/ws-frames.js';
 
 const SEED = 0x50c4e7e;
 
-const keyArb = fc.uint8Array({ minLength: 4, maxLength: 4 }).map((k) => Buffer.from(k));
-const lengthBitsArb = fc.constantFrom<7 | 16 | 64 | undefined>(undefined, undefined, undefined, 16, 64);
-const controlArb = fc.record({
-  opcode: fc.constantFrom(9, 10),
-  payload: fc.uint8Array({ maxLength: 125 }),
-  key: keyArb,
-});
-const messageArb = fc.record({
-  binary: fc.boolean(),
-  text: fc.string({ unit: 'binary', maxLength: 300 }),
-  bytes: fc.uint8Array({ maxLength: 300 }),
-  cuts: fc.array(fc.nat(), { maxLength: 4 }),
-  controls: fc.array(fc.option(controlArb, { nil: undefined }), { maxLength: 5 }),
-  key: keyArb,
-  lengthBits: lengthBitsArb,
-});
 const streamArb = fc.record({
-  messages: fc.array(messageArb, { maxLength: 6 }),
-  close: fc.option(fc.record({ code: fc.constantFrom(1000, 1001, 3000, 4999), reason: fc.string({ maxLength: 20 }) })),
+  messages: fc.array(messageArb({ text: 300, cuts: 4, controls: 5 }), { maxLength: 6 }),
+  close: closeArb,
   cuts: fc.array(fc.nat(), { maxLength: 8 }),
 });
 

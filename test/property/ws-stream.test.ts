@@ -16,6 +16,7 @@ import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import fc from 'fast-check';
 import type { WsHandler } from '../../src/ws/protocol.js';
+import { closeArb, keyArb, messageArb } from '../helpers/ws-arbitraries.js';
 import {
   type CoreOptions,
   closeBody,
@@ -68,26 +69,9 @@ function runStreaming(
   return { o: outcome(ws, handler, sink), handler };
 }
 
-const keyArb = fc.uint8Array({ minLength: 4, maxLength: 4 }).map((k) => Buffer.from(k));
-const lengthBitsArb = fc.constantFrom<7 | 16 | 64 | undefined>(undefined, undefined, undefined, 16, 64);
-const controlArb = fc.record({
-  opcode: fc.constantFrom(9, 10),
-  payload: fc.uint8Array({ maxLength: 125 }),
-  key: keyArb,
-});
-const messageArb = fc.record({
-  binary: fc.boolean(),
-  text: fc.string({ unit: 'binary', maxLength: 120 }),
-  bytes: fc.uint8Array({ maxLength: 300 }),
-  // Repeated cuts make empty fragments.
-  cuts: fc.array(fc.nat(), { maxLength: 5 }),
-  controls: fc.array(fc.option(controlArb, { nil: undefined }), { maxLength: 6 }),
-  key: keyArb,
-  lengthBits: lengthBitsArb,
-});
 const streamArb = fc.record({
-  messages: fc.array(messageArb, { maxLength: 6 }),
-  close: fc.option(fc.record({ code: fc.constantFrom(1000, 1001, 3000, 4999), reason: fc.string({ maxLength: 20 }) })),
+  messages: fc.array(messageArb({ text: 120, cuts: 5, controls: 6 }), { maxLength: 6 }),
+  close: closeArb,
   threshold: fc.oneof(fc.nat({ max: 80 }), fc.constant(0)),
   cuts: fc.array(fc.nat(), { maxLength: 12 }),
   ephemeral: fc.boolean(),
