@@ -309,7 +309,7 @@ export class WsProtocol implements FrameReceiver {
     const opcode = this.#frameOpcode;
     if (opcode >= OP_CLOSE) return this.#onControl(opcode, payload);
     const fin = this.#frameFin;
-    if (this.#msgStreamed) return this.#streamedPayload(payload, fin);
+    if (this.#msgStreamed) return this.#streamedPayload(payload);
     if (this.#msgCheckUtf8) {
       // RFC 6455 §8.1: "When an endpoint is to interpret a byte stream as UTF-8 but finds that the byte stream is
       // not, in fact, a valid UTF-8 stream, that endpoint MUST _Fail the WebSocket Connection_" (1007, §7.4.1).
@@ -350,17 +350,15 @@ export class WsProtocol implements FrameReceiver {
     return this.#parser.state !== STOPPED;
   }
 
-  /** The last piece of a streamed message's frame: checked like every piece, handed on unless empty mid-message. */
-  #streamedPayload(payload: Buffer, fin: boolean): boolean {
+  /** The last piece of a streamed message (sent as one frame, so this is its end): checked, then handed on. */
+  #streamedPayload(payload: Buffer): boolean {
     this.#frameChecked = false;
     if (this.#msgCheckUtf8) {
       // RFC 6455 §8.1 (1007), checked piece by piece: the pieces before this one were checked as they came.
       if (utf8Scan(this.#msgUtf8, payload, 0, payload.length) >= 0) return this.#failUtf8();
-      this.#msgUtf8 = utf8ScanState();
       // A character cut off at the end of the message is invalid too.
-      if (fin && this.#msgUtf8 !== UTF8_ACCEPT) return this.#failUtf8();
+      if (utf8ScanState() !== UTF8_ACCEPT) return this.#failUtf8();
     }
-    if (!fin) return payload.length > 0 ? this.#chunk(payload, false) : true;
     return this.#chunk(payload, true);
   }
 
