@@ -17,10 +17,11 @@ export {
   type WebSocketEventMap,
   type WebSocketHeaders,
 } from './node/client.js';
-export { type DeflateCodecOptions, type DeflateStats, PreparedMessage } from './node/deflate.js';
+export type { DeflateCodecOptions, DeflateStats } from './node/deflate.js';
 export { CloseEvent, type CloseEventInit, ErrorEvent, type ErrorEventInit } from './node/events.js';
 export type { FetchHandler, FetchInfo } from './node/fetch.js';
 export type { ListenStats } from './node/listen-stats.js';
+export { PreparedMessage } from './node/prepared-message.js';
 export { SockeyeRequest } from './node/request.js';
 export { type BodyInit, SockeyeResponse } from './node/response.js';
 export {

@@ -23,13 +23,11 @@ import { Buffer } from 'node:buffer';
 import net from 'node:net';
 import tls from 'node:tls';
 import { isArrayBuffer } from 'node:util/types';
-import { ConnectionClosedError, HandshakeError, ProtocolError, wsError } from '../errors.js';
+import { HandshakeError, ProtocolError } from '../errors.js';
 import { parseResponseHead } from '../http1/response-head.js';
 import { WS_CLOSE_TIMEOUT_MS, WS_HANDSHAKE_TIMEOUT_MS, WS_MAX_PAYLOAD, WS_PONG_TIMEOUT_S } from '../limits.js';
-import { isToken } from '../util/ascii.js';
-import { isValidUtf8 } from '../util/utf8.js';
 import { formatExtensions } from '../ws/extensions.js';
-import { MAX_CLOSE_REASON, OP_BINARY, OP_TEXT } from '../ws/frame.js';
+import { MAX_CLOSE_REASON } from '../ws/frame.js';
 import { buildRequestHead, generateKey, validateUpgradeResponse } from '../ws/handshake.js';
 import {
   checkDeflateResponse,
@@ -37,23 +35,25 @@ import {
   deflateOffer,
   PERMESSAGE_DEFLATE,
 } from '../ws/permessage-deflate.js';
-import { SIDE_CLIENT, WS_OPEN, type WsHandler, WsProtocol } from '../ws/protocol.js';
+import { SIDE_CLIENT } from '../ws/protocol.js';
 import {
-  DeflateCodec,
-  type DeflateCodecOptions,
-  type DeflateSettings,
-  INFLATE_TOO_BIG,
-  isInflateScratch,
-  resolveDeflateSettings,
-} from './deflate.js';
+  clampUnsignedShort,
+  parseWebSocketUrl,
+  toArrayBuffer,
+  toHeaderPairs,
+  toProtocolList,
+  type WebSocketHeaders,
+} from './client-args.js';
+import { onTick, refreshNow } from './clock.js';
+import { DeflateCodec, type DeflateCodecOptions, type DeflateSettings, resolveDeflateSettings } from './deflate.js';
 import { CloseEvent, ErrorEvent } from './events.js';
-import { SocketWriter } from './socket-writer.js';
+import { TcpTransport, type TransportTarget } from './transport.js';
+import { WsConnection, type WsConnectionConfig, type WsConnectionHandler } from './ws-connection.js';
 
 /** How binary messages are delivered: `Blob` (the standard's default), `ArrayBuffer`, or Node `Buffer`. */
 export type BinaryType = 'blob' | 'arraybuffer' | 'nodebuffer';
 
-/** Extra request headers: an object (a value may be a list) or `[name, value]` pairs (a `Headers` works too). */
-export type WebSocketHeaders = Record<string, string | readonly string[]> | Iterable<readonly [string, string]>;
+export type { WebSocketHeaders } from './client-args.js';
 
 /** Node options: the third argument of `new WebSocket(url, protocols, options)`. */
 export interface WebSocketClientOptions {
@@ -108,19 +108,31 @@ const CLOSED = 3;
 /** Largest response head we read before giving up (same bound as the request side's header section). */
 const MAX_RESPONSE_HEAD_BYTES = 16 * 1024;
 
-/** Request headers the handshake writes itself; letting the application add them would break it. */
-const RESERVED_HEADERS = new Set([
-  'host',
-  'upgrade',
-  'connection',
-  'origin',
-  'sec-websocket-key',
-  'sec-websocket-version',
-  'sec-websocket-protocol',
-  'sec-websocket-extensions',
-]);
-
 const EMPTY = Buffer.alloc(0);
+
+/**
+ * The open client connections of the process: their idle pings, pong timeouts and close deadlines are checked by
+ * the coarse tick (clock.ts) that servers use, while any is open, instead of a timer per connection.
+ */
+const clientConnections = new Set<WsConnection>();
+let stopTick: (() => void) | null = null;
+
+function checkClients(now: number): void {
+  for (const conn of clientConnections) conn.checkTimers(now);
+}
+
+function trackClient(conn: WsConnection): void {
+  clientConnections.add(conn);
+  if (stopTick === null) stopTick = onTick(checkClients);
+}
+
+function untrackClient(conn: WsConnection): void {
+  clientConnections.delete(conn);
+  if (clientConnections.size === 0 && stopTick !== null) {
+    stopTick();
+    stopTick = null;
+  }
+}
 
 /** Something `send()` could not write yet: data behind a Blob being read, or the close that follows them. */
 class Pending {
@@ -183,29 +195,22 @@ export class WebSocket extends EventTarget {
   readonly #origin: string;
   readonly #offeredProtocols: string[];
   readonly #key: string;
-  readonly #maxPayload: number;
-  readonly #closeTimeout: number;
-  readonly #idleMs: number;
-  readonly #pongMs: number;
-  #lastSeen: number;
-  #pingedAt: number;
-  #idleTimer: NodeJS.Timeout | null;
+  /** The settings the connection runs with once open (one per client). */
+  readonly #config: WsConnectionConfig;
   #readyState: number;
   #protocol: string;
   #extensions: string;
   #binaryType: BinaryType;
-  readonly #socket: net.Socket;
-  readonly #writer: SocketWriter;
-  #core: WsProtocol | null;
-  /** The permessage-deflate offer we made (null: none), its codec settings, and the codec once agreed. */
+  readonly #transport: TcpTransport;
+  /** The connection, once the handshake succeeded. */
+  #conn: WsConnection | null;
+  /** The permessage-deflate offer we made (null: none) and its codec settings. */
   readonly #deflateOffer: DeflateClientOffer | null;
   readonly #deflateSettings: DeflateSettings | null;
-  #codec: DeflateCodec | null;
   /** Response bytes gathered while CONNECTING. */
   #head: Buffer | null;
   #handshakeTimer: NodeJS.Timeout | null;
-  #closeTimer: NodeJS.Timeout | null;
-  /** We failed the connection (an `error` event precedes `close`), and why. */
+  /** The handshake failed (an `error` event precedes `close`), and why. After it, the connection knows. */
   #failed: boolean;
   #error: unknown;
   /** Sends waiting behind a Blob being read, in order. */
@@ -240,19 +245,25 @@ export class WebSocket extends EventTarget {
     this.#origin = urlRecord.origin;
     this.#offeredProtocols = offered;
     this.#key = generateKey();
-    this.#maxPayload = options.maxPayload ?? WS_MAX_PAYLOAD;
-    this.#closeTimeout = options.closeTimeout ?? WS_CLOSE_TIMEOUT_MS;
-    this.#idleMs = (options.idleTimeout ?? 0) * 1000;
-    this.#pongMs = (options.pongTimeout ?? WS_PONG_TIMEOUT_S) * 1000;
-    this.#lastSeen = 0;
-    this.#pingedAt = 0;
-    this.#idleTimer = null;
+    this.#config = {
+      side: SIDE_CLIENT,
+      maxPayload: options.maxPayload ?? WS_MAX_PAYLOAD,
+      closeTimeoutMs: options.closeTimeout ?? WS_CLOSE_TIMEOUT_MS,
+      idleTimeoutMs: (options.idleTimeout ?? 0) * 1000,
+      pongTimeoutMs: (options.pongTimeout ?? WS_PONG_TIMEOUT_S) * 1000,
+      // The standard has no backpressure signal besides bufferedAmount, and never drops a message.
+      backpressureLimit: Number.POSITIVE_INFINITY,
+      maxBackpressure: Number.POSITIVE_INFINITY,
+      dropOnBackpressure: false,
+      streamThreshold: Number.POSITIVE_INFINITY,
+      stats: null,
+      finWaiting: 0,
+    };
     this.#readyState = CONNECTING;
     this.#protocol = '';
     this.#extensions = '';
     this.#binaryType = 'blob';
-    this.#core = null;
-    this.#codec = null;
+    this.#conn = null;
     const pmd = options.perMessageDeflate;
     if (pmd !== undefined && pmd !== false) {
       this.#deflateOffer = pmd === true ? {} : pmd;
@@ -263,7 +274,6 @@ export class WebSocket extends EventTarget {
     }
     this.#head = EMPTY;
     this.#handshakeTimer = null;
-    this.#closeTimer = null;
     this.#failed = false;
     this.#error = undefined;
     this.#pending = [];
@@ -304,15 +314,13 @@ export class WebSocket extends EventTarget {
       socket = net.connect({ host, port });
     }
     socket.setNoDelay(true);
-    this.#socket = socket;
-    // A closure, not a method: the WHATWG surface of this class stays as the standard has it.
-    this.#writer = new SocketWriter(socket, { onWriterEnd: () => this.#endTcp() });
-    socket.on('data', (chunk: Buffer) => this.#onData(chunk));
-    socket.on('end', () => this.#onEnd());
-    socket.on('error', (err: Error) => this.#onSocketError(err));
-    socket.on('close', () => this.#onSocketClose());
+    const transport = new TcpTransport(socket);
+    this.#transport = transport;
+    // Closures, not methods: the WHATWG surface of this class stays as the standard has it. Once the handshake
+    // succeeds the connection takes the transport's events.
+    transport.attach(this.#handshakeTarget());
     // The request waits in the socket until it connects (and, for TLS, until the handshake is done).
-    socket.write(requestHead, 'latin1');
+    transport.write(Buffer.from(requestHead, 'latin1'));
 
     const timeout = options.handshakeTimeout ?? WS_HANDSHAKE_TIMEOUT_MS;
     this.#handshakeTimer = setTimeout(() => {
@@ -353,7 +361,7 @@ export class WebSocket extends EventTarget {
   get bufferedAmount(): number {
     let older = this.#bufferedOlder;
     if (older > 0) {
-      const held = this.#socket.writableLength + this.#writer.pendingBytes;
+      const held = this.#transport.bufferedAmount;
       if (older > held) older = this.#bufferedOlder = held;
     }
     return older + this.#bufferedTask + this.#bufferedPending + this.#bufferedAfterClose;
@@ -555,8 +563,8 @@ export class WebSocket extends EventTarget {
         'InvalidStateError',
       );
     }
-    const core = this.#core;
-    if (this.#readyState !== OPEN || core === null || core.state !== WS_OPEN || core.closeSent) return;
+    const conn = this.#conn;
+    if (this.#readyState !== OPEN || conn === null) return;
     const payload =
       data === undefined
         ? EMPTY
@@ -565,12 +573,7 @@ export class WebSocket extends EventTarget {
           : ArrayBuffer.isView(data)
             ? Buffer.from(data.buffer, data.byteOffset, data.byteLength)
             : Buffer.from(data);
-    this.#writer.begin();
-    try {
-      core.ping(payload);
-    } finally {
-      this.#writer.commit();
-    }
+    conn.ping(payload);
   }
 
   // ── sending ────────────────────────────────────────────────────────────────────────────────────────────
@@ -592,7 +595,8 @@ export class WebSocket extends EventTarget {
       (err: unknown) => {
         // An in-memory Blob cannot fail to read; if one does, the message cannot be sent in order.
         entry.data = EMPTY;
-        this.#failOpen(1011, err);
+        // RFC 6455 §7.4.1: 1011, an unexpected condition on our side.
+        this.#conn?.fail(1011, '', 'handler-error', err);
       },
     );
   }
@@ -611,21 +615,11 @@ export class WebSocket extends EventTarget {
   }
 
   #transmit(payload: Buffer, binary: boolean): void {
-    const core = this.#core;
+    const conn = this.#conn;
     // The closing handshake may have started since the message was accepted (a queued send): it is dropped.
-    if (core === null || core.state !== WS_OPEN || core.closeSent) return;
-    const w = this.#writer;
-    w.begin();
-    try {
-      const codec = this.#codec;
-      if (codec?.wants(payload.length)) {
-        // RFC 7692 §7.2.1: the compressed message in one frame with RSV1.
-        core.sendFrame(binary ? OP_BINARY : OP_TEXT, codec.compress(payload, Date.now()), true, true);
-      } else if (binary) core.sendBinary(payload);
-      else core.sendText(payload);
-    } finally {
-      w.commit();
-    }
+    if (conn === null || !conn.isOpen || conn.core.closeSent) return;
+    // permessage-deflate, when agreed, compresses what the codec wants (RFC 7692 §7.2.1): the connection decides.
+    conn.send(payload, binary);
     this.#bufferedTask += payload.length;
     if (!this.#settleScheduled) {
       this.#settleScheduled = true;
@@ -641,69 +635,39 @@ export class WebSocket extends EventTarget {
   }
 
   #sendClose(code: number | null, reason: string): void {
-    const core = this.#core;
-    if (core === null || core.state !== WS_OPEN || core.closeSent) return;
-    this.#writer.begin();
-    try {
-      core.close(code ?? undefined, reason);
-    } finally {
-      this.#writer.commit();
-    }
-    this.#armCloseTimer();
+    this.#conn?.close(code ?? undefined, reason);
   }
 
-  // ── socket events ──────────────────────────────────────────────────────────────────────────────────────
+  // ── the handshake ──────────────────────────────────────────────────────────────────────────────────────
 
-  #onData(chunk: Buffer): void {
-    const core = this.#core;
-    if (core === null) {
-      if (this.#head !== null) this.#onHandshakeData(chunk);
-      return;
-    }
-    this.#lastSeen = Date.now();
-    this.#pingedAt = 0;
-    this.#receive(core, chunk);
-  }
-
-  /** Dead-peer detection (RFC 6455 §5.5.2: a ping "may serve ... as a keepalive"). */
-  #checkIdle(): void {
-    const core = this.#core;
-    if (core === null || this.#readyState !== OPEN) return;
-    const now = Date.now();
-    if (this.#pingedAt !== 0) {
-      if (now - this.#pingedAt > this.#pongMs) {
-        this.#failed = true;
-        this.#error = new ConnectionClosedError(1006, 'No answer to a liveness ping', false);
-        this.#socket.destroy();
-      }
-    } else if (now - this.#lastSeen > this.#idleMs) {
-      this.#pingedAt = now;
-      this.#writer.begin();
-      try {
-        core.ping(EMPTY);
-      } finally {
-        this.#writer.commit();
-      }
-    }
-  }
-
-  #receive(core: WsProtocol, chunk: Buffer): void {
-    const w = this.#writer;
-    w.begin();
-    try {
-      core.receive(chunk);
-    } catch (err) {
-      // Event listeners cannot throw through dispatchEvent; anything else is a bug: do not read on.
-      this.#failed = true;
-      this.#error = err;
-      this.#socket.destroy();
-    } finally {
-      w.commit();
-    }
+  /** The transport's events while CONNECTING: the response head is gathered here. */
+  #handshakeTarget(): TransportTarget {
+    return {
+      onRead: (view) => this.#onHandshakeData(Buffer.from(view)),
+      onData: (chunk) => this.#onHandshakeData(chunk),
+      onPeerEnd: () => {
+        if (this.#readyState === CONNECTING && !this.#failed) {
+          this.#failConnecting(
+            new HandshakeError('ERR_WS_HANDSHAKE_EOF', 'Connection closed before the handshake response was complete'),
+          );
+        }
+      },
+      onTransportError: (err) => {
+        // The connection never opened: refused, DNS, TLS, reset.
+        if (!this.#failed) {
+          this.#failed = true;
+          this.#error = err;
+        }
+      },
+      onTransportClose: () => this.#ended(),
+      onDrain: () => {},
+      onWriterEnd: () => {},
+    };
   }
 
   #onHandshakeData(chunk: Buffer): void {
-    const prev = this.#head!;
+    const prev = this.#head;
+    if (prev === null) return;
     const buf = prev.length === 0 ? chunk : Buffer.concat([prev, chunk]);
     const res = parseResponseHead(buf, MAX_RESPONSE_HEAD_BYTES);
     if (res === null) {
@@ -729,6 +693,7 @@ export class WebSocket extends EventTarget {
       return;
     }
     // RFC 7692 §7: the server's permessage-deflate response must fit our offer, or we fail the connection.
+    let codec: DeflateCodec | null = null;
     for (const ext of result.extensions) {
       if (ext.name !== PERMESSAGE_DEFLATE || this.#deflateOffer === null) continue;
       const agreed = checkDeflateResponse(ext, this.#deflateOffer);
@@ -738,194 +703,99 @@ export class WebSocket extends EventTarget {
         );
         return;
       }
-      this.#codec = new DeflateCodec(agreed.params, false, this.#deflateSettings as DeflateSettings);
+      codec = new DeflateCodec(agreed.params, false, this.#deflateSettings as DeflateSettings);
     }
     if (this.#handshakeTimer !== null) {
       clearTimeout(this.#handshakeTimer);
       this.#handshakeTimer = null;
     }
-    const core = new WsProtocol(
-      { side: SIDE_CLIENT, maxPayload: this.#maxPayload, rsv1Allowed: this.#codec !== null },
-      this.#coreHandler(),
-      this.#writer,
-    );
-    this.#core = core;
+    refreshNow();
+    const conn = new WsConnection(this.#config, this.#transport, codec, this.#connectionHandler());
+    this.#conn = conn;
+    conn.attach();
+    trackClient(conn);
     // "When the WebSocket connection is established": readyState, extensions, protocol, then `open`.
     this.#readyState = OPEN;
-    this.#lastSeen = Date.now();
-    if (this.#idleMs > 0) {
-      this.#idleTimer = setInterval(() => this.#checkIdle(), Math.max(100, Math.min(this.#idleMs, this.#pongMs) / 4));
-      this.#idleTimer.unref();
-    }
     this.#extensions = formatExtensions(result.extensions);
     this.#protocol = result.protocol;
     this.dispatchEvent(new Event('open'));
     // Frames that came in the same read as the 101 head.
-    if (res.length < buf.length && !this.#socket.destroyed) this.#receive(core, buf.subarray(res.length));
+    if (res.length < buf.length && !this.#transport.destroyed) conn.onData(buf.subarray(res.length));
   }
 
-  #onEnd(): void {
-    const core = this.#core;
-    if (core === null) {
-      if (this.#readyState === CONNECTING && !this.#failed) {
-        this.#failConnecting(
-          new HandshakeError('ERR_WS_HANDSHAKE_EOF', 'Connection closed before the handshake response was complete'),
-        );
-      }
-      return;
-    }
-    // The server closed TCP: after the close handshake (RFC 6455 §7.1.1) or abruptly (1006). The core ends our
-    // side through the writer.
-    this.#writer.begin();
-    try {
-      core.receiveEof();
-    } finally {
-      this.#writer.commit();
-    }
-  }
-
-  #endTcp(): void {
-    if (!this.#socket.destroyed) this.#socket.end();
-  }
-
-  #onSocketError(err: Error): void {
-    // A connection that never opened failed (refused, DNS, TLS, reset); after it opened, a reset or similar ends
-    // it with 1006 like a dropped connection, without an `error` event (as `ws` does).
-    if (this.#core === null && !this.#failed) {
-      this.#failed = true;
-      this.#error = err;
-    }
-  }
-
-  #onSocketClose(): void {
-    this.#codec?.close();
+  /** The transport closed: `error` (if the connection was failed) then `close`, with the standard's code. */
+  #ended(): void {
     if (this.#readyState === CLOSED) return;
     if (this.#handshakeTimer !== null) clearTimeout(this.#handshakeTimer);
-    if (this.#closeTimer !== null) clearTimeout(this.#closeTimer);
-    if (this.#idleTimer !== null) clearInterval(this.#idleTimer);
-    this.#idleTimer = null;
     this.#handshakeTimer = null;
-    this.#closeTimer = null;
-    const core = this.#core;
-    if (core !== null) core.receiveEof();
+    const conn = this.#conn;
+    if (conn !== null) untrackClient(conn);
+    let failed = this.#failed;
+    let error = this.#error;
+    if (conn?.failed && !failed) {
+      failed = true;
+      error = conn.error;
+    }
     let code = 1006;
     let reason = '';
     let wasClean = false;
     // RFC 6455 §7.1.5: the close code is the one in the first close frame received, 1005 if it had none; 1006 if
     // none was received. When we failed the connection, we stopped reading: 1006 (the standard fires error, then
     // close with 1006). §7.1.4: clean when both close frames were exchanged and TCP then closed.
-    if (core !== null && !this.#failed && core.closeReceived) {
-      code = core.closeCode;
-      reason = core.closeReason;
-      wasClean = core.closeSent;
+    if (conn !== null && !failed && conn.core.closeReceived) {
+      code = conn.core.closeCode;
+      reason = conn.core.closeReason;
+      wasClean = conn.core.closeSent;
     }
     // What never reached the network stays in bufferedAmount.
     this.#settleBuffered();
-    this.#bufferedOlder = Math.min(this.#bufferedOlder, this.#socket.writableLength + this.#writer.pendingBytes);
+    this.#bufferedOlder = Math.min(this.#bufferedOlder, this.#transport.bufferedAmount);
     this.#bufferedPending = 0;
     for (const entry of this.#pending) this.#bufferedAfterClose += entry.size;
     this.#pending.length = 0;
     this.#readyState = CLOSED;
-    if (this.#failed) {
-      const err = this.#error;
+    if (failed) {
       this.dispatchEvent(
-        new ErrorEvent('error', { error: err, message: err instanceof Error ? err.message : 'WebSocket error' }),
+        new ErrorEvent('error', { error, message: error instanceof Error ? error.message : 'WebSocket error' }),
       );
     }
     this.dispatchEvent(new CloseEvent('close', { wasClean, code, reason }));
   }
 
-  // ── failing and closing ────────────────────────────────────────────────────────────────────────────────
+  // ── failing ────────────────────────────────────────────────────────────────────────────────────────────
 
   /** RFC 6455 §4.1 _Fail the WebSocket Connection_ before it opened: close TCP; events follow on 'close'. */
   #failConnecting(err: unknown): void {
-    if (this.#readyState === CLOSED || this.#core !== null) return;
+    if (this.#readyState === CLOSED || this.#conn !== null) return;
     if (!this.#failed) {
       this.#failed = true;
       this.#error = err;
     }
     this.#head = null;
-    this.#socket.destroy();
+    this.#transport.destroy();
   }
 
-  /** Fails an open connection on our side (RFC 6455 §7.1.7) with `code`, then waits for TCP to close. */
-  #failOpen(code: number, err: unknown): void {
-    const core = this.#core;
-    if (core === null || this.#readyState === CLOSED) return;
-    if (!this.#failed) {
-      this.#failed = true;
-      this.#error = err;
-    }
-    this.#readyState = CLOSING;
-    this.#writer.begin();
-    try {
-      core.fail(code, '');
-    } finally {
-      this.#writer.commit();
-    }
-    this.#armCloseTimer();
-  }
-
-  #armCloseTimer(): void {
-    if (this.#closeTimer !== null || this.#readyState === CLOSED) return;
-    // RFC 6455 §7.1.1: the client waits for the server to close TCP, but not forever.
-    this.#closeTimer = setTimeout(() => {
-      this.#closeTimer = null;
-      this.#socket.destroy();
-    }, this.#closeTimeout);
-  }
-
-  /** The core's events, kept off the public surface (its `onMessage` would read like `onmessage`). */
-  #coreHandler(): WsHandler {
+  /** The connection's events, kept off the public surface (its method names would read like `onmessage`). */
+  #connectionHandler(): WsConnectionHandler {
     return {
-      onMessage: (binary, data, rsv1) => this.#onMessage(binary, rsv1 ? this.#inflate(binary, data) : data),
-      onPing: (data) => this.dispatchEvent(new MessageEvent('ping', { data: Buffer.from(data), origin: this.#origin })),
-      onPong: (data) => this.dispatchEvent(new MessageEvent('pong', { data: Buffer.from(data), origin: this.#origin })),
-      onClose: () => {
-        // The server started (or answered) the closing handshake; the core echoed it. Wait for its TCP close.
-        this.#readyState = CLOSING;
-        this.#armCloseTimer();
+      onWsMessage: (binary, data) => this.#onMessage(binary, data),
+      onWsMessageChunk: () => {},
+      onWsPing: (data) =>
+        this.dispatchEvent(new MessageEvent('ping', { data: Buffer.from(data), origin: this.#origin })),
+      onWsPong: (data) =>
+        this.dispatchEvent(new MessageEvent('pong', { data: Buffer.from(data), origin: this.#origin })),
+      onWsClosing: () => {
+        // The server started (or answered) the closing handshake, or the connection failed.
+        if (this.#readyState !== CLOSED) this.#readyState = CLOSING;
       },
-      onError: (err) => {
-        // The core sent the close frame with err.closeCode and reads nothing more.
-        this.#failed = true;
-        this.#error = err;
-        this.#readyState = CLOSING;
-        this.#armCloseTimer();
-      },
+      onWsDrain: () => {},
+      onWsEnd: () => this.#ended(),
     };
   }
 
-  /** RFC 7692 §7.2.2: decompresses a message; on failure fails the connection (1009 or 1007) and returns null. */
-  #inflate(binary: boolean, data: Buffer): Buffer | null {
-    const core = this.#core as WsProtocol;
-    const out = (this.#codec as DeflateCodec).decompress(data, this.#maxPayload || Number.MAX_SAFE_INTEGER, Date.now());
-    let err: ProtocolError | null = null;
-    if (out === INFLATE_TOO_BIG) {
-      err = wsError(
-        1009,
-        'ERR_WS_MESSAGE_TOO_BIG',
-        `Message longer than maxPayload (${this.#maxPayload} bytes) once decompressed`,
-      );
-    } else if (typeof out === 'number') {
-      err = wsError(1007, 'ERR_WS_INVALID_COMPRESSED_DATA', 'Invalid compressed data');
-    } else if (!binary && !isValidUtf8(out)) {
-      err = wsError(1007, 'ERR_WS_INVALID_UTF8', 'Invalid UTF-8 in a text message');
-    }
-    // Text is decoded at once; binary data outlives the shared scratch buffer, so it gets its own copy.
-    if (err === null) return binary && isInflateScratch(out as Buffer) ? Buffer.from(out as Buffer) : (out as Buffer);
-    // Fail the connection as the core does for its own errors: close frame, then wait for the server's TCP close.
-    this.#failed = true;
-    this.#error = err;
-    core.fail(err.closeCode as number, err.message);
-    this.#readyState = CLOSING;
-    this.#armCloseTimer();
-    return null;
-  }
-
-  #onMessage(binary: boolean, data: Buffer | null): void {
+  #onMessage(binary: boolean, data: Buffer): void {
     // "If ready state is not OPEN (1), then return."
-    if (this.#readyState !== OPEN || data === null) return;
+    if (this.#readyState !== OPEN) return;
     let value: unknown;
     if (!binary) value = data.toString('utf8');
     else if (this.#binaryType === 'blob') value = new Blob([data as Uint8Array as BlobPart]);
@@ -963,95 +833,3 @@ const READY_STATES = {
 // WebIDL constants: on the interface object and its prototype, read-only.
 Object.defineProperties(WebSocket, READY_STATES);
 Object.defineProperties(WebSocket.prototype, READY_STATES);
-
-/**
- * The standard's URL steps: parse, map http(s) to ws(s), refuse other schemes and any fragment.
- * @throws DOMException `SyntaxError`
- */
-function parseWebSocketUrl(input: string | URL): URL {
-  let u: URL;
-  try {
-    // No base URL: there is no document here, so a relative URL fails to parse.
-    u = new URL(String(input));
-  } catch {
-    throw new DOMException(`Failed to construct 'WebSocket': The URL '${String(input)}' is invalid.`, 'SyntaxError');
-  }
-  if (u.protocol === 'http:') u.protocol = 'ws:';
-  else if (u.protocol === 'https:') u.protocol = 'wss:';
-  if (u.protocol !== 'ws:' && u.protocol !== 'wss:') {
-    throw new DOMException(
-      `Failed to construct 'WebSocket': The URL's scheme must be either 'http', 'https', 'ws', or 'wss'. '${u.protocol.slice(0, -1)}' is not allowed.`,
-      'SyntaxError',
-    );
-  }
-  // A non-null fragment, even an empty one ("ws://h/#"), serializes with its '#'.
-  if (u.href.includes('#')) {
-    throw new DOMException(
-      `Failed to construct 'WebSocket': The URL contains a fragment identifier ('${u.hash.slice(1)}'). Fragment identifiers are not allowed in WebSocket URLs.`,
-      'SyntaxError',
-    );
-  }
-  return u;
-}
-
-/**
- * `(DOMString or sequence<DOMString>) protocols`: a string is a list of one; each must be a token (RFC 6455
- * §4.1 item 10) and appear once.
- * @throws DOMException `SyntaxError`
- */
-function toProtocolList(protocols: unknown): string[] {
-  if (protocols === undefined) return [];
-  const list =
-    typeof protocols === 'object' && protocols !== null && Symbol.iterator in protocols
-      ? Array.from(protocols as Iterable<unknown>, String)
-      : [String(protocols)];
-  for (let i = 0; i < list.length; i++) {
-    const p = list[i]!;
-    if (!isToken(p)) {
-      throw new DOMException(`Failed to construct 'WebSocket': The subprotocol '${p}' is invalid.`, 'SyntaxError');
-    }
-    if (list.indexOf(p) !== i) {
-      throw new DOMException(`Failed to construct 'WebSocket': The subprotocol '${p}' is duplicated.`, 'SyntaxError');
-    }
-  }
-  return list;
-}
-
-/** Normalizes the `headers` option to pairs and refuses the handshake's own headers. */
-function toHeaderPairs(headers: WebSocketHeaders | undefined): [string, string][] {
-  const out: [string, string][] = [];
-  if (headers === undefined) return out;
-  if (Symbol.iterator in headers) {
-    for (const [name, value] of headers as Iterable<readonly [string, string]>) out.push([String(name), String(value)]);
-  } else {
-    for (const [name, value] of Object.entries(headers)) {
-      if (typeof value === 'string') out.push([name, value]);
-      else for (const v of value) out.push([name, String(v)]);
-    }
-  }
-  for (const [name] of out) {
-    if (RESERVED_HEADERS.has(name.toLowerCase())) {
-      throw new TypeError(`Header ${name} is set by the WebSocket handshake and cannot be given in options.headers`);
-    }
-  }
-  return out;
-}
-
-/** WebIDL `[Clamp] unsigned short`: NaN is 0, clamp to 0-65535, round half to even. */
-function clampUnsignedShort(value: unknown): number {
-  let x = Number(value);
-  if (Number.isNaN(x)) return 0;
-  x = Math.min(Math.max(x, 0), 65535);
-  const f = Math.floor(x);
-  const d = x - f;
-  if (d > 0.5) return f + 1;
-  if (d < 0.5) return f;
-  return f % 2 === 0 ? f : f + 1;
-}
-
-/** An ArrayBuffer holding exactly `data`: the Buffer's own when it spans all of it, else a copy. */
-function toArrayBuffer(data: Buffer): ArrayBuffer {
-  const ab = data.buffer;
-  if (data.byteOffset === 0 && data.byteLength === ab.byteLength && isArrayBuffer(ab)) return ab;
-  return ab.slice(data.byteOffset, data.byteOffset + data.byteLength) as ArrayBuffer;
-}

@@ -26,7 +26,7 @@ import {
   DEFLATE_THRESHOLD,
   DEFLATE_WINDOW_BITS,
 } from '../limits.js';
-import type { DeflateParams } from '../ws/permessage-deflate.js';
+import { type DeflateParams, INFLATE_INVALID, INFLATE_TOO_BIG } from '../ws/permessage-deflate.js';
 
 const { Z_SYNC_FLUSH, Z_MIN_CHUNK } = zlib.constants;
 
@@ -219,9 +219,8 @@ function zlibBits(bits: number): number {
   return Math.max(bits, 9);
 }
 
-/** Result codes of `decompress` besides a Buffer. */
-export const INFLATE_TOO_BIG = 1;
-export const INFLATE_INVALID = 2;
+// Result codes of `decompress` besides a Buffer. The result codes are the sans-I/O side's (ws/permessage-deflate.ts decides what they mean).
+export { INFLATE_INVALID, INFLATE_TOO_BIG } from '../ws/permessage-deflate.js';
 
 /**
  * The last plaintext bytes a peer's compressor may refer back to (its LZ77 window), kept so that an idle
@@ -564,44 +563,4 @@ export function setInflateScratchSize(n: number): void {
 /** Whether `b` is a view of the shared inflate scratch buffer (valid only until the next inflate). */
 export function isInflateScratch(b: Buffer): boolean {
   return b.buffer === scratch.buffer;
-}
-
-/**
- * A message encoded once for many connections (a publish to many subscribers): its bytes, and its compressed
- * form computed at most once per compressor setting, for every connection that compresses without context
- * takeover (its output suits them all, RFC 7692 §7.1.1.1). Connections with context takeover compress it
- * themselves.
- */
-export class PreparedMessage {
-  readonly data: Buffer;
-  readonly binary: boolean;
-  readonly #compressed: Map<string, Buffer>;
-
-  constructor(data: string | Uint8Array, binary = typeof data !== 'string') {
-    this.data =
-      typeof data === 'string'
-        ? Buffer.from(data, 'utf8')
-        : Buffer.isBuffer(data)
-          ? data
-          : Buffer.from(data.buffer, data.byteOffset, data.byteLength);
-    this.binary = binary;
-    this.#compressed = new Map();
-  }
-
-  /** The compressed payload for `codec`: shared when the codec allows it, else compressed by the codec. @internal */
-  compressedFor(codec: DeflateCodec, now: number): Buffer {
-    if (!codec.sharesOutput) return codec.compress(this.data, now);
-    const key = codec.shareKey;
-    let c = this.#compressed.get(key);
-    if (c === undefined) {
-      c = codec.compress(this.data, now);
-      this.#compressed.set(key, c);
-    }
-    return c;
-  }
-
-  /** How many compressed copies were made (one per compressor setting). */
-  get compressedCopies(): number {
-    return this.#compressed.size;
-  }
 }

@@ -39,11 +39,11 @@ import { formatMetrics } from './metrics.js';
 import type { SockeyeRequest } from './request.js';
 import type { SockeyeResponse } from './response.js';
 import type { ServerStats } from './stats.js';
+import { upgradeToWebSocket } from './upgrade.js';
 import {
   type CloseInfo,
   newWebSocketStats,
   type ServerWebSocket,
-  upgradeToWebSocket,
   type WebSocketOptions,
   WsServerContext,
 } from './websocket.js';

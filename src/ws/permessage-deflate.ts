@@ -1,7 +1,10 @@
 /**
- * permessage-deflate negotiation (RFC 7692 §5, §7): which offer a server accepts and what it answers, what a
- * client offers and how it checks the answer. Pure functions over parsed `Sec-WebSocket-Extensions` elements
- * (`extensions.ts`); the zlib codec that applies the agreed parameters lives in `node/deflate.ts`.
+ * permessage-deflate (RFC 7692), the sans-I/O side: negotiation (§5, §7: which offer a server accepts and what it
+ * answers, what a client offers and how it checks the answer, as pure functions over parsed
+ * `Sec-WebSocket-Extensions` elements from `extensions.ts`), and the message rules both roles share: what an
+ * inflated message must be (the 1007/1009 decisions, `checkInflated`) and where RSV1 goes (`rsv1ForFrame`).
+ * The zlib codec that applies the agreed parameters is `node/deflate.ts`, the only part that does I/O-side work;
+ * a message framed and compressed once for many connections is `node/prepared-message.ts`.
  *
  * The four parameters (RFC 7692 §7.1):
  *   server_no_context_takeover  no value; the server resets its compression context after each message
@@ -11,6 +14,8 @@
  *                               in a response, always has a value
  */
 
+import { type ProtocolError, wsError } from '../errors.js';
+import { isValidUtf8 } from '../util/utf8.js';
 import type { ExtensionOffer, ExtensionParam } from './extensions.js';
 
 /** The registered extension name (RFC 7692 §7). */
@@ -286,4 +291,38 @@ export function checkDeflateResponse(response: ExtensionOffer, offer: DeflateCli
       clientMaxWindowBits: clientBits,
     },
   };
+}
+
+/** What the codec's `decompress` returns instead of bytes: the output passed the limit. */
+export const INFLATE_TOO_BIG = 1;
+/** What the codec's `decompress` returns instead of bytes: the input is not a valid DEFLATE stream. */
+export const INFLATE_INVALID = 2;
+
+/**
+ * The one decision on a received compressed message, for both roles: `null` when `result` (the inflated bytes,
+ * or an INFLATE_* code) may be delivered, else the error that fails the connection.
+ * - RFC 6455 §7.4.1: 1009 for a message too big to process; inflating stops at `maxPayload`, before it is built.
+ * - RFC 7692 §8 leaves a corrupt DEFLATE stream to the endpoint: 1007, data inconsistent with the message (as ws).
+ * - RFC 6455 §8.1: a text message must be UTF-8, checked on the decompressed bytes (RFC 7692 §6.1 compresses
+ *   the payload, so the frame parser could not check it).
+ */
+export function checkInflated(result: Uint8Array | number, binary: boolean, maxPayload: number): ProtocolError | null {
+  if (result === INFLATE_TOO_BIG) {
+    return wsError(
+      1009,
+      'ERR_WS_MESSAGE_TOO_BIG',
+      `Message longer than maxPayload (${maxPayload} bytes) once decompressed`,
+    );
+  }
+  if (typeof result === 'number') return wsError(1007, 'ERR_WS_INVALID_COMPRESSED_DATA', 'Invalid compressed data');
+  if (!binary && !isValidUtf8(result)) return wsError(1007, 'ERR_WS_INVALID_UTF8', 'Invalid UTF-8 in a text message');
+  return null;
+}
+
+/**
+ * RFC 7692 §6.1: RSV1 marks a compressed message on its first frame only; continuation frames carry 0 (a set RSV1
+ * there is a protocol error the frame parser reports).
+ */
+export function rsv1ForFrame(compressed: boolean, continuation: boolean): boolean {
+  return compressed && !continuation;
 }

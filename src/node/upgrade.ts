@@ -1,0 +1,246 @@
+/**
+ * The server side of the WebSocket opening handshake (RFC 6455 §4.2) on a socket handed over by the HTTP layer:
+ * validate the request, ask the application's `upgrade` hook (sync or async, bounded in time), then answer 101
+ * and open a `ServerWebSocket` over a TCP transport, or refuse with a status.
+ */
+
+import { Buffer } from 'node:buffer';
+import type { Socket } from 'node:net';
+import { STATUS_TEXT, serializeFields, statusLine } from '../http1/serializer.js';
+import { WS_HANDSHAKE_TIMEOUT_MS } from '../limits.js';
+import { formatExtensions } from '../ws/extensions.js';
+import {
+  buildAcceptResponse,
+  buildRejectResponse,
+  type UpgradeRequestAccepted,
+  validateUpgradeRequest,
+} from '../ws/handshake.js';
+import { type DeflateParams, type DeflateServerPolicy, negotiateDeflate } from '../ws/permessage-deflate.js';
+import { httpDateNow } from './clock.js';
+import type { SockeyeRequest } from './request.js';
+import { TcpTransport } from './transport.js';
+import {
+  ServerWebSocket,
+  type UpgradeContext,
+  type UpgradeRejection,
+  type UpgradeResult,
+  type WsServerContext,
+} from './websocket.js';
+import type { WebSocketStats } from './ws-connection.js';
+
+function rejectWith(status: number, body = '', headers: [string, string][] = []): UpgradeRejection {
+  return { reject: true, status, body, headers };
+}
+
+function writeRefusal(socket: Socket, status: number, body: string, headers: [string, string][]): void {
+  let head = statusLine(status);
+  try {
+    head += serializeFields(headers.flat());
+  } catch {
+    // invalid headers from the application: send none of them
+  }
+  const text = body === '' ? `${STATUS_TEXT[status] ?? 'Error'}\n` : body;
+  socket.end(
+    `${head}Date: ${httpDateNow()}\r\nConnection: close\r\nContent-Type: text/plain; charset=utf-8\r\nContent-Length: ${Buffer.byteLength(text)}\r\n\r\n${text}`,
+  );
+  setTimeout(() => socket.destroy(), 2000).unref();
+}
+
+/**
+ * Runs a WebSocket handshake on a socket handed over by the HTTP layer in the turn that read the request
+ * (`head` = bytes after the request head; the socket is not paused, and nothing is read before this returns). Returns a promise only when the `upgrade` hook is asynchronous: the common path (no hook, or
+ * a hook that answers at once) allocates no promise (PERF: connect-storm benchmark).
+ * @internal
+ */
+export function upgradeToWebSocket<T>(
+  req: SockeyeRequest,
+  socket: Socket,
+  head: Buffer[],
+  ctx: WsServerContext<T>,
+): Promise<void> | undefined {
+  const options = ctx.options;
+  const stats = ctx.stats;
+  // RFC 6455 §4.2.1: what a valid opening handshake carries; anything else is refused (400, or 426).
+  const check = validateUpgradeRequest(req.method, req.httpVersion, req.headers);
+  if (!check.ok) {
+    stats.rejected++;
+    socket.end(buildRejectResponse(check));
+    setTimeout(() => socket.destroy(), 2000).unref();
+    return undefined;
+  }
+  if (options.upgrade === undefined) {
+    completeUpgrade(req, socket, head, ctx, check, undefined);
+    return undefined;
+  }
+  let gone = false;
+  const onGone = () => {
+    gone = true;
+  };
+  socket.once('close', onGone);
+  socket.on('error', noop);
+  let r: UpgradeResult<T> | Promise<UpgradeResult<T>>;
+  try {
+    const hookCtx: UpgradeContext = {
+      protocols: check.protocols,
+      origin: req.headers.get('origin'),
+      reject: rejectWith,
+    };
+    r = options.upgrade(req, hookCtx);
+  } catch (err) {
+    socket.off('close', onGone);
+    hookFailed(socket, stats, err, false);
+    return undefined;
+  }
+  if (!isPromise(r)) {
+    socket.off('close', onGone);
+    if (socket.destroyed) {
+      stats.abandoned++;
+      return undefined;
+    }
+    completeUpgrade(req, socket, head, ctx, check, r);
+    return undefined;
+  }
+  // Read while the hook decides: early frames are kept for the connection, and a client that leaves (FIN) is
+  // noticed.
+  const unwatch = watchWhileDeciding(socket, head, onGone);
+  return withTimeout(r, options.upgradeTimeout ?? WS_HANDSHAKE_TIMEOUT_MS).then(
+    (result) => {
+      unwatch();
+      socket.off('close', onGone);
+      // The client may have gone while we were deciding: check the socket again after the await.
+      if (gone || socket.destroyed) {
+        stats.abandoned++;
+        socket.destroy();
+        return;
+      }
+      completeUpgrade(req, socket, head, ctx, check, result);
+    },
+    (err: unknown) => {
+      unwatch();
+      socket.off('close', onGone);
+      hookFailed(socket, stats, err, gone);
+    },
+  );
+}
+
+/** The `upgrade` hook threw, rejected or timed out: 503 on a timeout, else 500 (or nothing if the client left). */
+function hookFailed(socket: Socket, stats: WebSocketStats, err: unknown, gone: boolean): void {
+  stats.rejected++;
+  if (!gone) writeRefusal(socket, err === TIMEOUT ? 503 : 500, '', []);
+  else socket.destroy();
+}
+
+/** Acts on the hook's answer (`undefined`: no hook): refuse, or write the 101 and open the connection. */
+function completeUpgrade<T>(
+  req: SockeyeRequest,
+  socket: Socket,
+  head: Buffer[],
+  ctx: WsServerContext<T>,
+  check: UpgradeRequestAccepted,
+  result: UpgradeResult<T> | undefined,
+): void {
+  const stats = ctx.stats;
+  let protocol = '';
+  let data: T = undefined as T;
+  let extraHeaders: [string, string][] = [];
+  let deflate = ctx.deflatePolicy !== null;
+  if (result === false) {
+    stats.rejected++;
+    writeRefusal(socket, 403, '', []);
+    return;
+  }
+  if (typeof result === 'object' && result !== null) {
+    if ('reject' in result) {
+      stats.rejected++;
+      writeRefusal(socket, result.status, result.body, result.headers);
+      return;
+    }
+    if (result.protocol !== undefined && result.protocol !== '') {
+      // RFC 6455 §4.2.2: the server selects one of the values the client offered.
+      if (!check.protocols.includes(result.protocol)) {
+        stats.rejected++;
+        writeRefusal(socket, 500, '', []);
+        return;
+      }
+      protocol = result.protocol;
+    }
+    if (result.data !== undefined) data = result.data;
+    if (result.headers !== undefined) extraHeaders = result.headers;
+    if (result.perMessageDeflate === false) deflate = false;
+  }
+  // RFC 7692 §5: accept the first permessage-deflate offer we can, or go on without compression.
+  let extensions = '';
+  let deflateParams: DeflateParams | null = null;
+  if (deflate && check.extensions.length > 0) {
+    const agreement = negotiateDeflate(check.extensions, ctx.deflatePolicy as DeflateServerPolicy);
+    if (agreement !== null) {
+      extensions = formatExtensions([agreement.response]);
+      deflateParams = agreement.params;
+      stats.deflateNegotiated++;
+    }
+  }
+  let response: string;
+  try {
+    response = buildAcceptResponse(check.key, protocol, extensions, extraHeaders);
+  } catch {
+    stats.rejected++;
+    writeRefusal(socket, 500, '', []);
+    return;
+  }
+  stats.accepted++;
+  // PERF: as a Buffer. Node writes a latin1 string through libuv's queued write path here, which costs two
+  // epoll_ctl calls and one more event-loop callback per handshake; a Buffer is written at once (strace, bench
+  // ws-storm).
+  const transport = new TcpTransport(socket);
+  transport.write(Buffer.from(response, 'latin1'));
+  const ws = new ServerWebSocket<T>(transport, req, protocol, data, ctx, extensions, deflateParams);
+  ws.start(head);
+}
+
+/** Bytes read ahead while an async `upgrade` hook decides; then reading pauses again (TCP pushes back). */
+const EARLY_BYTES_LIMIT = 64 * 1024;
+
+/**
+ * Reads the socket while an async `upgrade` hook runs: bytes (frames sent early) are kept in `head` for the
+ * connection, and end of input means the client left (`onEnd`). Returns the function that stops it.
+ */
+function watchWhileDeciding(socket: Socket, head: Buffer[], onEnd: () => void): () => void {
+  let bytes = 0;
+  const onData = (chunk: Buffer) => {
+    head.push(chunk);
+    bytes += chunk.length;
+    if (bytes > EARLY_BYTES_LIMIT) socket.pause();
+  };
+  socket.on('data', onData);
+  socket.once('end', onEnd);
+  socket.resume();
+  return () => {
+    socket.off('data', onData);
+    socket.off('end', onEnd);
+    socket.pause();
+  };
+}
+
+const TIMEOUT = Symbol('timeout');
+
+function withTimeout<V>(p: Promise<V>, ms: number): Promise<V> {
+  return new Promise<V>((resolve, reject) => {
+    const t = setTimeout(() => reject(TIMEOUT), ms);
+    p.then(
+      (v) => {
+        clearTimeout(t);
+        resolve(v);
+      },
+      (e) => {
+        clearTimeout(t);
+        reject(e);
+      },
+    );
+  });
+}
+
+function isPromise<V>(v: V | Promise<V>): v is Promise<V> {
+  return typeof v === 'object' && v !== null && typeof (v as Promise<V>).then === 'function';
+}
+
+function noop(): void {}
