@@ -44,6 +44,14 @@ export const HTTP_MAX_PIPELINE_BYTES = 64 * 1024;
 /** WebSocket message size: 64 MiB default (ws uses 100 MiB; uWS 16 KiB). Over it: close 1009. */
 export const WS_MAX_PAYLOAD = 64 * 1024 * 1024;
 
+/**
+ * Frames one message may come in (first frame plus continuations): 131,072, twice the most the Autobahn
+ * TestSuite sends (cases 9.3.1 and 9.4.1: 4 MiB in 64-byte frames, 65,536 frames). Past it: 1008. A fragment
+ * costs only its bytes (the core copies fragments into one growing buffer), so this bounds the CPU a message of
+ * tiny frames costs (a frame header's work per frame), not its memory, which maxPayload bounds.
+ */
+export const WS_MAX_FRAGMENTS = 128 * 1024;
+
 /** Close handshake: after sending a close frame we wait 5 s for the peer's, then destroy (websockets uses 10 s). */
 export const WS_CLOSE_TIMEOUT_MS = 5_000;
 

@@ -25,7 +25,13 @@ import tls from 'node:tls';
 import { isArrayBuffer } from 'node:util/types';
 import { HandshakeError, ProtocolError } from '../errors.js';
 import { parseResponseHead } from '../http1/response-head.js';
-import { WS_CLOSE_TIMEOUT_MS, WS_HANDSHAKE_TIMEOUT_MS, WS_MAX_PAYLOAD, WS_PONG_TIMEOUT_S } from '../limits.js';
+import {
+  WS_CLOSE_TIMEOUT_MS,
+  WS_HANDSHAKE_TIMEOUT_MS,
+  WS_MAX_FRAGMENTS,
+  WS_MAX_PAYLOAD,
+  WS_PONG_TIMEOUT_S,
+} from '../limits.js';
 import { formatExtensions } from '../ws/extensions.js';
 import { MAX_CLOSE_REASON } from '../ws/frame.js';
 import { buildRequestHead, generateKey, validateUpgradeResponse } from '../ws/handshake.js';
@@ -63,6 +69,9 @@ export interface WebSocketClientOptions {
   handshakeTimeout?: number;
   /** Largest incoming message in bytes; above it the connection fails with 1009. `0`: no limit. Default 64 MiB. */
   maxPayload?: number;
+  /** Most frames one incoming message may come in; past it the connection fails with 1008. `0`: no limit. Default
+   * 131,072 (`WS_MAX_FRAGMENTS`). */
+  maxFragments?: number;
   /** `Origin` header to send (browsers always send one; by default none is sent). */
   origin?: string;
   /** node:tls connect options for `wss:` URLs (`ca`, `rejectUnauthorized`, `servername`, `cert`, ...). */
@@ -248,6 +257,7 @@ export class WebSocket extends EventTarget {
     this.#config = {
       side: SIDE_CLIENT,
       maxPayload: options.maxPayload ?? WS_MAX_PAYLOAD,
+      maxFragments: options.maxFragments ?? WS_MAX_FRAGMENTS,
       closeTimeoutMs: options.closeTimeout ?? WS_CLOSE_TIMEOUT_MS,
       idleTimeoutMs: (options.idleTimeout ?? 0) * 1000,
       pongTimeoutMs: (options.pongTimeout ?? WS_PONG_TIMEOUT_S) * 1000,

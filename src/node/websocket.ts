@@ -13,6 +13,7 @@ import {
   WS_CLOSE_TIMEOUT_MS,
   WS_IDLE_TIMEOUT_S,
   WS_MAX_BACKPRESSURE,
+  WS_MAX_FRAGMENTS,
   WS_MAX_PAYLOAD,
   WS_MAX_PENDING_MESSAGES,
   WS_PONG_TIMEOUT_S,
@@ -144,6 +145,11 @@ export interface WebSocketOptions<T = unknown> {
   error?(ws: ServerWebSocket<T>, err: unknown): void;
   /** Largest incoming message in bytes (1009 above). Default 64 MiB. */
   maxPayload?: number;
+  /**
+   * Most frames one incoming message may come in (its first frame and its continuations); past it the connection
+   * fails with 1008. Default 131,072 (`WS_MAX_FRAGMENTS`); 0: no limit. A fragment costs only its bytes.
+   */
+  maxFragments?: number;
   /** How long to wait for the peer's close frame / TCP close after ours (ms). Default 5 s. */
   closeTimeout?: number;
   /** How long an async `upgrade` hook may take (ms); then 503. Default 10 s. */
@@ -185,6 +191,7 @@ export class WsServerContext<T = unknown> implements WsConnectionConfig {
   readonly side = SIDE_SERVER;
   readonly options: WebSocketOptions<T>;
   readonly maxPayload: number;
+  readonly maxFragments: number;
   readonly closeTimeoutMs: number;
   /** Connections whose close handshake is over, waiting for the peer's FIN (their deadline is checked by the tick). */
   finWaiting: number;
@@ -207,6 +214,7 @@ export class WsServerContext<T = unknown> implements WsConnectionConfig {
   constructor(options: WebSocketOptions<T>) {
     this.options = options;
     this.maxPayload = options.maxPayload ?? WS_MAX_PAYLOAD;
+    this.maxFragments = options.maxFragments ?? WS_MAX_FRAGMENTS;
     this.closeTimeoutMs = options.closeTimeout ?? WS_CLOSE_TIMEOUT_MS;
     this.backpressureLimit = options.backpressureLimit ?? WS_BACKPRESSURE_LIMIT;
     this.maxBackpressure = options.maxBackpressure ?? WS_MAX_BACKPRESSURE;

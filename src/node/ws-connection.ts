@@ -142,6 +142,8 @@ export interface WsConnectionConfig {
   readonly dropOnBackpressure: boolean;
   /** Single-frame messages from this size are streamed to `onWsMessageChunk` (Infinity: never). */
   readonly streamThreshold: number;
+  /** Most frames one incoming message may come in (1008 past it); 0: no limit. */
+  readonly maxFragments: number;
   /** Counters to keep (a server's), or null. */
   readonly stats: WebSocketStats | null;
   /** Connections of this config waiting for the peer's TCP close after a finished close handshake. */
@@ -229,6 +231,7 @@ export class WsConnection implements WsHandler, TransportTarget {
         maxPayload: config.maxPayload,
         rsv1Allowed: codec !== null,
         streamThreshold: config.streamThreshold,
+        maxFragments: config.maxFragments,
       },
       this,
       transport,

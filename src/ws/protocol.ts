@@ -22,6 +22,7 @@
  */
 
 import { InvalidStateError, type ProtocolError, wsError } from '../errors.js';
+import { WS_MAX_FRAGMENTS } from '../limits.js';
 import { isValidUtf8, UTF8_ACCEPT, utf8Scan, utf8ScanState } from '../util/utf8.js';
 import {
   CLOSE_CODE,
@@ -111,6 +112,11 @@ export interface WsProtocolOptions {
    * are never streamed. Default `Infinity` (never); needs a handler with `onMessageChunk`.
    */
   streamThreshold?: number;
+  /**
+   * Most frames one message may come in (its first frame and its continuations); past it the connection fails
+   * with 1008. Default `WS_MAX_FRAGMENTS`. `0`: no limit.
+   */
+  maxFragments?: number;
 }
 
 /**
@@ -160,8 +166,16 @@ export class WsProtocol implements FrameReceiver {
   #msgOpcode: number;
   #msgRsv1: boolean;
   #msgLength: number;
-  /** Created on the first fragmented message (idle connections hold no array). */
-  #msgParts: Buffer[] | null;
+  /**
+   * The fragments of the message so far, copied into one buffer that grows by doubling (up to maxPayload): a
+   * fragment costs its bytes, not an object (a million 1-byte fragments cost 1 MB, not a million Buffers).
+   * Created on the first fragmented message; idle connections hold none.
+   */
+  #msgBuf: Buffer | null;
+  #msgFill: number;
+  /** Frames of the current message so far, and the limit on them (0: none). */
+  #msgFrames: number;
+  readonly maxFragments: number;
   /** The message is streamed to `onMessageChunk`; `#msgFirstChunk`: its first piece is still to be handed on. */
   #msgStreamed: boolean;
   #msgFirstChunk: boolean;
@@ -200,7 +214,10 @@ export class WsProtocol implements FrameReceiver {
     this.#msgOpcode = 0;
     this.#msgRsv1 = false;
     this.#msgLength = 0;
-    this.#msgParts = null;
+    this.#msgBuf = null;
+    this.#msgFill = 0;
+    this.#msgFrames = 0;
+    this.maxFragments = Math.max(options.maxFragments ?? WS_MAX_FRAGMENTS, 0) || 0;
     this.#msgStreamed = false;
     this.#msgFirstChunk = false;
     this.#msgCheckUtf8 = false;
@@ -260,6 +277,13 @@ export class WsProtocol implements FrameReceiver {
           wsError(1002, 'ERR_WS_UNEXPECTED_CONTINUATION', 'Continuation frame without a message to continue'),
         );
       }
+      // RFC 6455 §10.4 asks for limits on what reassembly costs; a message in a great many tiny frames costs a
+      // frame header's work per byte. §7.4.1: 1008, a message that violates the endpoint's policy.
+      if (++this.#msgFrames >= this.maxFragments && this.maxFragments > 0) {
+        return this.#failWith(
+          wsError(1008, 'ERR_WS_TOO_MANY_FRAGMENTS', `Message in more than ${this.maxFragments} frames`),
+        );
+      }
     } else {
       // RFC 6455 §5.4: "the fragments of one message MUST NOT be interleaved between the fragments of another
       // message": a new text or binary frame while a message is unfinished is an error.
@@ -271,6 +295,7 @@ export class WsProtocol implements FrameReceiver {
       this.#msgOpcode = opcode;
       this.#msgRsv1 = rsv1;
       this.#msgLength = 0;
+      this.#msgFrames = 0;
       // A compressed text message is checked after inflate by the adapter.
       this.#msgCheckUtf8 = opcode === OP_TEXT && !rsv1;
       this.#msgUtf8 = UTF8_ACCEPT;
@@ -326,20 +351,17 @@ export class WsProtocol implements FrameReceiver {
       if (fin && this.#msgUtf8 !== UTF8_ACCEPT) return this.#failUtf8();
     }
     this.#frameChecked = false;
-    const parts = this.#msgParts;
     if (!fin) {
-      if (payload.length > 0) {
-        if (parts === null) this.#msgParts = [payload];
-        else parts.push(payload);
-      }
+      if (payload.length > 0) this.#append(payload);
       return true;
     }
     let data = payload;
-    if (parts !== null && parts.length > 0) {
-      // One copy for a fragmented message.
-      parts.push(payload);
-      data = Buffer.concat(parts, this.#msgLength);
-      parts.length = 0;
+    if (this.#msgFill > 0) {
+      this.#append(payload);
+      data = (this.#msgBuf as Buffer).subarray(0, this.#msgFill);
+      // The message owns its buffer from here; the next fragmented message starts a new one.
+      this.#msgBuf = null;
+      this.#msgFill = 0;
     }
     const binary = this.#msgOpcode === OP_BINARY;
     const rsv1 = this.#msgRsv1;
@@ -474,8 +496,27 @@ export class WsProtocol implements FrameReceiver {
     if (this.side === SIDE_SERVER) this.#end();
   }
 
+  /** Copies a fragment's payload after the message's earlier ones (see `#msgBuf`). */
+  #append(payload: Buffer): void {
+    const need = this.#msgFill + payload.length;
+    let buf = this.#msgBuf;
+    if (buf === null || need > buf.length) {
+      // Doubling keeps the copies of regrowth under one more pass over the message; the message's length so far
+      // (#msgLength, which counts the current frame whole) is a floor, maxPayload a ceiling.
+      let size = Math.max(need, this.#msgLength, buf === null ? 1024 : buf.length * 2);
+      if (this.maxPayload > 0 && size > this.maxPayload) size = Math.max(need, this.maxPayload);
+      const grown = Buffer.allocUnsafe(size);
+      if (buf !== null) buf.copy(grown, 0, 0, this.#msgFill);
+      buf = grown;
+      this.#msgBuf = grown;
+    }
+    payload.copy(buf, this.#msgFill);
+    this.#msgFill = need;
+  }
+
   #freeMessage(): void {
-    this.#msgParts = null;
+    this.#msgBuf = null;
+    this.#msgFill = 0;
     this.#msgOpcode = 0;
     this.#msgLength = 0;
     this.#msgStreamed = false;
@@ -590,10 +631,7 @@ export class WsProtocol implements FrameReceiver {
 
   /** Bytes held for an incomplete frame or message (for diagnostics). */
   get bufferedBytes(): number {
-    let n = this.#parser.bufferedBytes;
-    const parts = this.#msgParts;
-    if (parts !== null) for (const part of parts) n += part.length;
-    return n;
+    return this.#parser.bufferedBytes + this.#msgFill;
   }
 
   #sendControl(opcode: number, data: Buffer): void {

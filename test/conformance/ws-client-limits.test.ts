@@ -130,3 +130,18 @@ test('9.x default maxPayload (64 MiB): a 2^62-byte length header → 1009 at onc
   const c = await openClient(t, server);
   await expectClientFail(c, sf({ opcode: OP_BINARY, length64: 1n << 62n }), 1009);
 });
+
+// ── maxFragments (issue 15: tiny fragments) ───────────────────────────────────────────────────────────────
+
+test('maxFragments: a message in exactly maxFragments frames is delivered; one frame more → 1008', async (t) => {
+  const server = await startRawServer(t);
+  const frag = (n: number) => {
+    const out: Buffer[] = [];
+    for (let i = 0; i < n; i++) out.push(sf({ opcode: i === 0 ? OP_TEXT : OP_CONT, payload: 'x', fin: i === n - 1 }));
+    return out;
+  };
+  const ok = await openClient(t, server, { client: { maxFragments: 8 } });
+  await expectDelivered(ok, frag(8), ['x'.repeat(8)]);
+  const bad = await openClient(t, server, { client: { maxFragments: 8 } });
+  await expectClientFail(bad, frag(9), 1008);
+});

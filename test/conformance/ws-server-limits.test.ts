@@ -160,3 +160,38 @@ test('9.x maxPayload of the echo default (64 MiB): a 2^62-byte length header →
   const client = await echo.connect();
   await expectFail(client, frame({ opcode: OP_BINARY, length64: 1n << 62n }).subarray(0, 14), 1009);
 });
+
+// ── maxFragments (issue 15: tiny fragments) ───────────────────────────────────────────────────────────────
+
+test('a text message as 1,000,000 one-byte frames → 1008 at the default maxFragments; another client echoes on', async (t) => {
+  const echo = await startEcho(t);
+  const attacker = await echo.connect();
+  const other = await echo.connect();
+  const n = 1_000_000;
+  const frames: Buffer[] = [];
+  for (let i = 0; i < n; i++) frames.push(cf({ opcode: i === 0 ? OP_TEXT : OP_CONT, payload: 'a', fin: i === n - 1 }));
+  const all = Buffer.concat(frames);
+  // The server stops reading at the 131,073rd frame: write what it will take, without waiting for the rest.
+  attacker.socket.write(all);
+  const out = await attacker.waitClosed(BIG_WAIT);
+  assert.equal(out.code, 1008, 'RFC 6455 §7.4.1: 1008, a message that violates the policy');
+  assert.equal(out.frames.length, 1, 'nothing was echoed before the close');
+  const [c] = await echo.waitCloses(1, BIG_WAIT);
+  assert.equal(c?.code, 1008);
+  await expectEcho(other, cf({ opcode: OP_TEXT, payload: 'still here' }), [{ opcode: OP_TEXT, payload: 'still here' }]);
+});
+
+test('maxFragments: a message in exactly maxFragments frames is echoed; one more frame → 1008', async (t) => {
+  const echo = await startEcho(t, { maxFragments: 16 });
+  const ok = await echo.connect();
+  const frag = (n: number) => {
+    const out: Buffer[] = [];
+    for (let i = 0; i < n; i++)
+      out.push(cf({ opcode: i === 0 ? OP_BINARY : OP_CONT, payload: Buffer.from([i]), fin: i === n - 1 }));
+    return out;
+  };
+  const expected = Buffer.from(Array.from({ length: 16 }, (_, i) => i));
+  await expectEcho(ok, frag(16), [{ opcode: OP_BINARY, payload: expected }]);
+  const bad = await echo.connect();
+  await expectFail(bad, frag(17), 1008);
+});

@@ -277,6 +277,8 @@ export interface CoreOptions {
   rsv1Allowed?: boolean;
   /** Streaming receive; takes effect with a handler that has `onMessageChunk`. */
   streamThreshold?: number;
+  /** Most frames per message (the core's default when absent; 0: no limit). */
+  maxFragments?: number;
 }
 
 /** A server (default) or client core wired to a recording handler (or `handler`) and an array sink. */
@@ -291,6 +293,7 @@ export function makeCore<H extends RecordingHandler = RecordingHandler>(
       maxPayload: options.maxPayload ?? 64 * 1024 * 1024,
       rsv1Allowed: options.rsv1Allowed ?? false,
       streamThreshold: options.streamThreshold,
+      maxFragments: options.maxFragments,
     },
     handler,
     sink,

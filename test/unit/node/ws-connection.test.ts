@@ -39,6 +39,7 @@ function config(side: Side, over: Partial<WsConnectionConfig> = {}): WsConnectio
     maxBackpressure: 1024 * 1024,
     dropOnBackpressure: false,
     streamThreshold: Number.POSITIVE_INFINITY,
+    maxFragments: 0,
     stats: newWebSocketStats(),
     finWaiting: 0,
     ...over,
