@@ -368,11 +368,29 @@ export class WsConnection implements WsHandler, TransportTarget {
   /** @internal After the handshake, a transport error (a reset) ends the connection like a drop: 1006. */
   onTransportError(_err: Error): void {}
 
-  /** @internal */
+  /**
+   * @internal The transport flushed its buffer. `drain` means "under backpressureLimit again", never merely "the
+   * transport wrote something": bytes queued since (or a batch still open) keep it waiting for the next flush.
+   */
   onDrain(): void {
     if ((this.#flags & F_WANT_DRAIN) === 0 || (this.#flags & F_CLOSED) !== 0) return;
+    if (!this.#belowLimit()) {
+      this.transport.whenWritten(this.#drainCheck);
+      return;
+    }
     this.#flags &= ~F_WANT_DRAIN;
     this.#handler.onWsDrain();
+  }
+
+  /** Bound once: the callback of a wait for the transport to flush (no closure per send). */
+  readonly #drainCheck = (): void => {
+    if ((this.#flags & F_CLOSED) === 0) this.onDrain();
+  };
+
+  /** Under the limit again, or nothing more will ever be written (a gone transport holds its bytes forever). */
+  #belowLimit(): boolean {
+    const t = this.transport;
+    return t.bufferedAmount <= this.config.backpressureLimit || t.destroyed || (this.#flags & F_CLOSED) !== 0;
   }
 
   /** @internal The core asked for the end and the batch is written: end our side, then wait for the peer's. */
@@ -814,8 +832,16 @@ export class WsConnection implements WsHandler, TransportTarget {
     );
   }
 
+  /** Resolves once `bufferedAmount` is under `backpressureLimit` (or the connection is gone): each flush of the
+   * transport is one look, so a peer that never reads keeps it waiting. */
   #waitDrain(): Promise<void> {
-    return new Promise((resolve) => this.transport.whenWritten(resolve));
+    return new Promise((resolve) => {
+      const look = (): void => {
+        if (this.#belowLimit()) resolve();
+        else this.transport.whenWritten(look);
+      };
+      this.transport.whenWritten(look);
+    });
   }
 
   #afterSend(n: number): number {
@@ -826,9 +852,7 @@ export class WsConnection implements WsHandler, TransportTarget {
       // drain handler is called even when the transport will not signal a drain (see Transport.whenWritten).
       queueMicrotask(() => {
         if ((this.#flags & F_WANT_DRAIN) !== 0 && !this.transport.needsDrain) {
-          this.transport.whenWritten(() => {
-            if ((this.#flags & F_CLOSED) === 0) this.onDrain();
-          });
+          this.transport.whenWritten(this.#drainCheck);
         }
       });
     }

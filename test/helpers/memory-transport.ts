@@ -114,8 +114,9 @@ export class MemoryTransport implements Transport {
     return this.#unreadBytes >= this.highWaterMark;
   }
 
+  /** As a socket's empty write: called once everything handed on so far is taken, never synchronously. */
   whenWritten(fn: () => void): void {
-    if (this.#unreadBytes === 0 || this.destroyed) fn();
+    if (this.#unreadBytes === 0 || this.destroyed) queueMicrotask(fn);
     else this.#waiters.push(fn);
   }
 

@@ -214,6 +214,46 @@ test('send() returns -1 above backpressureLimit, and drain fires once the peer r
   assert.equal(last?.payload.toString(), 'after drain');
 });
 
+test('drain means under backpressureLimit again: a producer refilling on every drain, a peer that stops reading', async (t) => {
+  const limit = 64 * 1024;
+  const total = 2000; // 64 KiB messages: 125 MiB, far more than the kernel's buffers hold
+  const atDrain: number[] = [];
+  let sent = 0;
+  let stalled: () => void = () => {};
+  const firstStall = new Promise<void>((r) => {
+    stalled = r;
+  });
+  const produce = (ws: { send(d: Buffer): number }) => {
+    const chunk = Buffer.alloc(64 * 1024, 9);
+    while (sent < total) {
+      sent++;
+      if (ws.send(chunk) === SEND_BACKPRESSURE) {
+        stalled();
+        return;
+      }
+    }
+  };
+  const server = await startServer(t, {
+    websocket: {
+      backpressureLimit: limit,
+      maxBackpressure: 256 * MiB,
+      open: produce,
+      drain(ws) {
+        atDrain.push(ws.bufferedAmount);
+        produce(ws);
+      },
+    },
+  });
+  const slow = await connectSlowConsumer(t, server.port);
+  await firstStall;
+  // The peer reads nothing yet: whatever drains come (the kernel taking our buffer) must find us under the limit.
+  slow.socket.resume();
+  assert.ok(await slow.waitUntil(() => slow.frames.length >= total, 30_000), `all ${total} messages`);
+  assert.ok(atDrain.length > 0, 'drain fired');
+  const over = atDrain.filter((b) => b > limit);
+  assert.deepEqual(over, [], `drain called with bufferedAmount over ${limit}: ${over.slice(0, 5).join(', ')}`);
+});
+
 test('receive-side flow control: at most maxPendingMessages async handlers unsettled, then every message in order', async (t) => {
   let pending = 0;
   let maxPending = 0;

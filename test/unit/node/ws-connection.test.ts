@@ -298,6 +298,31 @@ describe('backpressure policy', () => {
   });
 });
 
+describe('drain means under backpressureLimit again (issue 15)', () => {
+  test("a flush that leaves the peer's unread bytes over the limit is not a drain", async () => {
+    const { t, face, conn } = open(SIDE_SERVER, { backpressureLimit: 10 });
+    t.stall();
+    assert.equal(conn.send(Buffer.alloc(50)), SEND_BACKPRESSURE);
+    await tick();
+    // The transport says it flushed (as a socket emits 'drain' once the kernel took its buffer), but the 52 bytes
+    // are still unread.
+    t.target?.onDrain();
+    await tick();
+    assert.deepEqual(face.events, [], 'no drain while over the limit');
+    let resolved = false;
+    const drained = conn.drained().then(() => {
+      resolved = true;
+    });
+    await tick();
+    assert.equal(resolved, false, 'drained() waits too');
+    t.unstall();
+    await drained;
+    await tick();
+    assert.deepEqual(face.events, ['drain'], 'one drain, once under the limit');
+    assert.equal(conn.bufferedAmount, 0);
+  });
+});
+
 describe('permessage-deflate: one decision after inflate, both roles', () => {
   const params: DeflateParams = {
     serverNoContextTakeover: true,
