@@ -4,7 +4,8 @@
  * answers them itself.
  */
 
-import type { SockeyeRequest, SockeyeResponse, WebSocketOptions } from '../index.js';
+import { Buffer } from 'node:buffer';
+import type { ServerWebSocket, SockeyeRequest, SockeyeResponse, WebSocketOptions } from '../index.js';
 
 /** JSON with every non-ASCII character escaped, so the body is pure ASCII and latin1 byte strings survive. */
 function asciiJson(value: unknown): string {
@@ -36,21 +37,60 @@ export async function echoHandler(req: SockeyeRequest, res: SockeyeResponse): Pr
   );
 }
 
-/** WebSocket echo: text back as text, binary as binary. */
-export const wsEcho: WebSocketOptions = {
-  maxPayload: 64 * 1024 * 1024,
-  // Conformance clients send 16 MiB messages back to back and read every echo: a 1 MiB backpressure cap would
-  // close them. Memory stays bounded, at 256 MiB per connection.
-  maxBackpressure: 256 * 1024 * 1024,
-  message(ws, message, isBinary) {
-    ws.send(message, isBinary);
-  },
-  // A message sent as one frame of 64 KiB or more is echoed as it arrives, one fragment per piece read (RFC 6455
-  // §5.4 lets a message be sent in fragments): no buffer of the message's size, and the echo starts before the
-  // message has ended. Reading does not pause while the peer is slow to read the echo: a client that sends a
-  // whole 16 MiB message before it reads (many conformance clients do) would wait for us while we wait for it.
-  // maxBackpressure bounds what waits, as it bounds a whole-message echo.
-  messageChunk(ws, chunk, isBinary, _isFirst, isLast) {
-    ws.sendFragment(chunk, isLast, isBinary);
-  },
-};
+/**
+ * How much an echo peer may leave unread: what its own messages need, never a fixed large amount. A peer that sends
+ * a 16 MiB message before it reads its echo (conformance clients do) needs 16 MiB of room; a peer that never reads
+ * needs none. So the allowance is the largest message this peer has sent so far (a streamed one counts as it
+ * arrives) plus this margin, for the small messages that are still in flight behind it.
+ */
+export const ECHO_BACKPRESSURE_MARGIN = 1024 * 1024;
+
+/** Bytes so far of the message each connection is streaming in (connections without one hold no entry). */
+const streaming = new WeakMap<ServerWebSocket, number>();
+
+/**
+ * Raises the connection's allowance to what a message of `size` bytes needs (it only grows: the allowance itself
+ * remembers the largest message so far).
+ */
+function allow(ws: ServerWebSocket, size: number): void {
+  if (size + ECHO_BACKPRESSURE_MARGIN > ws.maxBackpressure) ws.maxBackpressure = size + ECHO_BACKPRESSURE_MARGIN;
+}
+
+/**
+ * WebSocket echo: text back as text, binary as binary. `maxBackpressure` set: that fixed bound on what a peer may
+ * leave unread (`sockeye echo --max-backpressure BYTES`); unset: what the peer's own messages need (see
+ * ECHO_BACKPRESSURE_MARGIN). Past it the peer is failed with 1008 and read no more (RFC 6455 §7.1.7).
+ */
+export function wsEchoOptions(maxBackpressure?: number): WebSocketOptions {
+  const fixed = maxBackpressure !== undefined;
+  return {
+    maxPayload: 64 * 1024 * 1024,
+    maxBackpressure: maxBackpressure ?? ECHO_BACKPRESSURE_MARGIN,
+    message(ws, message, isBinary) {
+      if (!fixed) {
+        // A string's UTF-8 length is at most 3 bytes per UTF-16 unit: count it only when it may raise the allowance.
+        if (typeof message !== 'string') allow(ws, message.length);
+        else if (message.length * 3 + ECHO_BACKPRESSURE_MARGIN > ws.maxBackpressure)
+          allow(ws, Buffer.byteLength(message));
+      }
+      ws.send(message, isBinary);
+    },
+    // A message sent as one frame of 64 KiB or more is echoed as it arrives, one fragment per piece read (RFC 6455
+    // §5.4 lets a message be sent in fragments): no buffer of the message's size, and the echo starts before the
+    // message has ended. Reading does not pause while the peer is slow to read the echo: a client that sends a
+    // whole 16 MiB message before it reads (many conformance clients do) would wait for us while we wait for it.
+    // The allowance grows with the message as it arrives, so what waits is bounded by what the peer sent.
+    messageChunk(ws, chunk, isBinary, isFirst, isLast) {
+      if (!fixed) {
+        const sofar = (isFirst ? 0 : (streaming.get(ws) ?? 0)) + chunk.length;
+        if (isLast) streaming.delete(ws);
+        else streaming.set(ws, sofar);
+        allow(ws, sofar);
+      }
+      ws.sendFragment(chunk, isLast, isBinary);
+    },
+  };
+}
+
+/** The echo with its default policy (what a peer's messages need). */
+export const wsEcho: WebSocketOptions = wsEchoOptions();

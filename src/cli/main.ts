@@ -1,14 +1,14 @@
 /**
  * The `sockeye` command, built on the public API only.
  *
- *   sockeye echo [--port 9001] [--host 127.0.0.1] [--deflate]   echo server for conformance tools
+ *   sockeye echo [--port 9001] [--host 127.0.0.1] [--deflate] [--max-backpressure BYTES]   echo server
  *   sockeye demo [--port 3000] [--host 127.0.0.1]   the demo server
  *   sockeye connect URL [-p protocol] [-H header]    interactive WebSocket client
  */
 
 import { parseArgs } from 'node:util';
 import { serve } from '../index.js';
-import { echoHandler, wsEcho } from './echo.js';
+import { echoHandler, wsEchoOptions } from './echo.js';
 
 const USAGE = `Usage: sockeye <command> [options]
 
@@ -26,6 +26,9 @@ Options:
   -H, --header <h>   Extra request header "Name: value" (connect; repeatable)
   --host <addr>      Address to bind (default 127.0.0.1)
   --deflate          Accept permessage-deflate (echo): every valid RFC 7692 offer
+  --max-backpressure <bytes>
+                     Most bytes a WebSocket peer may leave unread (echo); past it: 1008 and it is read
+                     no more. Default: the peer's largest message so far plus 1 MiB
   --help, -h         Show this help
 `;
 
@@ -39,6 +42,7 @@ export async function main(argv: string[]): Promise<number> {
       header: { type: 'string', short: 'H', multiple: true },
       host: { type: 'string', default: '127.0.0.1' },
       deflate: { type: 'boolean' },
+      'max-backpressure': { type: 'string' },
       help: { type: 'boolean', short: 'h' },
     },
   });
@@ -49,6 +53,16 @@ export async function main(argv: string[]): Promise<number> {
   }
   switch (command) {
     case 'echo': {
+      const mb = values['max-backpressure'];
+      let maxBackpressure: number | undefined;
+      if (mb !== undefined) {
+        maxBackpressure = Number(mb);
+        if (!Number.isSafeInteger(maxBackpressure) || maxBackpressure <= 0) {
+          process.stderr.write(`--max-backpressure must be a positive number of bytes, got '${mb}'\n`);
+          return 2;
+        }
+      }
+      const ws = wsEchoOptions(maxBackpressure);
       const server = await serve({
         port: Number(values.port ?? 9001),
         host: values.host,
@@ -57,7 +71,7 @@ export async function main(argv: string[]): Promise<number> {
         request: echoHandler,
         // WebSocket upgrades on any path; messages echoed as received. No limit stricter than the RFC's
         // beyond a 64 MiB message (Autobahn's largest is 16 MiB).
-        websocket: values.deflate ? { ...wsEcho, perMessageDeflate: true } : wsEcho,
+        websocket: values.deflate ? { ...ws, perMessageDeflate: true } : ws,
       });
       process.stdout.write(`sockeye echo listening on ${server.url}\n`);
       shutdownOnSignal(server);

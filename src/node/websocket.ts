@@ -361,6 +361,20 @@ export class ServerWebSocket<T = unknown> implements WsConnectionHandler {
     return this.connection.bufferedAmount;
   }
 
+  /**
+   * This connection's `maxBackpressure`: most bytes it may leave unread before the policy applies. Starts as the
+   * server's option; a handler may change it per connection (e.g. `sockeye echo` allows what the peer's own
+   * messages need: the largest one so far plus a margin).
+   */
+  get maxBackpressure(): number {
+    return this.connection.maxBackpressure;
+  }
+
+  set maxBackpressure(bytes: number) {
+    if (!(bytes > 0)) throw new RangeError(`maxBackpressure must be a positive number of bytes, got ${bytes}`);
+    this.connection.maxBackpressure = bytes;
+  }
+
   // ── WsConnectionHandler ────────────────────────────────────────────────────────────────────────────
 
   /** @internal */

@@ -177,6 +177,8 @@ const F_FRAGMENT_OPEN = 4;
 const F_PAUSED = 8;
 const F_FRAGMENT_COMPRESSED = 16;
 const F_FAILED = 32;
+/** Reading stopped for good (failed for backpressure): `resumeReading` does nothing. */
+const F_READ_STOPPED = 64;
 
 const EMPTY_BUFFER = Buffer.alloc(0);
 
@@ -205,6 +207,8 @@ export class WsConnection implements WsHandler, TransportTarget {
   #lastSeen: number;
   #pingedAt: number;
   readonly #openedAt: number;
+  /** This connection's `maxBackpressure` (the config's unless changed: see ServerWebSocket.maxBackpressure). */
+  maxBackpressure: number;
 
   constructor(
     config: WsConnectionConfig,
@@ -225,6 +229,7 @@ export class WsConnection implements WsHandler, TransportTarget {
     this.#lastSeen = coarseNow();
     this.#pingedAt = 0;
     this.#openedAt = this.#lastSeen;
+    this.maxBackpressure = config.maxBackpressure;
     this.core = new WsProtocol(
       {
         side: config.side,
@@ -252,7 +257,9 @@ export class WsConnection implements WsHandler, TransportTarget {
   resumeIfPaused(): void {
     // `resume()` on a flowing socket still schedules a tick to restart a stream that never stopped (PERF: bench
     // ws-storm): only a paused one.
-    if ((this.#flags & (F_CLOSED | F_PAUSED)) === 0 && this.transport.isPaused) this.transport.resume();
+    if ((this.#flags & (F_CLOSED | F_PAUSED | F_READ_STOPPED)) === 0 && this.transport.isPaused) {
+      this.transport.resume();
+    }
   }
 
   // ── facts ────────────────────────────────────────────────────────────────────────────────────────────
@@ -375,11 +382,12 @@ export class WsConnection implements WsHandler, TransportTarget {
   onDrain(): void {
     if ((this.#flags & F_WANT_DRAIN) === 0 || (this.#flags & F_CLOSED) !== 0) return;
     if (!this.#belowLimit()) {
-      this.transport.whenWritten(this.#drainCheck);
+      this.#afterFlush(this.#drainCheck);
       return;
     }
     this.#flags &= ~F_WANT_DRAIN;
-    this.#handler.onWsDrain();
+    // Nothing can be sent any more once our side ended: no drain to tell of.
+    if (!this.transport.writableEnded && !this.transport.destroyed) this.#handler.onWsDrain();
   }
 
   /** Bound once: the callback of a wait for the transport to flush (no closure per send). */
@@ -387,10 +395,27 @@ export class WsConnection implements WsHandler, TransportTarget {
     if ((this.#flags & F_CLOSED) === 0) this.onDrain();
   };
 
-  /** Under the limit again, or nothing more will ever be written (a gone transport holds its bytes forever). */
+  /**
+   * Calls `fn` once the transport may hold less: after its own queue is written, or, when all of the excess sits
+   * in an open batch (held for a streamed echo), in the next loop turn, once the batch is written. (An empty write
+   * completes at once when the transport's queue is empty: waiting on one then would spin without the batch ever
+   * being released.)
+   */
+  #afterFlush(fn: () => void): void {
+    const t = this.transport;
+    if (t.bufferedAmount - t.pendingBytes === 0) setImmediate(fn);
+    else t.whenWritten(fn);
+  }
+
+  /** Under the limit again, or nothing more can be sent (our side ended, or the transport is gone). */
   #belowLimit(): boolean {
     const t = this.transport;
-    return t.bufferedAmount <= this.config.backpressureLimit || t.destroyed || (this.#flags & F_CLOSED) !== 0;
+    return (
+      t.bufferedAmount <= this.config.backpressureLimit ||
+      t.destroyed ||
+      t.writableEnded ||
+      (this.#flags & F_CLOSED) !== 0
+    );
   }
 
   /** @internal The core asked for the end and the batch is written: end our side, then wait for the peer's. */
@@ -637,7 +662,7 @@ export class WsConnection implements WsHandler, TransportTarget {
   resumeReading(): void {
     if ((this.#flags & F_PAUSED) === 0) return;
     this.#flags &= ~F_PAUSED;
-    if ((this.#flags & F_CLOSED) === 0) this.transport.resume();
+    if ((this.#flags & (F_CLOSED | F_READ_STOPPED)) === 0) this.transport.resume();
   }
 
   get readingPaused(): boolean {
@@ -654,7 +679,7 @@ export class WsConnection implements WsHandler, TransportTarget {
     const config = this.config;
     const buffered = this.transport.bufferedAmount;
     // A message on an empty buffer always goes: the limit bounds what piles up, not message size.
-    if (buffered === 0 || buffered + n <= config.maxBackpressure) return true;
+    if (buffered === 0 || buffered + n <= this.maxBackpressure) return true;
     const stats = config.stats;
     if (config.dropOnBackpressure) {
       if (stats !== null) stats.backpressureDrops++;
@@ -663,7 +688,11 @@ export class WsConnection implements WsHandler, TransportTarget {
     if (stats !== null) stats.backpressureCloses++;
     // RFC 6455 §7.4.1: 1008, a message that violates the server's policy. The frame queues behind what the
     // peer has not read; if it cannot be delivered within closeTimeout the transport is destroyed.
-    this.fail(1008, `Backpressure limit of ${config.maxBackpressure} bytes exceeded`, 'backpressure');
+    this.fail(1008, `Backpressure limit of ${this.maxBackpressure} bytes exceeded`, 'backpressure');
+    // RFC 6455 §7.1.7: after failing the connection nothing more of the peer's is processed, so nothing more is
+    // read either: a peer that sends and never reads costs no more reads (and no more echoes) until it is gone.
+    this.#flags |= F_READ_STOPPED;
+    this.transport.pause();
     return false;
   }
 
@@ -838,9 +867,9 @@ export class WsConnection implements WsHandler, TransportTarget {
     return new Promise((resolve) => {
       const look = (): void => {
         if (this.#belowLimit()) resolve();
-        else this.transport.whenWritten(look);
+        else this.#afterFlush(look);
       };
-      this.transport.whenWritten(look);
+      this.#afterFlush(look);
     });
   }
 
