@@ -105,3 +105,11 @@ export const DEFLATE_WINDOW_BITS = 13;
 
 /** A connection's own zlib contexts are freed after 5 s without compressed traffic. */
 export const DEFLATE_IDLE_RELEASE_MS = 5_000;
+
+/**
+ * A received compressed message is inflated on the event loop in slices of this much output, one slice per loop
+ * turn, so that one large or highly compressed message (a 64 MiB bomb in 64 KiB) delays every other connection
+ * by one slice at a time, not by its whole inflate. 256 KiB is about half a millisecond of zlib work on this
+ * machine (docs/limits.md#permessage-deflate); messages that inflate to less stay on the one-pass path.
+ */
+export const INFLATE_SLICE_BYTES = 256 * 1024;

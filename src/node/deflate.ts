@@ -25,6 +25,7 @@ import {
   DEFLATE_MEM_LEVEL,
   DEFLATE_THRESHOLD,
   DEFLATE_WINDOW_BITS,
+  INFLATE_SLICE_BYTES,
 } from '../limits.js';
 import { type DeflateParams, INFLATE_INVALID, INFLATE_TOO_BIG } from '../ws/permessage-deflate.js';
 
@@ -219,6 +220,13 @@ function zlibBits(bits: number): number {
   return Math.max(bits, 9);
 }
 
+/**
+ * Result of `decompress` besides a Buffer and the INFLATE_* codes of the sans-I/O side: the message made more than
+ * INFLATE_SLICE_BYTES of output and goes on in slices (`continueDecompress`, one per event-loop turn), so that one
+ * large or highly compressed message never blocks every other connection for the whole of its inflate.
+ */
+export const INFLATE_PENDING = 3;
+
 // Result codes of `decompress` besides a Buffer. The result codes are the sans-I/O side's (ws/permessage-deflate.ts decides what they mean).
 export { INFLATE_INVALID, INFLATE_TOO_BIG } from '../ws/permessage-deflate.js';
 
@@ -314,6 +322,8 @@ export class DeflateCodec {
   /** The peer's window while our decompressor is released (context takeover only). */
   #tail: WindowTail | null;
   #lastUsed: number;
+  /** A message being inflated in slices (see INFLATE_PENDING), or null. */
+  #job: InflateJob | null;
   /** A fragmented compressed message is being sent: the deflater must stay ours until it ends. */
   #sendingFragments: boolean;
 
@@ -328,6 +338,7 @@ export class DeflateCodec {
     this.#inflater = null;
     this.#tail = null;
     this.#lastUsed = 0;
+    this.#job = null;
     this.#sendingFragments = false;
   }
 
@@ -412,7 +423,51 @@ export class DeflateCodec {
       }
       ctx = inf;
     }
-    const result = inflateWith(ctx, data, limit);
+    let job = new InflateJob(ctx, data, limit);
+    let result = job.run(INFLATE_SLICE_BYTES);
+    if (result === INFLATE_PENDING) {
+      if (ctx.shared) {
+        // A shared context cannot wait between slices (other connections use it): start again on a context of this
+        // message's own. At most one slice of work is lost.
+        ctx.reset();
+        job = new InflateJob(new ZContext(true, this.#inBits, null, false), data, limit);
+        result = job.run(INFLATE_SLICE_BYTES);
+        if (result === INFLATE_PENDING) {
+          this.#job = job;
+          return result;
+        }
+        // A context made for this one message goes with it (nothing to reset, no window to keep).
+        job.ctx.close();
+        return result;
+      }
+      this.#job = job;
+      return result;
+    }
+    return this.#inflated(ctx, result);
+  }
+
+  /** Goes on with a message that `decompress` left INFLATE_PENDING: one more slice. Returns as `decompress`. */
+  continueDecompress(now: number): Buffer | number {
+    const job = this.#job as InflateJob;
+    this.#lastUsed = now;
+    const result = job.run(INFLATE_SLICE_BYTES);
+    if (result === INFLATE_PENDING) return result;
+    this.#job = null;
+    // A context made for this one message (the connection's shared direction) goes with it.
+    if (job.ctx !== this.#inflater) {
+      job.ctx.close();
+      return result;
+    }
+    return this.#inflated(job.ctx, result);
+  }
+
+  /** Whether a message is being inflated in slices. */
+  get inflating(): boolean {
+    return this.#job !== null;
+  }
+
+  /** After a message: reset or remember the context's window, or drop a broken context. */
+  #inflated(ctx: ZContext, result: Buffer | number): Buffer | number {
     if (typeof result === 'number') {
       // The context is mid-stream or broken: a shared one is reset for others; ours dies with the connection.
       if (ctx.shared) {
@@ -436,7 +491,7 @@ export class DeflateCodec {
   /** Frees this connection's contexts when idle for `idleRelease` (from the server's coarse tick). */
   releaseIfIdle(now: number): void {
     const ms = this.settings.idleReleaseMs;
-    if (ms <= 0 || now - this.#lastUsed < ms || this.#sendingFragments) return;
+    if (ms <= 0 || now - this.#lastUsed < ms || this.#sendingFragments || this.#job !== null) return;
     if (this.#deflater !== null) {
       this.#deflater.close();
       this.#deflater = null;
@@ -457,6 +512,8 @@ export class DeflateCodec {
 
   /** Frees everything (the connection ended). */
   close(): void {
+    if (this.#job !== null && this.#job.ctx !== this.#inflater) this.#job.ctx.close();
+    this.#job = null;
     this.#deflater?.close();
     this.#deflater = null;
     this.#inflater?.close();
@@ -506,53 +563,86 @@ function deflateWith(ctx: ZContext, data: Buffer): Buffer {
   return out.subarray(0, out.length - 4);
 }
 
-/** Inflates `data` + `00 00 ff ff`, stopping past `limit` output bytes. */
-function inflateWith(ctx: ZContext, data: Buffer, limit: number): Buffer | number {
-  let out = scratch;
-  let chunks: Buffer[] | null = null;
-  let total = 0;
-  let off = 0;
-  let ended = false;
-  for (let pass = 0; pass < 2; pass++) {
-    const input = pass === 0 ? data : TAIL;
-    let left = input.length;
-    for (;;) {
-      const [written, rest] = ctx.write(input, input.length - left, left, out, off);
+/**
+ * One message being inflated (`data` + `00 00 ff ff`), stopping past `limit` output bytes. `run(budget)` goes on
+ * until the message is done or `budget` more output bytes were made, so that a large message can be inflated in
+ * slices that yield to the event loop between them. Between slices it holds no view of the shared scratch buffer.
+ */
+class InflateJob {
+  readonly ctx: ZContext;
+  readonly data: Buffer;
+  readonly limit: number;
+  /** 0: the message's bytes, 1: the trailing 00 00 ff ff, 2: done. */
+  #pass: number;
+  /** Input bytes of the current pass not yet taken. */
+  #left: number;
+  #out: Buffer;
+  #off: number;
+  #chunks: Buffer[] | null;
+  #total: number;
+  /** The peer ended its DEFLATE stream (BFINAL) inside the message: the next message starts a new one. */
+  #ended: boolean;
+
+  constructor(ctx: ZContext, data: Buffer, limit: number) {
+    this.ctx = ctx;
+    this.data = data;
+    this.limit = limit;
+    this.#pass = 0;
+    this.#left = data.length;
+    this.#out = scratch;
+    this.#off = 0;
+    this.#chunks = null;
+    this.#total = 0;
+    this.#ended = false;
+  }
+
+  /** The message (a view of the scratch buffer when it fit in it), an INFLATE_* code, or INFLATE_PENDING. */
+  run(budget: number): Buffer | number {
+    const ctx = this.ctx;
+    let made = 0;
+    while (this.#pass < 2) {
+      const input = this.#pass === 0 ? this.data : TAIL;
+      const [written, rest] = ctx.write(input, input.length - this.#left, this.#left, this.#out, this.#off);
       if (ctx.error !== null) {
         deflateStats.invalid++;
         return INFLATE_INVALID;
       }
-      off += written;
-      left = rest;
-      if (total + off > limit) {
+      this.#off += written;
+      this.#left = rest;
+      made += written;
+      if (this.#total + this.#off > this.limit) {
         deflateStats.tooBig++;
         return INFLATE_TOO_BIG;
       }
-      if (off < out.length) {
-        // All input taken and output flushed; input left over means the peer ended its stream (BFINAL): the
-        // next message starts a new one.
-        if (left > 0) ended = true;
-        break;
+      if (this.#off < this.#out.length) {
+        // All input taken and output flushed; input left over means the peer ended its stream (BFINAL).
+        if (rest > 0) this.#ended = true;
+        this.#pass++;
+        this.#left = TAIL.length;
+        continue;
       }
-      // Output full: keep it and go on in a new chunk.
-      if (chunks === null) chunks = [];
-      chunks.push(out === scratch ? Buffer.from(out) : out);
-      total += off;
-      off = 0;
-      out = Buffer.allocUnsafe(Math.min(Math.max(64 * 1024, total), 4 * 1024 * 1024));
+      // Output full: keep it and go on in a new chunk (at most INFLATE_SLICE_BYTES, so that a slice stays short).
+      const out = this.#out;
+      if (this.#chunks === null) this.#chunks = [];
+      this.#chunks.push(out === scratch ? Buffer.from(out) : out);
+      this.#total += this.#off;
+      this.#off = 0;
+      this.#out = Buffer.allocUnsafe(Math.min(Math.max(64 * 1024, this.#total), INFLATE_SLICE_BYTES));
+      if (made >= budget) return INFLATE_PENDING;
     }
+    if (this.#ended) ctx.reset();
+    deflateStats.decompressed++;
+    deflateStats.decompressedBytesIn += this.data.length;
+    const chunks = this.#chunks;
+    if (chunks === null) {
+      deflateStats.decompressedBytesOut += this.#off;
+      return this.#out.subarray(0, this.#off);
+    }
+    chunks.push(this.#out.subarray(0, this.#off));
+    const total = this.#total + this.#off;
+    deflateStats.decompressedBytesOut += total;
+    return Buffer.concat(chunks, total);
   }
-  if (ended) ctx.reset();
-  deflateStats.decompressed++;
-  deflateStats.decompressedBytesIn += data.length;
-  if (chunks === null) {
-    deflateStats.decompressedBytesOut += off;
-    return out.subarray(0, off);
-  }
-  chunks.push(out.subarray(0, off));
-  total += off;
-  deflateStats.decompressedBytesOut += total;
-  return Buffer.concat(chunks, total);
 }
 
 /** Grows the shared scratch buffer (tests use it to exercise the multi-chunk path). @internal */

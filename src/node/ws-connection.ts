@@ -18,7 +18,7 @@ import { OP_BINARY, OP_CONTINUATION, OP_TEXT } from '../ws/frame.js';
 import { checkInflated, rsv1ForFrame } from '../ws/permessage-deflate.js';
 import { SIDE_CLIENT, WS_CLOSED, WS_OPEN, type WsHandler, WsProtocol } from '../ws/protocol.js';
 import { coarseNow } from './clock.js';
-import { type DeflateCodec, deflateStats, isInflateScratch } from './deflate.js';
+import { type DeflateCodec, deflateStats, INFLATE_PENDING, isInflateScratch } from './deflate.js';
 import type { PreparedMessage } from './prepared-message.js';
 import type { Transport, TransportTarget } from './transport.js';
 
@@ -209,6 +209,11 @@ export class WsConnection implements WsHandler, TransportTarget {
   readonly #openedAt: number;
   /** This connection's `maxBackpressure` (the config's unless changed: see ServerWebSocket.maxBackpressure). */
   maxBackpressure: number;
+  /** While a message is inflated in slices: what the core reported after it, in order (else null). */
+  #deferred: (() => void)[] | null;
+  #inflatingBinary: boolean;
+  /** The transport closed while messages were still being inflated. */
+  #endDeferred: boolean;
 
   constructor(
     config: WsConnectionConfig,
@@ -230,6 +235,10 @@ export class WsConnection implements WsHandler, TransportTarget {
     this.#pingedAt = 0;
     this.#openedAt = this.#lastSeen;
     this.maxBackpressure = config.maxBackpressure;
+    this.#deferred = null;
+    this.#inflatingBinary = false;
+    this.#endDeferred = false;
+    this.#drainCheckFn = null;
     this.core = new WsProtocol(
       {
         side: config.side,
@@ -390,10 +399,19 @@ export class WsConnection implements WsHandler, TransportTarget {
     if (!this.transport.writableEnded && !this.transport.destroyed) this.#handler.onWsDrain();
   }
 
-  /** Bound once: the callback of a wait for the transport to flush (no closure per send). */
-  readonly #drainCheck = (): void => {
-    if ((this.#flags & F_CLOSED) === 0) this.onDrain();
-  };
+  /** The callback of a wait for the transport to flush: made once, on the first wait (idle connections hold none). */
+  #drainCheckFn: (() => void) | null;
+
+  get #drainCheck(): () => void {
+    let fn = this.#drainCheckFn;
+    if (fn === null) {
+      fn = () => {
+        if ((this.#flags & F_CLOSED) === 0) this.onDrain();
+      };
+      this.#drainCheckFn = fn;
+    }
+    return fn;
+  }
 
   /**
    * Calls `fn` once the transport may hold less: after its own queue is written, or, when all of the excess sits
@@ -436,6 +454,11 @@ export class WsConnection implements WsHandler, TransportTarget {
   /** @internal The transport is gone: settle the end and tell the face. */
   onTransportClose(): void {
     if ((this.#flags & F_CLOSED) !== 0) return;
+    if (this.#deferred !== null) {
+      // Messages are still being inflated: the end is told after them.
+      this.#endDeferred = true;
+      return;
+    }
     this.#flags |= F_CLOSED;
     if (this.#closeTimer !== null) clearTimeout(this.#closeTimer);
     this.#closeTimer = null;
@@ -570,19 +593,96 @@ export class WsConnection implements WsHandler, TransportTarget {
 
   /** @internal */
   onMessage(binary: boolean, data: Buffer, rsv1: boolean): void {
+    const deferred = this.#deferred;
+    if (deferred !== null) {
+      // A message before this one is still being inflated: this one waits behind it (order is kept).
+      const kept = WsConnection.keep(data);
+      deferred.push(() => this.onMessage(binary, kept, rsv1));
+      return;
+    }
     if (rsv1) {
       // RFC 7692 §7.2.2: decompress; the 1007/1009 decision is the sans-I/O side's (checkInflated).
-      const codec = this.#codec as DeflateCodec;
-      const max = this.config.maxPayload;
-      const out = codec.decompress(data, max || Number.MAX_SAFE_INTEGER, coarseNow());
-      const err = checkInflated(out, binary, max);
-      if (err !== null) {
-        this.#protocolError(err);
+      const out = (this.#codec as DeflateCodec).decompress(
+        data,
+        this.config.maxPayload || Number.MAX_SAFE_INTEGER,
+        coarseNow(),
+      );
+      if (out === INFLATE_PENDING) this.#inflateInSlices(binary);
+      else this.#deliverInflated(binary, out);
+      return;
+    }
+    this.#deliver(binary, data);
+  }
+
+  /** A decompressed message (or why it could not be): checked, then delivered. */
+  #deliverInflated(binary: boolean, out: Buffer | number): void {
+    const err = checkInflated(out, binary, this.config.maxPayload);
+    if (err !== null) {
+      this.#protocolError(err);
+      return;
+    }
+    // Text is decoded at once; binary data outlives the shared scratch buffer, so it gets its own copy.
+    this.#deliver(binary, binary && isInflateScratch(out as Buffer) ? Buffer.from(out as Buffer) : (out as Buffer));
+  }
+
+  /**
+   * The message inflates to more than one slice (INFLATE_SLICE_BYTES): it goes on one slice per event-loop turn,
+   * reading stops, and what the core reports meanwhile (the rest of the read) waits in `#deferred`, in order.
+   */
+  #inflateInSlices(binary: boolean): void {
+    this.#deferred = [];
+    this.#inflatingBinary = binary;
+    this.transport.pause();
+    setImmediate(runInflateStep, this);
+  }
+
+  /** @internal One slice of a sliced inflate (from setImmediate). */
+  inflateStep(): void {
+    const t = this.transport;
+    const codec = this.#codec as DeflateCodec;
+    if (t.destroyed) {
+      // Gone meanwhile (reset, terminate): nothing can be answered; end as a dropped connection (1006).
+      this.#deferred = null;
+      codec.close();
+      if (this.#endDeferred) this.onTransportClose();
+      return;
+    }
+    const out = codec.continueDecompress(coarseNow());
+    if (out === INFLATE_PENDING) {
+      setImmediate(runInflateStep, this);
+      return;
+    }
+    const queue = this.#deferred as (() => void)[];
+    this.#deferred = null;
+    t.begin();
+    try {
+      this.#deliverInflated(this.#inflatingBinary, out);
+      this.#replay(queue);
+    } finally {
+      t.commit();
+    }
+  }
+
+  /** Runs what waited behind a sliced inflate; stops if one of them starts another (the rest waits again). */
+  #replay(queue: (() => void)[]): void {
+    for (let i = 0; i < queue.length; i++) {
+      // RFC 6455 §7.1.7: once the connection is failed (the inflated message was invalid, a handler threw), nothing
+      // more of the peer's is processed.
+      if ((this.#flags & F_FAILED) !== 0) break;
+      (queue[i] as () => void)();
+      if (this.#deferred !== null) {
+        for (let j = i + 1; j < queue.length; j++) this.#deferred.push(queue[j] as () => void);
         return;
       }
-      // Text is decoded at once; binary data outlives the shared scratch buffer, so it gets its own copy.
-      data = binary && isInflateScratch(out as Buffer) ? Buffer.from(out as Buffer) : (out as Buffer);
     }
+    if (this.#endDeferred) {
+      this.onTransportClose();
+      return;
+    }
+    if ((this.#flags & (F_PAUSED | F_READ_STOPPED | F_CLOSED)) === 0) this.transport.resume();
+  }
+
+  #deliver(binary: boolean, data: Buffer): void {
     const stats = this.config.stats;
     if (stats !== null) {
       stats.messagesIn++;
@@ -594,6 +694,12 @@ export class WsConnection implements WsHandler, TransportTarget {
 
   /** @internal */
   onMessageChunk(binary: boolean, data: Buffer, first: boolean, last: boolean): void {
+    const deferred = this.#deferred;
+    if (deferred !== null) {
+      const kept = WsConnection.keep(data);
+      deferred.push(() => this.onMessageChunk(binary, kept, first, last));
+      return;
+    }
     const stats = this.config.stats;
     if (stats !== null) {
       if (first) bump(stats.framesIn, binary ? 'binary' : 'text');
@@ -605,6 +711,12 @@ export class WsConnection implements WsHandler, TransportTarget {
 
   /** @internal */
   onPing(data: Buffer): void {
+    const deferred = this.#deferred;
+    if (deferred !== null) {
+      const kept = Buffer.from(data);
+      deferred.push(() => this.onPing(kept));
+      return;
+    }
     const stats = this.config.stats;
     if (stats !== null) {
       bump(stats.framesIn, 'ping');
@@ -615,13 +727,24 @@ export class WsConnection implements WsHandler, TransportTarget {
 
   /** @internal */
   onPong(data: Buffer): void {
+    const deferred = this.#deferred;
+    if (deferred !== null) {
+      const kept = Buffer.from(data);
+      deferred.push(() => this.onPong(kept));
+      return;
+    }
     const stats = this.config.stats;
     if (stats !== null) bump(stats.framesIn, 'pong');
     this.#handler.onWsPong(data);
   }
 
   /** @internal The peer's close frame; the core echoed it (unless ours was sent) and, on a server, ends TCP. */
-  onClose(_code: number, _reason: string): void {
+  onClose(code: number, reason: string): void {
+    const deferred = this.#deferred;
+    if (deferred !== null) {
+      deferred.push(() => this.onClose(code, reason));
+      return;
+    }
     const stats = this.config.stats;
     if (stats !== null) bump(stats.framesIn, 'close');
     if (this.#sentCode === 0) {
@@ -636,6 +759,11 @@ export class WsConnection implements WsHandler, TransportTarget {
 
   /** @internal The core failed the connection: its close frame (err.closeCode) is written. */
   onError(err: ProtocolError): void {
+    const deferred = this.#deferred;
+    if (deferred !== null) {
+      deferred.push(() => this.onError(err));
+      return;
+    }
     this.#sentCode = err.closeCode as number;
     const stats = this.config.stats;
     if (stats !== null) {
@@ -922,6 +1050,10 @@ export class WsConnection implements WsHandler, TransportTarget {
   get coreClosed(): boolean {
     return this.core.state === WS_CLOSED;
   }
+}
+
+function runInflateStep(conn: WsConnection): void {
+  conn.inflateStep();
 }
 
 /** A view of `data` as a Buffer (no copy). */

@@ -379,6 +379,50 @@ describe('permessage-deflate: one decision after inflate, both roles', () => {
       assert.equal(conn.config.stats?.protocolErrors.ERR_WS_INVALID_UTF8, 1);
     });
 
+    test(`${role}: a message inflating past one slice goes on in later turns; what followed it waits, in order`, async () => {
+      const { t, face, conn } = withCodec({ maxPayload: 16 * 1024 * 1024 });
+      const big = Buffer.alloc(4 * 1024 * 1024, 0x61);
+      t.deliver(
+        Buffer.concat([
+          fromPeer(side, { opcode: OP_TEXT, rsv1: true, payload: compressed(big) }),
+          fromPeer(side, { opcode: OP_TEXT, payload: 'after' }),
+          fromPeer(side, { opcode: OP_PING, payload: 'p' }),
+          fromPeer(side, { opcode: OP_BINARY, rsv1: true, payload: compressed(Buffer.from([1, 2, 3])) }),
+        ]),
+      );
+      // The read returned with nothing delivered: the big message inflates in slices, one per loop turn, and
+      // reading is paused meanwhile.
+      assert.deepEqual(face.events, []);
+      assert.equal(t.isPaused, true);
+      let turns = 0;
+      while (face.events.length < 4 && turns < 1000) {
+        await tick();
+        turns++;
+      }
+      assert.ok(turns >= 2, `other callbacks ran while it inflated (${turns} turns)`);
+      assert.deepEqual(face.events, ['message', 'message', 'ping', 'message']);
+      assert.equal(face.messages[0]?.data.length, big.length);
+      assert.ok(face.messages[0]?.data.equals(big));
+      assert.equal(face.messages[1]?.data.toString(), 'after');
+      assert.deepEqual([...(face.messages[2]?.data ?? [])], [1, 2, 3]);
+      assert.equal(t.isPaused, false, 'reading resumed');
+      assert.equal(conn.isOpen, true);
+    });
+
+    test(`${role}: a bomb past maxPayload found in a later slice: 1009, nothing delivered after it`, async () => {
+      const { t, face, conn } = withCodec({ maxPayload: 8 * 1024 * 1024 });
+      t.deliver(
+        Buffer.concat([
+          fromPeer(side, { opcode: OP_BINARY, rsv1: true, payload: compressed(Buffer.alloc(64 * 1024 * 1024)) }),
+          fromPeer(side, { opcode: OP_TEXT, payload: 'never' }),
+        ]),
+      );
+      for (let i = 0; i < 1000 && !face.events.includes('closing'); i++) await tick();
+      assert.equal(closeCodeSent(t), 1009);
+      assert.equal(face.messages.length, 0, 'neither the bomb nor what followed it');
+      assert.equal((conn.error as ProtocolError).code, 'ERR_WS_MESSAGE_TOO_BIG');
+    });
+
     test(`${role}: what we send is compressed (RSV1) and the peer's inflater reads it back`, () => {
       const { t, conn } = withCodec();
       conn.send('abc'.repeat(100));
