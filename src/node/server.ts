@@ -9,7 +9,7 @@ import { once } from 'node:events';
 import net from 'node:net';
 import { ProtocolError, type SockeyeError } from '../errors.js';
 import type { RequestParserLimits } from '../http1/parser.js';
-import { errorResponse } from '../http1/serializer.js';
+import { simpleResponse } from '../http1/serializer.js';
 import {
   BODY_TIMEOUT_MS,
   CLOSE_DEADLINE_MS,
@@ -598,10 +598,12 @@ const NO_LISTEN_STATS: ListenStats = {
 
 function noop(): void {}
 
+const NO_HEADERS: readonly [string, string][] = [];
+
 /** Answers 503 before reading anything and closes (maxConnections, per-IP limit). */
 function refuse(socket: net.Socket, message: string): void {
   socket.on('error', noop);
-  socket.end(errorResponse(503, message, httpDateNow()));
+  socket.end(simpleResponse(503, NO_HEADERS, `${message}\n`, httpDateNow()));
   setTimeout(() => socket.destroy(), 1000).unref();
 }
 
