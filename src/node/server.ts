@@ -15,6 +15,8 @@ import {
   HEADERS_TIMEOUT_MS,
   HTTP_MAX_PIPELINE_BYTES,
   KEEP_ALIVE_TIMEOUT_MS,
+  LINGER_MS,
+  LISTEN_BACKLOG,
   MAX_BODY_BYTES,
   MAX_HEADER_BYTES,
   MAX_HEADER_COUNT,
@@ -598,7 +600,8 @@ const NO_HEADERS: readonly [string, string][] = [];
 function refuse(socket: net.Socket, message: string): void {
   socket.on('error', noop);
   socket.end(simpleResponse(503, NO_HEADERS, `${message}\n`, httpDateNow()));
-  setTimeout(() => socket.destroy(), 1000).unref();
+  // RFC 9112 §9.6: lingering close, so that the peer reads the 503 before the socket goes.
+  setTimeout(() => socket.destroy(), LINGER_MS).unref();
 }
 
 function defaultHandler(_req: SockeyeRequest, res: SockeyeResponse): void {
@@ -615,5 +618,5 @@ function defaultHandler(_req: SockeyeRequest, res: SockeyeResponse): void {
  */
 export async function serve<T = unknown>(options: ServeOptions<T> = {}): Promise<Server> {
   const server = new Server(options);
-  return server.listen(options.port ?? 3000, options.host, options.backlog ?? 511);
+  return server.listen(options.port ?? 3000, options.host, options.backlog ?? LISTEN_BACKLOG);
 }
