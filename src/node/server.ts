@@ -8,6 +8,7 @@ import { Buffer } from 'node:buffer';
 import type net from 'node:net';
 import { ProtocolError, type SockeyeError } from '../errors.js';
 import type { RequestParserLimits } from '../http1/parser.js';
+import { Http1ServerCache } from '../http1/protocol.js';
 import { simpleResponse } from '../http1/serializer.js';
 import {
   BODY_TIMEOUT_MS,
@@ -152,6 +153,8 @@ export class Server implements ServerContext {
   readonly keepAliveTimeout: number;
   readonly bodyTimeout: number;
   readonly maxRequestsPerConnection: number;
+  /** @internal The response-head and Host memos of this server's connections (see Http1ServerCache). */
+  readonly http1Cache: Http1ServerCache;
   /** @internal HTTP counters (see `stats()`). */
   readonly httpStats: HttpStats & { ends: Record<string, number>; bytesIn: number; bytesOut: number };
   /** Open HTTP connections. */
@@ -197,6 +200,7 @@ export class Server implements ServerContext {
     this.keepAliveTimeout = t.keepAlive ?? KEEP_ALIVE_TIMEOUT_MS;
     this.bodyTimeout = t.body ?? BODY_TIMEOUT_MS;
     this.maxRequestsPerConnection = options.maxRequestsPerConnection ?? MAX_REQUESTS_PER_CONNECTION;
+    this.http1Cache = new Http1ServerCache();
     this.httpStats = {
       requests: 0,
       errors: {},
