@@ -11,7 +11,7 @@
 import { Buffer } from 'node:buffer';
 import type { Socket } from 'node:net';
 import { WRITER_ARENA_SIZE, WRITER_COPY_LIMIT, WRITER_HOLD_MAX } from '../limits.js';
-import { readBuffer } from '../util/mask.js';
+import { readBuffer } from './read-buffer.js';
 
 /** Who a `SocketWriter` tells when a core asked for the connection to end (a method, not a closure per socket). */
 export interface SocketWriterOwner {

@@ -20,7 +20,6 @@ import {
   WS_STREAM_THRESHOLD,
 } from '../limits.js';
 import { copyOf } from '../util/bytes.js';
-import { readBuffer } from '../util/mask.js';
 import { isValidUtf8 } from '../util/utf8.js';
 import { formatExtensions } from '../ws/extensions.js';
 import { OP_BINARY, OP_CONTINUATION, OP_TEXT } from '../ws/frame.js';
@@ -49,6 +48,7 @@ import {
   type PreparedMessage,
   resolveDeflateSettings,
 } from './deflate.js';
+import { readBuffer } from './read-buffer.js';
 import type { SockeyeRequest } from './request.js';
 import { type ReadTarget, setReadTarget } from './socket-reads.js';
 import { SocketWriter } from './socket-writer.js';
