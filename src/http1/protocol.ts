@@ -94,10 +94,10 @@ export interface Http1ServerOptions {
   cache?: Http1ServerCache;
 }
 
-export const DEFAULT_HTTP1_OPTIONS: Http1ServerOptions = {
+/** Defaults of the options that have one. `date` has none: the adapter passes its clock (a core never reads it). */
+export const DEFAULT_HTTP1_OPTIONS: Pick<Http1ServerOptions, 'limits' | 'maxBodyBytes'> = {
   limits: DEFAULT_PARSER_LIMITS,
   maxBodyBytes: MAX_BODY_BYTES,
-  date: () => new Date().toUTCString(),
 };
 
 // Connection states (integer, see `state`).
