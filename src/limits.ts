@@ -41,6 +41,24 @@ export const CLOSE_DEADLINE_MS = 10_000;
 /** Bytes the HTTP adapter buffers ahead of the handler (pipelined requests) before it pauses the socket. */
 export const HTTP_MAX_PIPELINE_BYTES = 64 * 1024;
 
+/** Unread request-body bytes held per request before the socket is paused (resumed below half of it): 64 KiB, the
+ * same budget as pipelined bytes above and the default highWaterMark of Node's file streams. */
+export const HTTP_BODY_HIGH_WATER_MARK = 64 * 1024;
+
+/** listen(2) backlog: 511, Node's and nginx's default (Redis too); Linux caps it at net.core.somaxconn. */
+export const LISTEN_BACKLOG = 511;
+
+/**
+ * Lingering close (RFC 9112 §9.6): after a response that ends the connection (a 503 refusal, a refused WebSocket
+ * handshake) our side is ended at once, and the socket destroyed 2 s later if the peer has not closed. The peer
+ * may still be sending (a request body, early frames); destroying at once can answer them with a RST that makes
+ * its kernel drop our unread response. Most peers close as soon as they read `Connection: close`, so the wait
+ * costs nothing then; 2 s covers a slow link's round trip, and bounds what a flood of refused connections holds
+ * (nginx waits up to lingering_timeout 5 s per read, lingering_time 30 s in all). One value for every refusal; the
+ * server's 503 used 1 s and the WebSocket refusals 2 s before this constant.
+ */
+export const LINGER_MS = 2_000;
+
 /** WebSocket message size: 64 MiB default (ws uses 100 MiB; uWS 16 KiB). Over it: close 1009. */
 export const WS_MAX_PAYLOAD = 64 * 1024 * 1024;
 
@@ -57,6 +75,14 @@ export const WS_CLOSE_TIMEOUT_MS = 5_000;
 
 /** Client handshake timeout (websockets' open_timeout is 10 s). */
 export const WS_HANDSHAKE_TIMEOUT_MS = 10_000;
+
+/** Bytes read ahead (frames sent early) while an async `upgrade` hook decides; then reading pauses and TCP pushes
+ * back. 64 KiB: one socket read's worth, what the connection would have buffered anyway. */
+export const WS_EARLY_BYTES_LIMIT = 64 * 1024;
+
+/** Largest 101 (or refusal) response head the client reads before failing the handshake: 16 KiB, the same bound
+ * as the server's request header section (MAX_HEADER_BYTES). */
+export const WS_CLIENT_MAX_RESPONSE_HEAD_BYTES = 16 * 1024;
 
 /** Fragment size used when a streamed message is sent without explicit frame boundaries. */
 export const WS_FRAGMENT_SIZE = 64 * 1024;
@@ -113,3 +139,17 @@ export const DEFLATE_IDLE_RELEASE_MS = 5_000;
  * machine (docs/limits.md#permessage-deflate); messages that inflate to less stay on the one-pass path.
  */
 export const INFLATE_SLICE_BYTES = 256 * 1024;
+
+// The socket writer (node/socket-writer.ts): how one batch of output becomes one socket write.
+
+/** The arena small writes are copied into: 8 KiB, the size of Node's own Buffer pool. A kept segment holds its whole
+ * arena alive, so this is also the most a backpressured connection can pin (see socket-writer.ts, MEMORY). */
+export const WRITER_ARENA_SIZE = 8 * 1024;
+
+/** A held batch (a streamed echo) is written once it has this many bytes: 256 KiB, the cork limit of the raw
+ * node:net floor the benchmarks compare against (bench raw-net.cjs). */
+export const WRITER_HOLD_MAX = 256 * 1024;
+
+/** Pieces at least this big are written as they are (no copy); smaller neighbours are merged into one buffer.
+ * 2 KiB: with 64 KiB, POST 4 KiB echo ran ~15 % slower (bench/run.sh --workload http-post-4k). */
+export const WRITER_COPY_LIMIT = 2 * 1024;

@@ -87,12 +87,17 @@ export interface Http1ServerOptions {
   maxBodyBytes: number;
   /** Clock for the Date header: returns the current IMF-fixdate string (the adapter caches it per second). */
   date: () => string;
+  /**
+   * Memos shared by the connections of one server (the adapter owns one per server): identical response heads and
+   * Host values repeat across connections, not only within one. Without it, each protocol has its own.
+   */
+  cache?: Http1ServerCache;
 }
 
-export const DEFAULT_HTTP1_OPTIONS: Http1ServerOptions = {
+/** Defaults of the options that have one. `date` has none: the adapter passes its clock (a core never reads it). */
+export const DEFAULT_HTTP1_OPTIONS: Pick<Http1ServerOptions, 'limits' | 'maxBodyBytes'> = {
   limits: DEFAULT_PARSER_LIMITS,
   maxBodyBytes: MAX_BODY_BYTES,
-  date: () => new Date().toUTCString(),
 };
 
 // Connection states (integer, see `state`).
@@ -144,6 +149,8 @@ export class Http1ServerProtocol implements RequestParserHandler {
   private readonly handler: Http1ServerHandler;
   private readonly sink: Http1Sink;
   private readonly options: Http1ServerOptions;
+  /** The response-head and Host memos: the server's (shared by its connections) or this connection's own. */
+  private readonly cache: Http1ServerCache;
 
   constructor(options: Http1ServerOptions, handler: Http1ServerHandler, sink: Http1Sink) {
     this.state = S_IDLE;
@@ -168,6 +175,7 @@ export class Http1ServerProtocol implements RequestParserHandler {
     this.handler = handler;
     this.sink = sink;
     this.options = options;
+    this.cache = options.cache ?? new Http1ServerCache();
   }
 
   /** True when nothing of a request is in progress (an idle keep-alive connection). */
@@ -287,7 +295,7 @@ export class Http1ServerProtocol implements RequestParserHandler {
       // previous request, which was accepted: the same analysis.
       copyInfo(memo, info);
     } else {
-      rejected = analyzeHead(head, info, this.options.maxBodyBytes);
+      rejected = analyzeHead(head, info, this.options.maxBodyBytes, this.cache);
       // Kept from a connection's second request on (the parser reuses field lists from its third): a connection
       // that sends one request keeps nothing.
       if (rejected === null && this.requests > 0) {
@@ -425,7 +433,8 @@ export class Http1ServerProtocol implements RequestParserHandler {
     const connection = !info.keepAlive ? (connectionClose ? 0 : 1) : info.versionMinor === 0 ? 2 : 0;
     const date = hasDate ? '' : this.options.date();
     if (validated && date !== '') {
-      const memo = lastHead;
+      const cache = this.cache;
+      const memo = cache.head;
       if (
         memo.date === date &&
         memo.status === status &&
@@ -439,7 +448,7 @@ export class Http1ServerProtocol implements RequestParserHandler {
         return;
       }
       const bytes = Buffer.from(buildHead(status, fields, true, date, framing, bodyLength, connection), 'latin1');
-      lastHead = { date, status, bodyLength, framing, connection, fields: fields.slice(), bytes };
+      cache.head = { date, status, bodyLength, framing, connection, fields: fields.slice(), bytes };
       this.response = R_HEAD_SENT;
       this.sink.write(bytes);
       return;
@@ -556,7 +565,16 @@ function copyInfo(from: RequestInfo, to: RequestInfo): void {
  * Applies the framing and semantic rules to a head, filling `info`. Returns null when the request is
  * acceptable, else the error to answer with.
  */
-export function analyzeHead(head: RequestHead, info: RequestInfo, maxBodyBytes: number): ProtocolError | null {
+/**
+ * Checks a request head against the framing and smuggling rules (R1-R6) and fills `info`. `cache` holds the Host
+ * memo (the last Host value found valid).
+ */
+export function analyzeHead(
+  head: RequestHead,
+  info: RequestInfo,
+  maxBodyBytes: number,
+  cache: Http1ServerCache,
+): ProtocolError | null {
   const headers = head.headers.raw;
   const minor = head.versionMinor;
   let te: string | null = null;
@@ -636,9 +654,9 @@ export function analyzeHead(head: RequestHead, info: RequestInfo, maxBodyBytes: 
   // header field with an invalid field value").
   if (hostCount > 1) return httpError(400, 'ERR_HTTP_INVALID_HOST', 'More than one Host header');
   if (minor === 1 && hostCount === 0) return httpError(400, 'ERR_HTTP_MISSING_HOST', 'Missing Host header');
-  if (hostCount === 1 && host !== lastValidHost && !isValidHost(host))
+  if (hostCount === 1 && host !== cache.validHost && !isValidHost(host))
     return httpError(400, 'ERR_HTTP_INVALID_HOST', 'Invalid Host header');
-  if (hostCount === 1) lastValidHost = host;
+  if (hostCount === 1) cache.validHost = host;
   const targetError = checkTarget(head.method, head.target, hostCount === 1 ? host : null);
   if (targetError !== null) return targetError;
   if (te !== null) {
@@ -691,11 +709,7 @@ export function analyzeHead(head: RequestHead, info: RequestInfo, maxBodyBytes: 
   return null;
 }
 
-/**
- * PERF: the last head serialized, as bytes. Servers answer runs of identical heads (same status, fields and
- * length within one second); comparing the inputs (mostly pointer-equal strings) and copying cached bytes is
- * cheaper than building and latin1-encoding the head again (8 % of the pipelined GET benchmark).
- */
+/** A serialized response head and what it was made from (see `Http1ServerCache.head`). */
 interface HeadMemo {
   date: string;
   status: number;
@@ -705,7 +719,7 @@ interface HeadMemo {
   fields: readonly string[];
   bytes: Buffer;
 }
-let lastHead: HeadMemo = {
+const NO_HEAD: HeadMemo = {
   date: '',
   status: 0,
   bodyLength: 0,
@@ -714,6 +728,27 @@ let lastHead: HeadMemo = {
   fields: [],
   bytes: Buffer.alloc(0),
 };
+
+/**
+ * The memos of the response path and of Host validation, as an object the adapter owns (one per server, shared by
+ * its connections) instead of module globals: a core keeps no state of its own between instances, and two servers
+ * in one process do not share (or race on) each other's memos. One thread: reads and writes never interleave.
+ */
+export class Http1ServerCache {
+  /**
+   * PERF: the last head serialized, as bytes. A server answers runs of identical heads (same status, fields and
+   * length within one second) across its connections; comparing the inputs (mostly pointer-equal strings) and
+   * copying cached bytes is cheaper than building and latin1-encoding the head again (8 % of the pipelined GET
+   * benchmark).
+   */
+  head: HeadMemo;
+  /** PERF: the last Host value found valid; clients repeat the same Host on every request. */
+  validHost: string;
+  constructor() {
+    this.head = NO_HEAD;
+    this.validHost = '';
+  }
+}
 
 function sameFields(a: readonly string[], b: readonly string[]): boolean {
   if (a.length !== b.length) return false;
@@ -739,9 +774,6 @@ function buildHead(
   else if (connection === 2) head += `Connection: keep-alive${CRLF}`;
   return head + CRLF;
 }
-
-/** PERF: the last Host value found valid; clients repeat the same Host on every request of a connection. */
-let lastValidHost = '';
 
 /** uri-host [ ":" port ] (RFC 9110 §7.2, RFC 3986 §3.2.2). An empty value is allowed (RFC 9110 §7.2). */
 export function isValidHost(value: string): boolean {

@@ -26,6 +26,7 @@ import { isArrayBuffer } from 'node:util/types';
 import { HandshakeError, ProtocolError } from '../errors.js';
 import { parseResponseHead } from '../http1/response-head.js';
 import {
+  WS_CLIENT_MAX_RESPONSE_HEAD_BYTES,
   WS_CLOSE_TIMEOUT_MS,
   WS_HANDSHAKE_TIMEOUT_MS,
   WS_MAX_FRAGMENTS,
@@ -113,9 +114,6 @@ const OPEN = 1;
 const CLOSING = 2;
 /** readyState: the connection has been closed or could not be opened. */
 const CLOSED = 3;
-
-/** Largest response head we read before giving up (same bound as the request side's header section). */
-const MAX_RESPONSE_HEAD_BYTES = 16 * 1024;
 
 const EMPTY = Buffer.alloc(0);
 
@@ -679,7 +677,7 @@ export class WebSocket extends EventTarget {
     const prev = this.#head;
     if (prev === null) return;
     const buf = prev.length === 0 ? chunk : Buffer.concat([prev, chunk]);
-    const res = parseResponseHead(buf, MAX_RESPONSE_HEAD_BYTES);
+    const res = parseResponseHead(buf, WS_CLIENT_MAX_RESPONSE_HEAD_BYTES);
     if (res === null) {
       this.#head = buf;
       return;

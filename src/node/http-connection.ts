@@ -9,7 +9,13 @@ import type { Buffer } from 'node:buffer';
 import type { Socket } from 'node:net';
 import { httpError, type ProtocolError } from '../errors.js';
 import type { RequestHead, RequestParserLimits } from '../http1/parser.js';
-import { Http1ServerProtocol, type RequestInfo, S_CLOSING, S_UPGRADED } from '../http1/protocol.js';
+import {
+  type Http1ServerCache,
+  Http1ServerProtocol,
+  type RequestInfo,
+  S_CLOSING,
+  S_UPGRADED,
+} from '../http1/protocol.js';
 import { errorResponse } from '../http1/serializer.js';
 import { copyOf } from '../util/bytes.js';
 import { coarseNow, httpDateNow } from './clock.js';
@@ -27,6 +33,8 @@ export interface ServerContext {
   readonly keepAliveTimeout: number;
   readonly bodyTimeout: number;
   readonly maxRequestsPerConnection: number;
+  /** The server's response-head and Host memos, shared by its connections. */
+  readonly http1Cache: Http1ServerCache;
   /** Whether this server takes over connections that ask for this upgrade. */
   /** Who takes over a request that asks for an upgrade: UPGRADE_NONE (nobody), UPGRADE_WEBSOCKET or UPGRADE_RAW. */
   acceptsUpgrade(req: SockeyeRequest): number;
@@ -121,6 +129,7 @@ export class HttpConnection implements ResponseTarget, BodySource, ReadTarget {
         limits: ctx.parserLimits,
         maxBodyBytes: ctx.maxBodyBytes,
         date: httpDateNow,
+        cache: ctx.http1Cache,
       },
       this,
       this.writer,

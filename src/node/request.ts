@@ -12,12 +12,10 @@ import { ProtocolError, SockeyeError } from '../errors.js';
 import type { HeaderList } from '../http1/headers.js';
 import type { RequestHead } from '../http1/parser.js';
 import type { RequestInfo } from '../http1/protocol.js';
+import { HTTP_BODY_HIGH_WATER_MARK } from '../limits.js';
 
 /** Shared empty chunk list: most requests have no body, so no array is allocated for them. Never pushed to. */
 const NO_CHUNKS: Buffer[] = [];
-
-/** Unread body bytes held per request before the socket is paused. */
-const BODY_HIGH_WATER_MARK = 64 * 1024;
 
 /** Hooks the connection gives a request so that reading the body drives flow control. @internal */
 export interface BodySource {
@@ -161,7 +159,7 @@ export class SockeyeRequest {
     else this.#chunks.push(chunk);
     this.#queued += chunk.length;
     this.#wake();
-    if (this.#queued > BODY_HIGH_WATER_MARK && !this.#collecting) {
+    if (this.#queued > HTTP_BODY_HIGH_WATER_MARK && !this.#collecting) {
       this.#paused = true;
       return false;
     }
@@ -211,7 +209,7 @@ export class SockeyeRequest {
       if (this.#chunks.length > 0) {
         const chunk = this.#chunks.shift() as Buffer;
         this.#queued -= chunk.length;
-        if (this.#paused && this.#queued <= BODY_HIGH_WATER_MARK / 2) {
+        if (this.#paused && this.#queued <= HTTP_BODY_HIGH_WATER_MARK / 2) {
           this.#paused = false;
           this.#source.resumeBody();
         }

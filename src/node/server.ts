@@ -5,17 +5,19 @@
  */
 
 import { Buffer } from 'node:buffer';
-import { once } from 'node:events';
-import net from 'node:net';
+import type net from 'node:net';
 import { ProtocolError, type SockeyeError } from '../errors.js';
 import type { RequestParserLimits } from '../http1/parser.js';
-import { errorResponse } from '../http1/serializer.js';
+import { Http1ServerCache } from '../http1/protocol.js';
+import { simpleResponse } from '../http1/serializer.js';
 import {
   BODY_TIMEOUT_MS,
   CLOSE_DEADLINE_MS,
   HEADERS_TIMEOUT_MS,
   HTTP_MAX_PIPELINE_BYTES,
   KEEP_ALIVE_TIMEOUT_MS,
+  LINGER_MS,
+  LISTEN_BACKLOG,
   MAX_BODY_BYTES,
   MAX_HEADER_BYTES,
   MAX_HEADER_COUNT,
@@ -34,7 +36,8 @@ import {
   UPGRADE_RAW,
   UPGRADE_WEBSOCKET,
 } from './http-connection.js';
-import { ListenQueueMonitor, type ListenStats, socketInode } from './listen-stats.js';
+import type { ListenStats } from './listen-stats.js';
+import { createListener, type Listener } from './listener.js';
 import { formatMetrics } from './metrics.js';
 import type { SockeyeRequest } from './request.js';
 import type { SockeyeResponse } from './response.js';
@@ -150,13 +153,14 @@ export class Server implements ServerContext {
   readonly keepAliveTimeout: number;
   readonly bodyTimeout: number;
   readonly maxRequestsPerConnection: number;
+  /** @internal The response-head and Host memos of this server's connections (see Http1ServerCache). */
+  readonly http1Cache: Http1ServerCache;
   /** @internal HTTP counters (see `stats()`). */
   readonly httpStats: HttpStats & { ends: Record<string, number>; bytesIn: number; bytesOut: number };
   /** Open HTTP connections. */
   readonly connections: Set<HttpConnection>;
   readonly #upgradeHook: UpgradeHook | null;
   readonly #ws: WsServerContext<unknown> | null;
-  readonly #net: net.Server;
   readonly #handler: RequestHandler;
   readonly #onError: ((err: unknown, req: SockeyeRequest) => void) | null;
   readonly #onConnectionEnd: ((info: ConnectionEndInfo) => void) | null;
@@ -170,7 +174,8 @@ export class Server implements ServerContext {
   #wsHandshaking: number;
   #wsBytesIn: number;
   #wsBytesOut: number;
-  #listen: ListenQueueMonitor | null;
+  /** The listener (with its accept-queue probe), once `listen()` has bound it. */
+  #listener: Listener | null;
   #startedAt: number;
   #stopTick: (() => void) | null;
   #closing: Promise<CloseResult> | null;
@@ -195,6 +200,7 @@ export class Server implements ServerContext {
     this.keepAliveTimeout = t.keepAlive ?? KEEP_ALIVE_TIMEOUT_MS;
     this.bodyTimeout = t.body ?? BODY_TIMEOUT_MS;
     this.maxRequestsPerConnection = options.maxRequestsPerConnection ?? MAX_REQUESTS_PER_CONNECTION;
+    this.http1Cache = new Http1ServerCache();
     this.httpStats = {
       requests: 0,
       errors: {},
@@ -225,30 +231,24 @@ export class Server implements ServerContext {
     this.#wsHandshaking = 0;
     this.#wsBytesIn = 0;
     this.#wsBytesOut = 0;
-    this.#listen = null;
+    this.#listener = null;
     this.#startedAt = Date.now();
     this.#stopTick = null;
     this.#closing = null;
     this.#onEmpty = null;
     this.#port = 0;
     this.#host = '';
-    this.#net = net.createServer({ allowHalfOpen: true, noDelay: true }, (socket) => this.#accept(socket));
   }
 
   /** @internal */
   async listen(port: number, host: string | undefined, backlog: number): Promise<this> {
-    const srv = this.#net;
-    srv.listen({ port, host, backlog });
-    await once(srv, 'listening');
-    const addr = srv.address() as net.AddressInfo;
-    this.#port = addr.port;
-    this.#host = addr.address;
+    const listener = await createListener({ kind: 'tcp', port, host, backlog, monitorQueue: true }, (socket) =>
+      this.#accept(socket),
+    );
+    this.#listener = listener;
+    this.#port = listener.port;
+    this.#host = listener.address;
     this.#startedAt = Date.now();
-    // NODE: the listening fd is only reachable through the internal handle; without it any listener on the same
-    // port is counted (the monitor then says so by its `listeners` count).
-    const fd = (srv as unknown as { _handle?: { fd?: number } })._handle?.fd;
-    const inode = typeof fd === 'number' && fd >= 0 ? socketInode(fd) : null;
-    this.#listen = new ListenQueueMonitor(addr.port, inode === null ? { backlog } : { backlog, inode });
     this.#stopTick = onTick((now) => {
       for (const c of this.connections) c.checkTimeouts(now);
       this.#ws?.checkTimeouts(now);
@@ -480,7 +480,7 @@ export class Server implements ServerContext {
     this.#closing = new Promise<CloseResult>((resolve) => {
       const result: CloseResult = { closed: 0, terminated: 0 };
       const total = this.#openCount();
-      this.#net.close();
+      this.#listener?.close();
       let timer: NodeJS.Timeout | null = null;
       const finish = () => {
         this.#onEmpty = null;
@@ -577,7 +577,7 @@ export class Server implements ServerContext {
       },
       deflate:
         ws === null || ws.deflateSettings === null ? null : { ...deflateStats, connectionsHoldingContexts: holding },
-      listen: this.#listen === null ? NO_LISTEN_STATS : this.#listen.snapshot(),
+      listen: this.#listener?.queue == null ? NO_LISTEN_STATS : this.#listener.queue.snapshot(),
       uptimeSeconds: (Date.now() - this.#startedAt) / 1000,
     };
   }
@@ -598,11 +598,14 @@ const NO_LISTEN_STATS: ListenStats = {
 
 function noop(): void {}
 
+const NO_HEADERS: readonly [string, string][] = [];
+
 /** Answers 503 before reading anything and closes (maxConnections, per-IP limit). */
 function refuse(socket: net.Socket, message: string): void {
   socket.on('error', noop);
-  socket.end(errorResponse(503, message, httpDateNow()));
-  setTimeout(() => socket.destroy(), 1000).unref();
+  socket.end(simpleResponse(503, NO_HEADERS, `${message}\n`, httpDateNow()));
+  // RFC 9112 §9.6: lingering close, so that the peer reads the 503 before the socket goes.
+  setTimeout(() => socket.destroy(), LINGER_MS).unref();
 }
 
 function defaultHandler(_req: SockeyeRequest, res: SockeyeResponse): void {
@@ -619,5 +622,5 @@ function defaultHandler(_req: SockeyeRequest, res: SockeyeResponse): void {
  */
 export async function serve<T = unknown>(options: ServeOptions<T> = {}): Promise<Server> {
   const server = new Server(options);
-  return server.listen(options.port ?? 3000, options.host, options.backlog ?? 511);
+  return server.listen(options.port ?? 3000, options.host, options.backlog ?? LISTEN_BACKLOG);
 }

@@ -14,8 +14,8 @@
  * PERF: about a tenth of the server's CPU in small-request and 64 KiB-message benchmarks went to the per-read
  * allocation and the stream machinery (bench/results/).
  *
- * The buffer (`readBuffer`, the masking kernel's second page) is shared by every socket of the process: a
- * `ReadTarget` gets a view that is valid only during `onRead` and must copy whatever it keeps. A socket without
+ * The buffer (`readBuffer` of read-buffer.ts, the masking kernel's in-place page) is shared by every socket of
+ * the process: a `ReadTarget` gets a view that is valid only during `onRead` and must copy whatever it keeps. A socket without
  * a target (a raw socket given to an `upgrade` hook, or one waiting for an async hook) pushes a copy of each read
  * into its own Readable side, so `'data'` listeners see exactly what they would have seen.
  *
@@ -24,7 +24,7 @@
 
 import type { Socket } from 'node:net';
 import { copyOf } from '../util/bytes.js';
-import { readBuffer } from '../util/mask.js';
+import { readBuffer } from './read-buffer.js';
 
 /** Where a socket's reads go. */
 export interface ReadTarget {

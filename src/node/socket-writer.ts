@@ -4,13 +4,14 @@
  *
  * PERF: one socket write per batch, as the raw node:net floor does, instead of a writev of many small pieces
  * (head string + payload per response or frame): small writevs were 29 % of server CPU in the GET benchmark
- * (bench/run.sh --workload http-get). Small pieces are copied into one Buffer; pieces of COPY_LIMIT bytes or
+ * (bench/run.sh --workload http-get). Small pieces are copied into one Buffer; pieces of WRITER_COPY_LIMIT bytes or
  * more are handed over as they are, under cork (no copy of big payloads).
  */
 
 import { Buffer } from 'node:buffer';
 import type { Socket } from 'node:net';
-import { readBuffer } from '../util/mask.js';
+import { WRITER_ARENA_SIZE, WRITER_COPY_LIMIT, WRITER_HOLD_MAX } from '../limits.js';
+import { readBuffer } from './read-buffer.js';
 
 /** Who a `SocketWriter` tells when a core asked for the connection to end (a method, not a closure per socket). */
 export interface SocketWriterOwner {
@@ -26,30 +27,24 @@ export interface SocketWriterOwner {
  *
  * MEMORY: a segment kept by a socket keeps its whole arena alive. A socket that already has bytes queued gets
  * a copy of its segment instead (see closeSegment), so only a write cut short at the moment backpressure starts
- * can keep an arena: at most ARENA_SIZE per connection (or the one piece bigger than that the arena was grown
+ * can keep an arena: at most WRITER_ARENA_SIZE per connection (or the one piece bigger than that the arena was grown
  * for), the same bound as Node's 8 KiB Buffer pool.
  *
  * PERF: a batch the kernel took whole (the socket queues nothing after the write) gives its last segment back:
  * the arena's fill goes back to where the segment started, so a connection that streams large pieces through
  * `writeCopy` (a `messageChunk` echo) reuses the same memory read after read. Fresh memory is what costs: on
  * this VM a 64 KiB buffer per read made ~150 page faults per 1 MiB echoed and halved the throughput.
+ *
+ * The sizes (WRITER_ARENA_SIZE, WRITER_HOLD_MAX, WRITER_COPY_LIMIT) are in limits.ts with why.
  */
-const ARENA_SIZE = 8 * 1024;
-let arena: Buffer = Buffer.allocUnsafeSlow(ARENA_SIZE);
+let arena: Buffer = Buffer.allocUnsafeSlow(WRITER_ARENA_SIZE);
 let arenaFill = 0;
 
 const HOLD_ASKED = 1;
 const HOLDING = 2;
-/** A held batch is written once it has this many bytes: the floor's cork limit (raw-net.cjs). */
-const HOLD_MAX = 256 * 1024;
-
 function releaseHeld(writer: SocketWriter): void {
   writer.releaseHeld();
 }
-
-/** Parts at least this big are written as they are (no copy); smaller neighbours are merged into one buffer.
- * PERF: with 64 KiB, POST 4 KiB echo ran ~15 % slower than with 2 KiB (bench/run.sh --workload http-post-4k). */
-const COPY_LIMIT = 2 * 1024;
 
 /** @internal For tests: the shared arena and how much of it is in use. */
 export function arenaUsage(): { arena: Buffer; fill: number } {
@@ -97,13 +92,13 @@ export class SocketWriter {
     if (depth > 1 || (depth === 1 && (this.hold & HOLDING) === 0)) return;
     const asked = (this.hold & HOLD_ASKED) !== 0;
     this.hold &= ~HOLD_ASKED;
-    const keep = asked && this.bytes < HOLD_MAX && !this.endPending && !this.socket.destroyed;
+    const keep = asked && this.bytes < WRITER_HOLD_MAX && !this.endPending && !this.socket.destroyed;
     if (depth === 0) {
       if (!keep) {
         this.flush();
         return;
       }
-      // Held: the batch stays open (depth 1) until the check phase of this loop turn, or HOLD_MAX bytes.
+      // Held: the batch stays open (depth 1) until the check phase of this loop turn, or WRITER_HOLD_MAX bytes.
       this.hold |= HOLDING;
       this.depth = 1;
       setImmediate(releaseHeld, this);
@@ -117,7 +112,7 @@ export class SocketWriter {
 
   /**
    * Asks that the open batch not be written when it ends but held, with what the next reads add, until this
-   * event-loop turn's check phase or until HOLD_MAX bytes are gathered. For a large message echoed as it arrives,
+   * event-loop turn's check phase or until WRITER_HOLD_MAX bytes are gathered. For a large message echoed as it arrives,
    * one read at a time, as the floor does: four reads' worth leave in one write instead of four (on loopback each
    * write also wakes the reader, and that was a fifth of the server's CPU with 1 MiB messages).
    */
@@ -145,7 +140,9 @@ export class SocketWriter {
     }
     if (arenaFill + n > arena.length) {
       // Room for a held batch of pieces this big (see holdOpen), which the arena gets back once it is written.
-      arena = Buffer.allocUnsafeSlow(n <= ARENA_SIZE ? ARENA_SIZE : Math.max(2 * n, HOLD_MAX + 2 * n));
+      arena = Buffer.allocUnsafeSlow(
+        n <= WRITER_ARENA_SIZE ? WRITER_ARENA_SIZE : Math.max(2 * n, WRITER_HOLD_MAX + 2 * n),
+      );
       arenaFill = 0;
     }
     const a = arena;
@@ -267,7 +264,7 @@ export class SocketWriter {
       return;
     }
     let big = false;
-    for (const part of parts) if (part.length >= COPY_LIMIT) big = true;
+    for (const part of parts) if (part.length >= WRITER_COPY_LIMIT) big = true;
     if (!big) {
       socket.write(coalesce(parts, 0, parts.length, total));
       return;
@@ -278,7 +275,7 @@ export class SocketWriter {
     let runBytes = 0;
     for (let i = 0; i < parts.length; i++) {
       const part = parts[i] as string | Buffer;
-      if (part.length < COPY_LIMIT) {
+      if (part.length < WRITER_COPY_LIMIT) {
         runBytes += part.length;
         continue;
       }

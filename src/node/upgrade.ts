@@ -6,8 +6,8 @@
 
 import { Buffer } from 'node:buffer';
 import type { Socket } from 'node:net';
-import { STATUS_TEXT, serializeFields, statusLine } from '../http1/serializer.js';
-import { WS_HANDSHAKE_TIMEOUT_MS } from '../limits.js';
+import { STATUS_TEXT, simpleResponse } from '../http1/serializer.js';
+import { LINGER_MS, WS_EARLY_BYTES_LIMIT, WS_HANDSHAKE_TIMEOUT_MS } from '../limits.js';
 import { formatExtensions } from '../ws/extensions.js';
 import {
   buildAcceptResponse,
@@ -32,18 +32,17 @@ function rejectWith(status: number, body = '', headers: [string, string][] = [])
   return { reject: true, status, body, headers };
 }
 
+/** Refuses the handshake: one response through the shared writer (http1/serializer.ts), then a lingering close. */
 function writeRefusal(socket: Socket, status: number, body: string, headers: [string, string][]): void {
-  let head = statusLine(status);
-  try {
-    head += serializeFields(headers.flat());
-  } catch {
-    // invalid headers from the application: send none of them
-  }
   const text = body === '' ? `${STATUS_TEXT[status] ?? 'Error'}\n` : body;
-  socket.end(
-    `${head}Date: ${httpDateNow()}\r\nConnection: close\r\nContent-Type: text/plain; charset=utf-8\r\nContent-Length: ${Buffer.byteLength(text)}\r\n\r\n${text}`,
-  );
-  setTimeout(() => socket.destroy(), 2000).unref();
+  // Invalid headers from the application are dropped rather than sent (the refusal still goes out).
+  socket.end(simpleResponse(status, headers, text, httpDateNow(), { dropInvalidHeaders: true }));
+  lingerThenDestroy(socket);
+}
+
+/** RFC 9112 §9.6: after a response that ends the connection, let the peer read it before the socket goes. */
+function lingerThenDestroy(socket: Socket): void {
+  setTimeout(() => socket.destroy(), LINGER_MS).unref();
 }
 
 /**
@@ -64,8 +63,8 @@ export function upgradeToWebSocket<T>(
   const check = validateUpgradeRequest(req.method, req.httpVersion, req.headers);
   if (!check.ok) {
     stats.rejected++;
-    socket.end(buildRejectResponse(check));
-    setTimeout(() => socket.destroy(), 2000).unref();
+    socket.end(buildRejectResponse(check, httpDateNow()));
+    lingerThenDestroy(socket);
     return undefined;
   }
   if (options.upgrade === undefined) {
@@ -197,9 +196,6 @@ function completeUpgrade<T>(
   ws.start(head);
 }
 
-/** Bytes read ahead while an async `upgrade` hook decides; then reading pauses again (TCP pushes back). */
-const EARLY_BYTES_LIMIT = 64 * 1024;
-
 /**
  * Reads the socket while an async `upgrade` hook runs: bytes (frames sent early) are kept in `head` for the
  * connection, and end of input means the client left (`onEnd`). Returns the function that stops it.
@@ -209,7 +205,7 @@ function watchWhileDeciding(socket: Socket, head: Buffer[], onEnd: () => void): 
   const onData = (chunk: Buffer) => {
     head.push(chunk);
     bytes += chunk.length;
-    if (bytes > EARLY_BYTES_LIMIT) socket.pause();
+    if (bytes > WS_EARLY_BYTES_LIMIT) socket.pause();
   };
   socket.on('data', onData);
   socket.once('end', onEnd);

@@ -13,13 +13,13 @@
 import { Buffer } from 'node:buffer';
 import { ConnectionClosedError, InvalidStateError, type ProtocolError } from '../errors.js';
 import { copyOf } from '../util/bytes.js';
-import { readBuffer } from '../util/mask.js';
 import { OP_BINARY, OP_CONTINUATION, OP_TEXT } from '../ws/frame.js';
 import { checkInflated, rsv1ForFrame } from '../ws/permessage-deflate.js';
 import { SIDE_CLIENT, WS_CLOSED, WS_OPEN, type WsHandler, WsProtocol } from '../ws/protocol.js';
 import { coarseNow } from './clock.js';
 import { type DeflateCodec, deflateStats, INFLATE_PENDING, isInflateScratch } from './deflate.js';
 import type { PreparedMessage } from './prepared-message.js';
+import { readBuffer } from './read-buffer.js';
 import type { Transport, TransportTarget } from './transport.js';
 
 /** `send()` result: bytes handed to the transport (> 0), or one of these. */

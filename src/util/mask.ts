@@ -18,11 +18,13 @@
  * Larger slices do not pay: 1 MiB took ~80 µs in 64 KiB slices and ~90 µs in one 1 MiB slice (a page stays in
  * L1/L2), so the kernel's memory is never grown (`memory.grow`): one page per thread, whatever the payload.
  *
- * The kernel's memory has a second page: `readBuffer`, the buffer the server's sockets read into
- * (node/socket-reads.ts). A payload that arrives there is unmasked where it lies, with no copy in: `mask` and
+ * The kernel's memory has a second page (`inPlacePage`), which node/read-buffer.ts makes the buffer the server's
+ * sockets read into. A payload that arrives there is unmasked where it lies, with no copy in: `mask` and
  * `maskInto` recognise a source in kernel memory and XOR it in place, so unmasking a read straight into its message
  * buffer is one XOR and one copy.
  */
+
+import { Buffer } from 'node:buffer';
 
 /** Below this many bytes the JS loop goes four bytes per turn without an `Int32Array` view. */
 const WORD_THRESHOLD = 64;
@@ -187,7 +189,7 @@ type XorFn = (p: number, n: number, k: number) => void;
 
 /**
  * The loaded kernel: its function, a view of its scratch page (page 0) and its whole memory (two pages, never
- * grown, so never detached: page 1 is `readBuffer`).
+ * grown, so never detached: page 1 is the in-place page).
  */
 interface Kernel {
   readonly xor: XorFn;
@@ -223,16 +225,25 @@ const KERNEL: Kernel | null = compileKernel(globalThis.WebAssembly);
  */
 const kernelXor: XorFn = KERNEL !== null ? KERNEL.xor : noKernel;
 const kernelMemory: Uint8Array = KERNEL !== null ? KERNEL.memory : new Uint8Array(0);
-/** The kernel's whole memory: a source in it is XORed in place (see `readBuffer`). */
+/** The kernel's whole memory: a source in it is XORed in place (see `inPlacePage`). */
 const kernelBuffer: ArrayBufferLike | null = KERNEL !== null ? KERNEL.buffer : null;
 
+/** Bytes in the kernel's in-place page (one WebAssembly page): see {@link inPlacePage}. */
+export const IN_PLACE_PAGE_BYTES = SLICE;
+
 /**
- * A 64 KiB buffer for socket reads (node/socket-reads.ts): the kernel's second page, so that `mask`/`maskInto`
- * unmask bytes read into it without copying them in first; a plain buffer when there is no kernel. Scratch: its
- * contents are only valid until the next read, and unmasking from it changes it.
+ * The kernel's second page as a Buffer (a view of it: every call gives a view of the same memory), or `null` when
+ * there is no kernel. `mask` and `maskInto` XOR bytes that lie there in place, with no copy in. Page 0 is the
+ * kernel's scratch; page 1 is free for one owner, and node/read-buffer.ts takes it as the buffer the server's
+ * sockets read into, so that a masked payload is unmasked where it was read. Reading sockets is I/O, so the
+ * buffer is theirs, not this module's.
+ *
+ * @example
+ * const page = inPlacePage() ?? Buffer.allocUnsafeSlow(IN_PLACE_PAGE_BYTES);
  */
-export const readBuffer: Buffer =
-  KERNEL !== null ? Buffer.from(KERNEL.buffer, SLICE, SLICE) : Buffer.allocUnsafeSlow(SLICE);
+export function inPlacePage(): Buffer | null {
+  return KERNEL !== null ? Buffer.from(KERNEL.buffer, SLICE, SLICE) : null;
+}
 /** Length from which the kernel is used: `WASM_THRESHOLD`, or never without a kernel. */
 let wasmFrom: number = KERNEL !== null ? WASM_THRESHOLD : Number.POSITIVE_INFINITY;
 
@@ -279,8 +290,9 @@ export function mask(buf: Uint8Array, key: Uint8Array, keyOffset = 0): void {
 /**
  * Writes `src` masked with `key` into `dst` at `dstOffset`, in one pass: the same as a copy then `mask` of the
  * copy, but faster for large inputs. `src` is not changed (a client must never mask the caller's buffer in
- * place: the caller may reuse or share it), except in `readBuffer`, which is scratch: there it is unmasked in
- * place and then copied (one copy instead of two). `src` and the target range of `dst` must not overlap.
+ * place: the caller may reuse or share it), except in the in-place page (the server's read buffer), which is
+ * scratch: there it is unmasked in place and then copied (one copy instead of two). `src` and the target range of
+ * `dst` must not overlap.
  *
  * @param src bytes to mask or unmask, left alone
  * @param key the 4-byte masking key (RFC 6455 §5.3)

@@ -12,9 +12,11 @@
  * Every value put in a head is checked first, so no caller input can inject a header line.
  */
 
+import { Buffer } from 'node:buffer';
 import * as nodeCrypto from 'node:crypto';
 import type { HeaderList } from '../http1/headers.js';
 import { listHasToken, sameNameAs, splitList } from '../http1/headers.js';
+import { serializeFieldPairs, simpleResponseHead, statusLine } from '../http1/serializer.js';
 import { isFieldValue, isToken, TARGET_CHAR, trimOws } from '../util/ascii.js';
 import { randomBytes } from '../util/random.js';
 import { type ExtensionOffer, parseExtensions } from './extensions.js';
@@ -211,19 +213,20 @@ export function validateUpgradeRequest(method: string, httpVersion: string, head
   return { ok: true, key, protocols, extensions };
 }
 
-/** Checks that header lines to be written cannot inject anything. */
-function checkHeaders(headers: readonly [string, string][]): void {
-  for (const [name, value] of headers) {
-    if (!isToken(name)) throw new TypeError(`Invalid header name: ${JSON.stringify(name)}`);
-    if (!isFieldValue(value)) throw new TypeError(`Invalid value for header ${name}`);
+/**
+ * Extra header lines, validated and serialized by the HTTP serializer (the one place that writes field lines).
+ * Its SockeyeError is rethrown as the TypeError these builders have always thrown for bad caller input.
+ */
+function fieldLines(headers: readonly [string, string][]): string {
+  try {
+    return serializeFieldPairs(headers);
+  } catch (err) {
+    throw new TypeError((err as Error).message, { cause: err });
   }
 }
 
-function headerLines(headers: readonly [string, string][]): string {
-  let s = '';
-  for (const [name, value] of headers) s += `${name}: ${value}\r\n`;
-  return s;
-}
+/** The start of every 101 head, built once: the status line (shared reason phrase) and the fixed fields. */
+const ACCEPT_HEAD = `${statusLine(101)}Upgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Accept: `;
 
 /**
  * The 101 response head that accepts a handshake (RFC 6455 §4.2.2 step 5), ending with the blank line.
@@ -246,32 +249,36 @@ export function buildAcceptResponse(
 ): string {
   if (protocol !== '' && !isToken(protocol)) throw new TypeError('Invalid subprotocol');
   if (!isFieldValue(extensions)) throw new TypeError('Invalid Sec-WebSocket-Extensions value');
-  checkHeaders(headers);
-  let head = `HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Accept: ${acceptKey(key)}\r\n`;
+  // PERF: the handshake hot path. No Date (RFC 9110 §6.6.1 requires it only for 2xx-4xx, and a 101 is 1xx), and
+  // the extra headers are serialized only when there are some.
+  const extra = headers.length === 0 ? '' : fieldLines(headers);
+  let head = `${ACCEPT_HEAD}${acceptKey(key)}\r\n`;
   // §4.2.2 step 5.5: at most one subprotocol, one the client offered.
   if (protocol !== '') head += `Sec-WebSocket-Protocol: ${protocol}\r\n`;
   if (extensions !== '') head += `Sec-WebSocket-Extensions: ${extensions}\r\n`;
-  return `${head}${headerLines(headers)}\r\n`;
+  return `${head}${extra}\r\n`;
 }
 
-const REASON_PHRASES: Record<number, string> = { 400: 'Bad Request', 426: 'Upgrade Required' };
-
 /**
- * A complete response refusing a handshake: status line, the rejection's headers, a plain-text body with the
- * reason, and `Connection: close`.
+ * A complete response refusing a handshake, written by the HTTP serializer's `simpleResponseHead`: status line,
+ * the rejection's headers, `Date`, `Connection: close` (`Upgrade, close` when the rejection carries `Upgrade`,
+ * RFC 9110 §7.8), and a plain-text body with the reason.
+ *
+ * @param date IMF-fixdate for the `Date` field (RFC 9110 §6.6.1: a 4xx from a server with a clock carries one);
+ * the adapter passes `httpDateNow()`: a core never reads the clock. Omitted (`''`), the field is left out, as
+ * this function did before it took a date: kept only so that older callers build; pass the date.
+ * @example
+ * socket.end(buildRejectResponse(check, httpDateNow()), 'latin1');
  */
-export function buildRejectResponse(rejection: UpgradeRequestRejected): string {
-  checkHeaders(rejection.headers);
+export function buildRejectResponse(rejection: UpgradeRequestRejected, date = ''): string {
   const body = `${rejection.reason}\n`;
-  let hasUpgrade = false;
-  for (const [name] of rejection.headers) if (name.toLowerCase() === 'upgrade') hasUpgrade = true;
-  // RFC 9110 §7.8: "A sender of Upgrade MUST also send an "upgrade" connection option".
-  const connection = hasUpgrade ? 'Upgrade, close' : 'close';
-  return (
-    `HTTP/1.1 ${rejection.status} ${REASON_PHRASES[rejection.status] ?? 'Error'}\r\n` +
-    headerLines(rejection.headers) +
-    `Connection: ${connection}\r\nContent-Type: text/plain; charset=utf-8\r\nContent-Length: ${Buffer.byteLength(body)}\r\n\r\n${body}`
-  );
+  let head: string;
+  try {
+    head = simpleResponseHead(rejection.status, rejection.headers, Buffer.byteLength(body), date);
+  } catch (err) {
+    throw new TypeError((err as Error).message, { cause: err });
+  }
+  return head + body;
 }
 
 /**
@@ -326,13 +333,12 @@ export function buildRequestHead(options: UpgradeRequestOptions): string {
   if (!isFieldValue(extensions)) throw new TypeError('Invalid Sec-WebSocket-Extensions value');
   const origin = options.origin;
   if (origin !== undefined && !isFieldValue(origin)) throw new TypeError('Invalid Origin');
-  const headers = options.headers ?? [];
-  checkHeaders(headers);
+  const extra = fieldLines(options.headers ?? []);
   let head = `GET ${target} HTTP/1.1\r\nHost: ${host}\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Key: ${key}\r\nSec-WebSocket-Version: ${WS_VERSION}\r\n`;
   if (protocols.length > 0) head += `Sec-WebSocket-Protocol: ${protocols.join(', ')}\r\n`;
   if (extensions !== '') head += `Sec-WebSocket-Extensions: ${extensions}\r\n`;
   if (origin !== undefined) head += `Origin: ${origin}\r\n`;
-  return `${head}${headerLines(headers)}\r\n`;
+  return `${head}${extra}\r\n`;
 }
 
 function fail(code: string, message: string): UpgradeResponseRejected {

@@ -16,8 +16,8 @@ import { Buffer } from 'node:buffer';
 import { randomBytes } from 'node:crypto';
 import net from 'node:net';
 import { describe, it, type TestContext } from 'node:test';
+import { readBuffer } from '../../src/node/read-buffer.js';
 import { hasSharedReads, type ReadTarget, setReadTarget, useSharedReads } from '../../src/node/socket-reads.js';
-import { readBuffer } from '../../src/util/mask.js';
 import { startServer } from '../helpers/net.js';
 import { frame } from '../helpers/ws-frames.js';
 import {

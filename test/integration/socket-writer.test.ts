@@ -11,8 +11,8 @@ import assert from 'node:assert/strict';
 import { Buffer } from 'node:buffer';
 import net from 'node:net';
 import { test } from 'node:test';
+import { readBuffer } from '../../src/node/read-buffer.js';
 import { arenaUsage, SocketWriter } from '../../src/node/socket-writer.js';
-import { readBuffer } from '../../src/util/mask.js';
 
 interface Pair {
   writer: SocketWriter;

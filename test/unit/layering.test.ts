@@ -1,11 +1,14 @@
 /**
  * The layering rule of DESIGN.md, enforced on the sources: the sans-I/O cores (util, http1, ws, pubsub)
- * import only each other in the allowed direction, errors.ts, limits.ts, node:buffer and node:crypto;
- * cli/ and inspector/ import only index.ts; nothing imports node/ but index.ts and node/ itself; no cycles.
+ * import only each other in the allowed direction, errors.ts, limits.ts, node:buffer and node:crypto, and use no
+ * timers, clock or `process`; http1/ and ws/ keep no module-level state; cli/ and inspector/ import only index.ts;
+ * nothing imports node/ but index.ts and node/ itself, and node/ is the only layer that imports an I/O module
+ * (net, tls, zlib, timers...); listeners are made in node/listener.ts only, and the socket read buffer lives in
+ * node/read-buffer.ts; no cycles.
  */
 
 import assert from 'node:assert/strict';
-import { readdirSync, readFileSync, statSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync, statSync } from 'node:fs';
 import path from 'node:path';
 import { test } from 'node:test';
 import { fileURLToPath } from 'node:url';
@@ -107,4 +110,64 @@ test('no import cycles', () => {
 test('the checker sees the imports (sanity)', () => {
   assert.ok(files.length > 10);
   assert.ok((graph.get(path.join(root, 'http1/protocol.ts')) ?? []).some((d) => d.endsWith('http1/parser.ts')));
+});
+
+/** Source text without comments (block and line), so that a rule is checked on code only. */
+function codeOf(file: string): string {
+  return readFileSync(file, 'utf8')
+    .replace(/\/\*[\s\S]*?\*\//g, '')
+    .replace(/(^|[^:'"`\\])\/\/.*$/gm, '$1');
+}
+
+const rel = (f: string): string => path.relative(root, f).split(path.sep).join('/');
+
+test('the seams of node/ exist: the listener factory and the read buffer', () => {
+  assert.ok(existsSync(path.join(root, 'node/listener.ts')));
+  assert.ok(existsSync(path.join(root, 'node/read-buffer.ts')));
+  // The read buffer is an I/O concern: defined there and nowhere else.
+  const definers = files.filter((f) => /^\s*export\s+(const|let)\s+readBuffer\b/m.test(codeOf(f))).map(rel);
+  assert.deepEqual(definers, ['node/read-buffer.ts']);
+});
+
+test('only node/ imports I/O modules (net, tls, http2, zlib, fs, timers, events, ...)', () => {
+  const IO =
+    /^node:(net|tls|http|https|http2|dgram|dns|zlib|fs|fs\/promises|timers|timers\/promises|events|child_process|worker_threads|cluster|stream|process|os)$/;
+  const violations: string[] = [];
+  for (const [f, deps] of graph) {
+    const a = area(f);
+    if (a === 'node' || a === 'cli' || a === 'inspector' || a === 'cluster' || a === 'redis') continue;
+    for (const d of deps) if (IO.test(d)) violations.push(`${rel(f)} imports ${d}`);
+  }
+  assert.deepEqual(violations, []);
+});
+
+test('listeners are made by node/listener.ts only', () => {
+  const makers = files
+    .filter((f) => /\b(net|tls|http2)\.create(Secure)?Server\(|\bcreate(Secure)?Server\(/.test(codeOf(f)))
+    .map(rel);
+  assert.deepEqual(makers, ['node/listener.ts']);
+});
+
+test('the cores use no timers, no clock and no process', () => {
+  const IO_GLOBALS =
+    /\b(setTimeout|setInterval|setImmediate|queueMicrotask)\s*\(|\bprocess\.|\bDate\.now\(|\bnew Date\(\s*\)/;
+  const violations: string[] = [];
+  for (const f of files) {
+    if (CORE_ALLOWED[area(f)] === undefined) continue;
+    const m = IO_GLOBALS.exec(codeOf(f));
+    if (m !== null) violations.push(`${rel(f)}: ${m[0]}`);
+  }
+  assert.deepEqual(violations, []);
+});
+
+test('http1/ and ws/ keep no module-level mutable state', () => {
+  // util/ has three deliberate ones: mask.ts's path switch (tests, benches), random.ts's injectable source and
+  // pool, utf8.ts's scan result scratch (read right after each call). Memos belong to an object the adapter owns.
+  const violations: string[] = [];
+  for (const f of files) {
+    const a = area(f);
+    if (a !== 'http1' && a !== 'ws') continue;
+    for (const m of codeOf(f).matchAll(/^(let|var)\s+(\w+)/gm)) violations.push(`${rel(f)}: ${m[1]} ${m[2]}`);
+  }
+  assert.deepEqual(violations, []);
 });

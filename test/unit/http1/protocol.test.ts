@@ -11,15 +11,23 @@ import { Buffer } from 'node:buffer';
 import { describe, it } from 'node:test';
 import { InvalidStateError, SockeyeError } from '../../../src/errors.js';
 import type { RequestHead } from '../../../src/http1/parser.js';
-import { type RequestInfo, S_CLOSING, S_UPGRADED } from '../../../src/http1/protocol.js';
+import {
+  Http1ServerCache,
+  Http1ServerProtocol,
+  type RequestInfo,
+  S_CLOSING,
+  S_UPGRADED,
+} from '../../../src/http1/protocol.js';
 import { statusLine } from '../../../src/http1/serializer.js';
 import {
+  ArraySink,
   AutoResponder,
   createProtocol,
   FIXED_DATE,
   feedEverySplit,
   feedWhole,
   field,
+  makeOptions,
   parseResponses,
   RecordingHandler,
   req,
@@ -720,5 +728,63 @@ describe('the analysis of a head is reused only for the same fields, method, tar
       responses.map((r) => r.status),
       [200, 400],
     );
+  });
+});
+
+describe('memos: owned by the server (Http1ServerCache), not by the module', () => {
+  /** Keeps the Buffers the protocol writes as they are (ArraySink copies them). */
+  class RawSink extends ArraySink {
+    readonly raw: Buffer[] = [];
+    override write(chunk: Buffer): void {
+      this.raw.push(chunk);
+      super.write(chunk);
+    }
+  }
+  /** A connection that has received one request and answered it with a validated 200. */
+  function answered(cache: Http1ServerCache | undefined, host = 'example.com'): { sink: RawSink; head: Buffer } {
+    const handler = new RecordingHandler();
+    const sink = new RawSink();
+    const protocol = new Http1ServerProtocol(makeOptions(cache === undefined ? {} : { cache }), handler, sink);
+    handler.protocol = protocol;
+    protocol.receive(b(req('GET / HTTP/1.1', `Host: ${host}`)));
+    assert.equal(handler.requests.length, 1);
+    protocol.respond(200, ['Content-Type', 'text/plain'], b('hi'), true);
+    const head = sink.raw[0] as Buffer;
+    assert.ok(head.toString('latin1').startsWith('HTTP/1.1 200 OK\r\n'));
+    return { sink, head };
+  }
+
+  it("reuses one connection's head bytes on another connection of the same server", () => {
+    const cache = new Http1ServerCache();
+    const a = answered(cache);
+    const b2 = answered(cache);
+    assert.equal(b2.head, a.head, 'the second connection wrote the memo of the first');
+    assert.equal(b2.sink.text, a.sink.text);
+  });
+  it('keeps no memo between protocols that share no cache (no module state)', () => {
+    const a = answered(undefined);
+    const b2 = answered(undefined);
+    assert.notEqual(b2.head, a.head);
+    assert.ok(b2.head.equals(a.head));
+    const other = answered(new Http1ServerCache());
+    assert.notEqual(other.head, a.head);
+  });
+  it('remembers the last valid Host in the cache it is given, and only there', () => {
+    const cache = new Http1ServerCache();
+    answered(cache, 'a.example:8080');
+    assert.equal(cache.validHost, 'a.example:8080');
+    answered(new Http1ServerCache(), 'b.example');
+    answered(undefined, 'c.example');
+    assert.equal(cache.validHost, 'a.example:8080');
+  });
+  it('a Host value the cache holds is taken as valid without checking it again', () => {
+    // Shows the memo is read from the cache: a value planted there skips isValidHost (which would refuse it).
+    const cache = new Http1ServerCache();
+    cache.validHost = 'bad host';
+    answered(cache, 'bad host');
+    const { protocol, handler } = createProtocol({ handler: 'record' });
+    protocol.receive(b(req('GET / HTTP/1.1', 'Host: bad host')));
+    assert.equal(handler.requests.length, 0);
+    assert.equal(handler.errors[0]?.code, 'ERR_HTTP_INVALID_HOST');
   });
 });

@@ -9,7 +9,14 @@
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
 import { after, describe, it } from 'node:test';
-import { compileKernel, mask, maskInto, readBuffer, setMaskPath } from '../../../src/util/mask.js';
+import {
+  compileKernel,
+  IN_PLACE_PAGE_BYTES,
+  inPlacePage,
+  mask,
+  maskInto,
+  setMaskPath,
+} from '../../../src/util/mask.js';
 
 const KEY = Buffer.from([0x37, 0xfa, 0x21, 0x3d]);
 
@@ -205,17 +212,24 @@ describe('RFC 6455 §5.3 masking of large buffers', () => {
   });
 });
 
-describe("readBuffer: the kernel's second page, where socket reads land", () => {
+describe("inPlacePage: the kernel's second page (where node/read-buffer.ts has socket reads land)", () => {
   after(() => setMaskPath('auto'));
+  const page = inPlacePage() as Buffer;
 
   it("is 64 KiB of the kernel's memory, apart from its scratch page", () => {
     const kernel = compileKernel(globalThis.WebAssembly);
     assert.ok(kernel !== null);
-    assert.equal(readBuffer.length, 65536);
+    assert.ok(page !== null);
+    assert.equal(page.length, 65536);
+    assert.equal(IN_PLACE_PAGE_BYTES, 65536);
+    // Every call is a view of the same memory.
+    const again = inPlacePage() as Buffer;
+    assert.equal(again.buffer, page.buffer);
+    assert.equal(again.byteOffset, page.byteOffset);
     // The module's memory (another instance here) has two pages: the scratch page and the read page.
     assert.equal(kernel.buffer.byteLength, 2 * 65536);
-    assert.equal(readBuffer.byteOffset, 65536);
-    assert.ok(readBuffer.buffer instanceof ArrayBuffer || readBuffer.buffer instanceof SharedArrayBuffer);
+    assert.equal(page.byteOffset, 65536);
+    assert.ok(page.buffer instanceof ArrayBuffer || page.buffer instanceof SharedArrayBuffer);
   });
 
   it('mask and maskInto unmask a view of it in place, at every offset, length and phase, nothing around it', () => {
@@ -224,26 +238,24 @@ describe("readBuffer: the kernel's second page, where socket reads land", () => 
       setMaskPath(path);
       for (const len of [0, 1, 3, 63, 64, 255, 256, 257, 1000, 4099, 30001, 65536 - 37]) {
         for (const offset of [0, 1, 2, 3, 13, 37]) {
-          if (offset + len > readBuffer.length) continue;
+          if (offset + len > page.length) continue;
           const phase = (len + offset) & 3;
           const key = randomBytes(4, seed++);
           const data = randomBytes(len, seed++);
           const expected = reference(data, key, phase);
           const where = `${path} len ${len} offset ${offset} phase ${phase}`;
-          readBuffer.fill(0xee);
-          data.copy(readBuffer, offset);
-          mask(readBuffer.subarray(offset, offset + len), key, phase);
-          assert.ok(readBuffer.subarray(offset, offset + len).equals(expected), `mask ${where}`);
-          for (const i of [offset - 1, offset + len])
-            if (i >= 0 && i < readBuffer.length) assert.equal(readBuffer[i], 0xee);
-          readBuffer.fill(0xee);
-          data.copy(readBuffer, offset);
+          page.fill(0xee);
+          data.copy(page, offset);
+          mask(page.subarray(offset, offset + len), key, phase);
+          assert.ok(page.subarray(offset, offset + len).equals(expected), `mask ${where}`);
+          for (const i of [offset - 1, offset + len]) if (i >= 0 && i < page.length) assert.equal(page[i], 0xee);
+          page.fill(0xee);
+          data.copy(page, offset);
           const into = Buffer.alloc(len + 3, 0x11);
-          maskInto(readBuffer.subarray(offset, offset + len), key, into, 3, phase);
+          maskInto(page.subarray(offset, offset + len), key, into, 3, phase);
           assert.ok(into.subarray(3).equals(expected), `maskInto ${where}`);
           assert.ok(into.subarray(0, 3).equals(Buffer.alloc(3, 0x11)), `maskInto head ${where}`);
-          for (const i of [offset - 1, offset + len])
-            if (i >= 0 && i < readBuffer.length) assert.equal(readBuffer[i], 0xee);
+          for (const i of [offset - 1, offset + len]) if (i >= 0 && i < page.length) assert.equal(page[i], 0xee);
         }
       }
     }

@@ -191,6 +191,18 @@ describe('RFC 6455 §4.2.2 server: answering', () => {
     assert.ok(r400.startsWith('HTTP/1.1 400 Bad Request\r\n'));
     assert.ok(r400.includes('\r\nConnection: close\r\n'));
   });
+  it('dates a refusal with the date it is given (RFC 9110 §6.6.1), and reads no clock', () => {
+    const date = 'Sun, 06 Nov 1994 08:49:37 GMT';
+    const r = rejected('POST', '1.1', request());
+    const text = buildRejectResponse(r, date);
+    assert.ok(text.startsWith('HTTP/1.1 400 Bad Request\r\n'));
+    assert.ok(text.includes(`\r\nDate: ${date}\r\n`));
+    assert.ok(!buildRejectResponse(r).includes('Date:'));
+  });
+  it('refuses rejection headers that would inject a line, with a TypeError', () => {
+    const r = rejected('POST', '1.1', request());
+    assert.throws(() => buildRejectResponse({ ...r, headers: [['X', 'a\r\nb']] }), TypeError);
+  });
 });
 
 describe('RFC 6455 §4.1 client: the request', () => {
