@@ -713,12 +713,26 @@ describe('the analysis of a head is reused only for the same fields, method, tar
     assert.equal(res.sink.ended, true, 'HTTP/1.0 without keep-alive closes');
   });
 
-  it('a later request with the same fields is still refused when its target is not (absolute-form vs Host)', () => {
-    const res = feedWhole(req('GET / HTTP/1.1', 'Host: a') + req('GET http://b/ HTTP/1.1', 'Host: a'));
+  it('a later request with the same fields is still refused when its target is not (userinfo in absolute-form)', () => {
+    const res = feedWhole(req('GET / HTTP/1.1', 'Host: a') + req('GET http://u@b/ HTTP/1.1', 'Host: a'));
     const responses = parseResponses(res.sink.text);
     assert.deepEqual(
       responses.map((r) => r.status),
       [200, 400],
+    );
+  });
+
+  it("the remembered analysis does not carry one target's host to the next (RFC 9112 §3.2.2)", () => {
+    const res = feedWhole(
+      req('GET / HTTP/1.1', 'Host: a') +
+        req('GET / HTTP/1.1', 'Host: a') +
+        req('GET http://b/ HTTP/1.1', 'Host: a') +
+        req('GET http://c:8080/ HTTP/1.1', 'Host: a') +
+        req('GET / HTTP/1.1', 'Host: a'),
+    );
+    assert.deepEqual(
+      res.handler.infos.map((i) => i.host),
+      ['a', 'a', 'b', 'c:8080', 'a'],
     );
   });
 });
