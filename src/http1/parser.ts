@@ -104,6 +104,15 @@ export const DEFAULT_PARSER_LIMITS: RequestParserLimits = {
   maxTrailerBytes: MAX_TRAILER_BYTES,
 };
 
+// The parts of a request-line, as judgeRequestLine walks them.
+const RL_METHOD = 0;
+const RL_TARGET = 1;
+const RL_VERSION = 2;
+/** The HTTP-version and the CR or LF after it have been seen: the rest is parseHead's. */
+const RL_DONE = 3;
+/** HTTP-version = "HTTP/" DIGIT "." DIGIT (RFC 9112 §2.3): the byte each offset must be, 0 for a DIGIT. */
+const VERSION_SHAPE: readonly number[] = [0x48, 0x54, 0x54, 0x50, 0x2f, 0, 0x2e, 0];
+
 /** Leading empty lines skipped before a request-line (RFC 9112 §2.2 "SHOULD ignore at least one"). */
 const MAX_LEADING_EMPTY_LINES = 8;
 
@@ -147,6 +156,13 @@ export class RequestParser {
    */
   private prevSection: Buffer | null;
   private prevSectionLen: number;
+  /**
+   * Where judgeRequestLine stopped in the head being received: the part of the request-line (RL_*), and the
+   * offsets from the request-line's first byte of the next byte to judge and of the current part's first byte.
+   */
+  private rlPart: number;
+  private rlOffset: number;
+  private rlPartStart: number;
 
   constructor(handler: RequestParserHandler, limits: RequestParserLimits = DEFAULT_PARSER_LIMITS) {
     this.state = HEAD;
@@ -169,6 +185,9 @@ export class RequestParser {
     this.prevTarget = undefined;
     this.prevSection = null;
     this.prevSectionLen = 0;
+    this.rlPart = RL_METHOD;
+    this.rlOffset = 0;
+    this.rlPartStart = 0;
   }
 
   /** True once a message has ended and `next()` has not been called yet. */
@@ -308,7 +327,16 @@ export class RequestParser {
         this.parseHead(buf, pos, endOfHead);
         return endOfHead;
       }
-      if (endOfHead === BARE_LF) return this.fail(400, 'ERR_HTTP_BARE_LF', 'Line ended with LF without CR');
+      // A new head: its request-line is judged from its first byte.
+      this.rlPart = RL_METHOD;
+      this.rlOffset = 0;
+      this.rlPartStart = 0;
+      if (endOfHead === BARE_LF) {
+        // The request-line's verdict comes first, as it would have had the bytes before the LF come alone.
+        const err = this.checkHeadStart(buf, pos, buf.length);
+        if (err !== 0) return err;
+        return this.fail(400, 'ERR_HTTP_BARE_LF', 'Line ended with LF without CR');
+      }
       // Incomplete: check limits on what we have, then stash.
       const err = this.checkPartialHead(buf, pos, buf.length);
       if (err !== 0) return err;
@@ -329,7 +357,11 @@ export class RequestParser {
       if (this.state !== ERROR) this.clearScratch();
       return pos + used;
     }
-    if (endOfHead === BARE_LF) return this.fail(400, 'ERR_HTTP_BARE_LF', 'Line ended with LF without CR');
+    if (endOfHead === BARE_LF) {
+      const err = this.checkHeadStart(s, 0, this.scratchLen);
+      if (err !== 0) return err;
+      return this.fail(400, 'ERR_HTTP_BARE_LF', 'Line ended with LF without CR');
+    }
     this.scanFrom = this.scratchLen;
     const err = this.checkPartialHead(s, 0, this.scratchLen);
     if (err !== 0) return err;
@@ -340,15 +372,27 @@ export class RequestParser {
     return buf.length;
   }
 
-  /** Limits on an incomplete head: request line length (414) and header section size (431). */
-  private checkPartialHead(buf: Buffer, start: number, end: number): number {
-    const limits = this.limits;
+  /**
+   * What can be judged of a head from its first bytes: the empty lines before the request-line (400) and the
+   * request-line bytes received so far (judgeRequestLine). Returns 0, or the fail() result.
+   */
+  private checkHeadStart(buf: Buffer, start: number, end: number): number {
     let lineStart = start;
     // Skip leading empty lines as parseHead will, but not without bound.
     while (lineStart + 1 < end && buf[lineStart] === CR && buf[lineStart + 1] === LF) lineStart += 2;
     if (lineStart - start > 2 * MAX_LEADING_EMPTY_LINES) {
       return this.fail(400, 'ERR_HTTP_INVALID_REQUEST_LINE', 'Too many empty lines before the request line');
     }
+    return this.judgeRequestLine(buf, lineStart, end) ? Number.MAX_SAFE_INTEGER : 0;
+  }
+
+  /** Limits on an incomplete head: request line length (414) and header section size (431). */
+  private checkPartialHead(buf: Buffer, start: number, end: number): number {
+    const limits = this.limits;
+    const err = this.checkHeadStart(buf, start, end);
+    if (err !== 0) return err;
+    let lineStart = start;
+    while (lineStart + 1 < end && buf[lineStart] === CR && buf[lineStart + 1] === LF) lineStart += 2;
     const lf = buf.indexOf(LF, lineStart);
     const lineEnd = lf < 0 || lf >= end ? end : lf;
     // The limits count octets without the CRLF that ends the line / section (as parseHead does), so a CR
@@ -361,6 +405,82 @@ export class RequestParser {
       return this.fail(431, 'ERR_HTTP_HEADERS_TOO_LARGE', 'Header section too large');
     }
     return 0;
+  }
+
+  /**
+   * Judges the request-line bytes received so far, `buf[lineStart..end)`, resuming where the previous call stopped,
+   * so that input that cannot be a request is refused at its first impossible byte instead of waiting for its CRLF
+   * (and the header timeout): a TLS ClientHello sent to the cleartext port starts with 0x16, which is no tchar, and
+   * RFC 9110 §9.1 makes a method a token. Each byte is judged once, by table lookup. The verdicts are parseHead's,
+   * in its order, so that any split of the input gives the same error: only the first maxRequestLineBytes bytes
+   * are judged (past them 414 decides), a "%" waits for its two HEXDIGs, and a CR or LF ends the judging where
+   * parseHead (or findHeadEnd, for a bare LF) takes over. Whether the version is one we serve (505) waits for the
+   * whole head. Returns true when it failed the parser.
+   */
+  private judgeRequestLine(buf: Buffer, lineStart: number, end: number): boolean {
+    const stop = Math.min(end, lineStart + this.limits.maxRequestLineBytes);
+    let i = lineStart + this.rlOffset;
+    let part = this.rlPart;
+    let partStart = lineStart + this.rlPartStart;
+    while (i < stop) {
+      const c = buf[i] as number;
+      if (part === RL_METHOD) {
+        // RFC 9112 §3: request-line = method SP request-target SP HTTP-version; RFC 9110 §9.1: method = token.
+        if (TCHAR[c] === 1) {
+          i++;
+          continue;
+        }
+        if (c === SP && i > partStart) {
+          part = RL_TARGET;
+          partStart = ++i;
+          continue;
+        }
+        // A CR or LF first may be an empty line before the request-line (RFC 9112 §2.2), judged elsewhere.
+        if ((c === CR || c === LF) && i === partStart) break;
+        this.fail(400, 'ERR_HTTP_INVALID_METHOD', 'Invalid method in request line');
+        return true;
+      }
+      if (part === RL_TARGET) {
+        if (TARGET_PLAIN[c] === 1) {
+          i++;
+          continue;
+        }
+        if (c === 0x25) {
+          // RFC 3986 §2.1: pct-encoded = "%" HEXDIG HEXDIG; judged once both have arrived.
+          if (i + 2 >= stop) break;
+          if (hexValue(buf[i + 1] as number) < 0 || hexValue(buf[i + 2] as number) < 0) {
+            this.fail(400, 'ERR_HTTP_INVALID_TARGET', 'Invalid request-target');
+            return true;
+          }
+          i += 3;
+          continue;
+        }
+        if (c === SP && i > partStart) {
+          part = RL_VERSION;
+          partStart = ++i;
+          continue;
+        }
+        this.fail(400, 'ERR_HTTP_INVALID_TARGET', 'Invalid request-target');
+        return true;
+      }
+      if (part === RL_DONE) break;
+      // RFC 9112 §2.3: HTTP-version = HTTP-name "/" DIGIT "." DIGIT, then the line's CRLF.
+      const k = i - partStart;
+      if (k === VERSION_SHAPE.length && (c === CR || c === LF)) {
+        part = RL_DONE;
+        break;
+      }
+      const want = k < VERSION_SHAPE.length ? (VERSION_SHAPE[k] as number) : -1;
+      if (want === -1 || (want === 0 ? !isDigit(c) : c !== want)) {
+        this.fail(400, 'ERR_HTTP_INVALID_VERSION', 'Invalid HTTP-version in request line');
+        return true;
+      }
+      i++;
+    }
+    this.rlPart = part;
+    this.rlOffset = i - lineStart;
+    this.rlPartStart = partStart - lineStart;
+    return false;
   }
 
   /** Parses a complete head in `buf[start..end)` (end is just past the final CRLFCRLF). */
@@ -379,6 +499,11 @@ export class RequestParser {
     // --- request-line = method SP request-target SP HTTP-version (RFC 9112 §3)
     const lineEnd = buf.indexOf(CR, p);
     if (lineEnd - p > limits.maxRequestLineBytes) {
+      // An impossible byte within the limit is reported first, as it is when the line arrives in pieces.
+      this.rlPart = RL_METHOD;
+      this.rlOffset = 0;
+      this.rlPartStart = 0;
+      if (this.judgeRequestLine(buf, p, end)) return;
       this.fail(414, 'ERR_HTTP_REQUEST_LINE_TOO_LONG', 'Request line too long');
       return;
     }

@@ -1,18 +1,47 @@
 /**
  * The request-line and message rules of issue 15 over real loopback sockets, against sockeye's server: an
- * absolute-form target whose authority differs from Host (RFC 9112 §3.2.2), sent by node:http and by raw bytes.
+ * absolute-form target whose authority differs from Host (RFC 9112 §3.2.2), sent by node:http and by raw bytes; a
+ * real TLS ClientHello (from node:tls) sent to the cleartext port, answered 400 at once rather than at the header
+ * timeout.
  * Each case asserts the status, what the handler saw, and whether the connection stayed open.
  */
 
 import assert from 'node:assert/strict';
+import type { Buffer } from 'node:buffer';
 import http from 'node:http';
+import net from 'node:net';
 import { describe, test } from 'node:test';
+import tls from 'node:tls';
 import type { SockeyeRequest, SockeyeResponse } from '../../src/index.js';
 import { rawExchange, startServer, statusCodes } from '../helpers/net.js';
 
 /** Answers with what the request looked like to a handler. */
 const describeRequest = (req: SockeyeRequest, res: SockeyeResponse) =>
   res.json({ method: req.method, target: req.target, host: req.host, path: req.path, version: req.httpVersion });
+
+/** A headers timeout no test waits for: a 408 can only come from it, so a 400 before it is an early verdict. */
+const LONG_HEADERS_TIMEOUT = 120_000;
+
+/** The first bytes node:tls sends (its ClientHello), caught by a plain TCP listener. */
+async function captureClientHello(): Promise<Buffer> {
+  const catcher = net.createServer();
+  const hello = new Promise<Buffer>((resolve) => {
+    catcher.once('connection', (socket) => {
+      socket.once('data', (d: Buffer) => {
+        resolve(d);
+        socket.destroy();
+      });
+    });
+  });
+  await new Promise<void>((resolve) => catcher.listen(0, '127.0.0.1', resolve));
+  const { port } = catcher.address() as net.AddressInfo;
+  const client = tls.connect({ host: '127.0.0.1', port, servername: 'localhost' });
+  client.on('error', () => {});
+  const bytes = await hello;
+  client.destroy();
+  catcher.close();
+  return bytes;
+}
 
 /** The JSON body of the last response in a raw exchange. */
 function lastJson(text: string): Record<string, unknown> {
@@ -76,4 +105,43 @@ describe('RFC 9112 §3.2.2: absolute-form target, Host ignored', () => {
       assert.equal(reached, 0);
     });
   }
+});
+
+describe('RFC 9110 §9.1: a TLS ClientHello on the cleartext port', () => {
+  test('is answered 400 and closed on its first bytes, not at the header timeout (408)', async (t) => {
+    const hello = await captureClientHello();
+    assert.equal(hello[0], 0x16, 'a TLS handshake record');
+    let reached = 0;
+    const server = await startServer(t, {
+      timeouts: { headers: LONG_HEADERS_TIMEOUT },
+      request: (_req, res) => {
+        reached++;
+        res.send('x');
+      },
+    });
+    // waitMs only bounds a failure: the exchange ends when the server closes.
+    const r = await rawExchange(server.port, [hello], { waitMs: 30_000 });
+    assert.deepEqual(statusCodes(r.text), [400]);
+    assert.match(r.text, /\r\nConnection: close\r\n/);
+    assert.ok(r.closed, 'the server closed the connection');
+    assert.equal(reached, 0);
+    assert.equal(server.stats().http.errors.ERR_HTTP_INVALID_METHOD, 1);
+    assert.equal(server.stats().http.timeouts.headers, 0);
+  });
+
+  test('node:tls connecting to it fails at once instead of hanging', async (t) => {
+    const server = await startServer(t, {
+      timeouts: { headers: LONG_HEADERS_TIMEOUT },
+      request: (_req, res) => res.send('x'),
+    });
+    const err = await new Promise<Error>((resolve) => {
+      const client = tls.connect({ host: '127.0.0.1', port: server.port, servername: 'localhost' });
+      client.once('secureConnect', () => resolve(new Error('handshake succeeded')));
+      client.once('error', resolve);
+    });
+    // OpenSSL reads "HTTP/1.1 400" as a record with an impossible version or length.
+    assert.notEqual(err.message, 'handshake succeeded');
+    assert.equal(server.stats().http.errors.ERR_HTTP_INVALID_METHOD, 1);
+    assert.equal(server.stats().http.timeouts.headers, 0);
+  });
 });

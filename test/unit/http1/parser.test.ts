@@ -196,6 +196,65 @@ describe('RFC 9112 §3: request-line = method SP request-target SP HTTP-version'
   });
 });
 
+describe('RFC 9112 §3 / RFC 9110 §9.1: a request-line is refused at its first impossible byte, before its CRLF', () => {
+  // Each input stops short of any CRLF: a verdict now means the parser did not wait for the line to end (nor for
+  // the header timeout). An empty list means "no verdict yet": those bytes can still begin a valid request.
+  const TLS_CLIENT_HELLO = '\x16\x03\x01\x02\x00\x01\x00\x01\xfc\x03\x03';
+  const cases: [string, string, Http1Event[]][] = [
+    ['a TLS ClientHello (0x16 is no tchar)', TLS_CLIENT_HELLO, [error(400, 'ERR_HTTP_INVALID_METHOD')]],
+    ['a NUL as the first byte', '\x00GET', [error(400, 'ERR_HTTP_INVALID_METHOD')]],
+    ['an SSH banner', 'SSH-2.0-OpenSSH_9.6', []],
+    ['a non-tchar inside the method', 'GE(T', [error(400, 'ERR_HTTP_INVALID_METHOD')]],
+    ['obs-text inside the method', 'G\xc9', [error(400, 'ERR_HTTP_INVALID_METHOD')]],
+    ['a leading SP', ' GET', [error(400, 'ERR_HTTP_INVALID_METHOD')]],
+    ['a method ended by CR', 'GET\r', [error(400, 'ERR_HTTP_INVALID_METHOD')]],
+    ['a method ended by LF', 'GET\n', [error(400, 'ERR_HTTP_INVALID_METHOD')]],
+    ['two SPs after the method', 'GET  ', [error(400, 'ERR_HTTP_INVALID_TARGET')]],
+    ['a CTL in the target', 'GET /a\x01', [error(400, 'ERR_HTTP_INVALID_TARGET')]],
+    ['obs-text in the target', 'GET /caf\xe9', [error(400, 'ERR_HTTP_INVALID_TARGET')]],
+    ['a fragment in the target', 'GET /a#', [error(400, 'ERR_HTTP_INVALID_TARGET')]],
+    ['a "%" without HEXDIGs', 'GET /%zz', [error(400, 'ERR_HTTP_INVALID_TARGET')]],
+    ['a "%" with one HEXDIG so far', 'GET /%4', []],
+    ['a target ended by CR', 'GET /\r', [error(400, 'ERR_HTTP_INVALID_TARGET')]],
+    ['a version not starting with HTTP/', 'GET / HTTQ', [error(400, 'ERR_HTTP_INVALID_VERSION')]],
+    ['a lower-case HTTP-name', 'GET / http', [error(400, 'ERR_HTTP_INVALID_VERSION')]],
+    ['a version with a letter for a digit', 'GET / HTTP/x', [error(400, 'ERR_HTTP_INVALID_VERSION')]],
+    ['a version with two digits', 'GET / HTTP/1.11', [error(400, 'ERR_HTTP_INVALID_VERSION')]],
+    ['a version followed by SP', 'GET / HTTP/1.1 ', [error(400, 'ERR_HTTP_INVALID_VERSION')]],
+    ['a version cut short by CR', 'GET / HTTP/1\r', [error(400, 'ERR_HTTP_INVALID_VERSION')]],
+    ['a valid line so far', 'GET /a?b=%20 HTTP/1.1\r', []],
+    ['HTTP/2.0 (505 waits for the whole head)', 'PRI * HTTP/2.0\r', []],
+    ['an empty line and half of another', '\r\n\r', []],
+    ['a method alone', 'M-SEARCH', []],
+  ];
+  for (const [name, input, expected] of cases) {
+    it(`${name} -> ${expected.length === 0 ? 'no verdict yet' : 'refused now'}`, () => {
+      assert.deepEqual(parseEverySplit(input), expected);
+    });
+  }
+
+  it('an impossible byte inside the line limit wins over 414, as it does when the line comes in pieces', () => {
+    const limits = { maxRequestLineBytes: 16 };
+    const longLine = `GET /aa\x01${'a'.repeat(40)} HTTP/1.1`;
+    assertFails(req(longLine, 'Host: a'), 400, 'ERR_HTTP_INVALID_TARGET', { limits });
+    assert.deepEqual(parseEverySplit(longLine, { limits }), [error(400, 'ERR_HTTP_INVALID_TARGET')]);
+    // Past the limit nothing is judged: 414, complete or not.
+    const pastLimit = `GET /${'a'.repeat(20)}\x01 HTTP/1.1`;
+    assertFails(req(pastLimit, 'Host: a'), 414, 'ERR_HTTP_REQUEST_LINE_TOO_LONG', { limits });
+    assert.deepEqual(parseEverySplit(pastLimit, { limits }), [error(414, 'ERR_HTTP_REQUEST_LINE_TOO_LONG')]);
+  });
+
+  it('the request-line verdict comes before a bare LF later in the head', () => {
+    assertFails('GET /a\x7f HTTP/1.1\nHost: a\n\n', 400, 'ERR_HTTP_INVALID_TARGET');
+    assertFails('\x16\x03\x01\n\n', 400, 'ERR_HTTP_INVALID_METHOD');
+  });
+
+  it('a dripped request-line that stays valid is judged once per byte and ends in a request', () => {
+    const input = req('GET /a%20b?c HTTP/1.1', 'Host: a');
+    assert.equal(onlyRequest(parseEverySplit(input)).target, '/a%20b?c');
+  });
+});
+
 describe('RFC 9112 §5: field lines', () => {
   it('names are tokens; order, duplicates and case are kept', () => {
     const input = req(

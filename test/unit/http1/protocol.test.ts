@@ -736,3 +736,21 @@ describe('the analysis of a head is reused only for the same fields, method, tar
     );
   });
 });
+
+describe('RFC 9110 §9.1: bytes that cannot begin a request are answered at once', () => {
+  it('a TLS ClientHello on the cleartext port: 400 and end() on its first byte, behind a good request too', () => {
+    const hello = '\x16\x03\x01\x02\x00\x01\x00\x01\xfc\x03\x03';
+    for (const input of [hello, req('GET / HTTP/1.1', 'Host: a') + hello]) {
+      const res = feedEverySplit(input);
+      const responses = parseResponses(res.sink.text);
+      assert.equal(responses[responses.length - 1]?.status, 400);
+      assert.equal(field(responses[responses.length - 1] as (typeof responses)[number], 'connection'), 'close');
+      assert.equal(res.sink.ended, true);
+      assert.equal(res.handler.errors[0]?.code, 'ERR_HTTP_INVALID_METHOD');
+    }
+    // One byte is enough.
+    const first = feedWhole('\x16');
+    assert.equal(parseResponses(first.sink.text)[0]?.status, 400);
+    assert.equal(first.sink.ended, true);
+  });
+});
