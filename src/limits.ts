@@ -97,3 +97,9 @@ export const DEFLATE_WINDOW_BITS = 13;
 
 /** A connection's own zlib contexts are freed after 5 s without compressed traffic. */
 export const DEFLATE_IDLE_RELEASE_MS = 5_000;
+
+/** Chunk extensions summed over one message (the bytes after chunk-size on every chunk line, last-chunk included):
+ * 16 KiB, as the header section (MAX_HEADER_BYTES) and Node's kMaxChunkExtensionsSize (its CVE-2024-22019 fix,
+ * counted per chunk there). MAX_CHUNK_LINE_BYTES bounds one line; this bounds many small lines that would
+ * otherwise cost parsing time without limit while carrying no content. 400, as the per-line bound. */
+export const MAX_CHUNK_EXTENSIONS_BYTES = 16 * 1024;

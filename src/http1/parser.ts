@@ -24,6 +24,7 @@
 import { Buffer } from 'node:buffer';
 import { httpError, type ProtocolError } from '../errors.js';
 import {
+  MAX_CHUNK_EXTENSIONS_BYTES,
   MAX_CHUNK_LINE_BYTES,
   MAX_HEADER_BYTES,
   MAX_HEADER_COUNT,
@@ -136,6 +137,8 @@ export class RequestParser {
   private trailerBytes: number;
   /** Decoded body bytes of the current chunked message, and their limit (413). */
   private bodyBytes: number;
+  /** Chunk-extension bytes of the current chunked message (bounded by MAX_CHUNK_EXTENSIONS_BYTES). */
+  private chunkExtBytes: number;
   /** Largest chunked body accepted; the owner checks Content-Length bodies itself in onHead. */
   maxBodyBytes: number;
   private sawCr: boolean;
@@ -175,6 +178,7 @@ export class RequestParser {
     this.trailers = [];
     this.trailerBytes = 0;
     this.bodyBytes = 0;
+    this.chunkExtBytes = 0;
     this.maxBodyBytes = Number.MAX_SAFE_INTEGER;
     this.sawCr = false;
     this.lineBuf = null;
@@ -596,6 +600,7 @@ export class RequestParser {
       this.trailers = [];
       this.trailerBytes = 0;
       this.bodyBytes = 0;
+      this.chunkExtBytes = 0;
       this.sawCr = false;
     } else if (framing > 0) {
       this.state = BODY_LENGTH;
@@ -670,6 +675,14 @@ export class RequestParser {
     }
     if (i === ls || !validChunkExt(line, i, le)) {
       this.fail(400, 'ERR_HTTP_INVALID_CHUNK', 'Invalid chunk size line');
+      return Number.MAX_SAFE_INTEGER;
+    }
+    // RFC 9112 §7.1.1 sets no bound on chunk-ext and has recipients ignore unknown extensions; without a bound per
+    // message, thousands of short lines carry any amount of them (the per-line bound does not see the sum). 400, as a
+    // line over MAX_CHUNK_LINE_BYTES: they are framing, not content (413) nor fields (431).
+    this.chunkExtBytes += le - i;
+    if (this.chunkExtBytes > MAX_CHUNK_EXTENSIONS_BYTES) {
+      this.fail(400, 'ERR_HTTP_CHUNK_EXTENSIONS_TOO_LARGE', 'Chunk extensions too large');
       return Number.MAX_SAFE_INTEGER;
     }
     if (this.lineFromScratch) this.clearScratch();

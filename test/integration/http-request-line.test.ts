@@ -145,3 +145,39 @@ describe('RFC 9110 §9.1: a TLS ClientHello on the cleartext port', () => {
     assert.equal(server.stats().http.timeouts.headers, 0);
   });
 });
+
+describe('RFC 9112 §7.1.1: chunk extensions are bounded per message, not only per line', () => {
+  const head = 'POST /up HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\n';
+  /** `n` one-byte chunks, each with a 1 KiB extension (a quarter of the per-line bound). */
+  const chunks = (n: number) => `1;e=${'v'.repeat(1021)}\r\nx\r\n`.repeat(n);
+
+  test('100 KiB of extensions over 100 chunk lines → 400 and close; the handler sees the body fail', async (t) => {
+    const seen: string[] = [];
+    const server = await startServer(t, {
+      request: async (req, res) => {
+        const body = await req.bytes().catch((e: { code?: string }) => e.code ?? 'error');
+        seen.push(typeof body === 'string' ? body : `${body.length} bytes`);
+        if (!res.headersSent) res.send('ok');
+      },
+    });
+    const r = await rawExchange(server.port, [head, chunks(100), '0\r\n\r\n']);
+    assert.deepEqual(statusCodes(r.text), [400]);
+    assert.ok(r.closed);
+    assert.equal(server.stats().http.errors.ERR_HTTP_CHUNK_EXTENSIONS_TOO_LARGE, 1);
+    assert.deepEqual(seen, ['ERR_HTTP_CHUNK_EXTENSIONS_TOO_LARGE']);
+  });
+
+  test('16 KiB of extensions (the bound) is read as usual, and the next request on the connection too', async (t) => {
+    const server = await startServer(t, {
+      request: async (req, res) => res.send(`${(await req.bytes()).length}`),
+    });
+    const r = await rawExchange(server.port, [
+      head,
+      chunks(16),
+      '0\r\n\r\n',
+      `${head}${chunks(16)}0\r\n\r\n`.replace('HTTP/1.1\r\n', 'HTTP/1.1\r\nConnection: close\r\n'),
+    ]);
+    assert.deepEqual(statusCodes(r.text), [200, 200]);
+    assert.ok(r.text.endsWith('16'));
+  });
+});

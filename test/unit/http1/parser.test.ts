@@ -605,6 +605,50 @@ describe('RFC 9112 §7.1: chunked transfer coding', () => {
         error(400, 'ERR_HTTP_INVALID_CHUNK'),
       ]);
     });
+    describe('chunk extensions summed over a message: 16 KiB (MAX_CHUNK_EXTENSIONS_BYTES), then 400', () => {
+      // Each line's extension is 1 KiB (";e=" + 1021 bytes): far under the 4 KiB line bound.
+      const ext = `;e=${'v'.repeat(1021)}`;
+      const lines = (n: number, lastExt = '') => `${`1${ext}\r\nx\r\n`.repeat(n)}0${lastExt}\r\n\r\n`;
+      const cases: [string, string, Http1Event[]][] = [
+        [
+          '16 lines of 1 KiB (exactly 16 KiB)',
+          lines(16),
+          [
+            { type: 'body', data: 'x'.repeat(16) },
+            { type: 'end', trailers: [] },
+          ],
+        ],
+        [
+          '17 lines of 1 KiB',
+          lines(17),
+          [{ type: 'body', data: 'x'.repeat(16) }, error(400, 'ERR_HTTP_CHUNK_EXTENSIONS_TOO_LARGE')],
+        ],
+        [
+          '16 lines of 1 KiB, then ";a" on the last-chunk',
+          lines(16, ';a'),
+          [{ type: 'body', data: 'x'.repeat(16) }, error(400, 'ERR_HTTP_CHUNK_EXTENSIONS_TOO_LARGE')],
+        ],
+        [
+          '100 lines of 1 KiB (100 KiB)',
+          lines(100),
+          [{ type: 'body', data: 'x'.repeat(16) }, error(400, 'ERR_HTTP_CHUNK_EXTENSIONS_TOO_LARGE')],
+        ],
+      ];
+      for (const [name, body, expected] of cases) {
+        it(name, () => {
+          const input = CHUNKED_HEAD + body;
+          const pts = around(input, CHUNKED_HEAD.length + 16 * (ext.length + 6));
+          assert.deepEqual(chunked(body, { points: pts }), expected);
+        });
+      }
+      it('the sum starts again with each message', () => {
+        const events = parseEverySplit(CHUNKED_HEAD + lines(12) + CHUNKED_HEAD + lines(12), { points: [100, 20000] });
+        assert.deepEqual(
+          events.map((e) => e.type),
+          ['request', 'body', 'end', 'request', 'body', 'end'],
+        );
+      });
+    });
     it('a chunk line of exactly 4096 bytes is accepted in any split', () => {
       const line = `5;a=${'x'.repeat(4096 - 4)}`;
       const input = `${line}\r\nhello\r\n0\r\n\r\n`;
