@@ -62,7 +62,7 @@ export class RequestHead {
   method: string;
   /** request-target exactly as received. */
   target: string;
-  /** 0 for HTTP/1.0, 1 for HTTP/1.1. */
+  /** 0 for HTTP/1.0, 1 for HTTP/1.1 and for HTTP/1.2 to 1.9 (processed as 1.1, RFC 9110 §2.5). */
   versionMinor: number;
   /** Field lines as received. */
   headers: HeaderList;
@@ -72,7 +72,7 @@ export class RequestHead {
     this.versionMinor = versionMinor;
     this.headers = headers;
   }
-  /** "1.0" or "1.1". */
+  /** "1.0" or "1.1" (also for HTTP/1.2 to 1.9, processed as 1.1). */
   get httpVersion(): string {
     return this.versionMinor === 1 ? '1.1' : '1.0';
   }
@@ -554,11 +554,16 @@ export class RequestParser {
       this.fail(400, 'ERR_HTTP_INVALID_VERSION', 'Invalid HTTP-version in request line');
       return;
     }
-    if (buf[i + 5] !== 0x31 || (buf[i + 7] !== 0x30 && buf[i + 7] !== 0x31)) {
+    // RFC 9110 §6.2 / §15.6.6: a major version other than 1 is not served on an HTTP/1 connection (505).
+    if (buf[i + 5] !== 0x31) {
       this.fail(505, 'ERR_HTTP_VERSION_NOT_SUPPORTED', 'HTTP version not supported');
       return;
     }
-    const versionMinor = (buf[i + 7] as number) - 0x30;
+    // RFC 9110 §2.5: a recipient of a higher minor version than it implements, in a major version it implements,
+    // "SHOULD process the message as if it were in the highest minor version within that major version to which the
+    // recipient is conformant": HTTP/1.2 to HTTP/1.9 are read as HTTP/1.1 (versionMinor 1, httpVersion "1.1"), and
+    // answered as HTTP/1.1 like every response.
+    const versionMinor = buf[i + 7] === 0x30 ? 0 : 1;
     if (buf[lineEnd + 1] !== LF) {
       this.fail(400, 'ERR_HTTP_BARE_CR', 'CR not followed by LF');
       return;

@@ -181,3 +181,25 @@ describe('RFC 9112 §7.1.1: chunk extensions are bounded per message, not only p
     assert.ok(r.text.endsWith('16'));
   });
 });
+
+describe('RFC 9110 §2.5: HTTP/1.x above 1.1 is processed as HTTP/1.1', () => {
+  test('two pipelined HTTP/1.2 requests: both answered as HTTP/1.1, the connection kept alive between them', async (t) => {
+    const server = await startServer(t, { request: describeRequest });
+    const r = await rawExchange(server.port, [
+      'GET /a HTTP/1.2\r\nHost: a\r\n\r\nGET /b HTTP/1.9\r\nHost: a\r\nConnection: close\r\n\r\n',
+    ]);
+    assert.deepEqual(statusCodes(r.text), [200, 200]);
+    assert.equal(r.text.split('HTTP/1.1 200 OK\r\n').length, 3, 'two HTTP/1.1 status lines');
+    assert.equal(lastJson(r.text).version, '1.1');
+    assert.ok(r.closed);
+  });
+
+  for (const version of ['HTTP/2.0', 'HTTP/3.0']) {
+    test(`${version} on an HTTP/1 connection → 505 and close (RFC 9110 §15.6.6)`, async (t) => {
+      const server = await startServer(t, { request: describeRequest });
+      const r = await rawExchange(server.port, [`GET / ${version}\r\nHost: a\r\n\r\n`]);
+      assert.deepEqual(statusCodes(r.text), [505]);
+      assert.ok(r.closed);
+    });
+  }
+});

@@ -89,11 +89,14 @@ P('t-special-chars', H(target=b'/a"b<c>{d}|\\^`'), lambda rs, c, i: (len(rs) == 
 # ---- HTTP-version (RFC 9112 §2.3) ----
 for nm, v, code in [('lower', b'http/1.1', 400), ('mixed', b'Http/1.1', 400), ('01.1', b'HTTP/01.1', 400), ('1.10', b'HTTP/1.10', 400),
                     ('1.01', b'HTTP/1.01', 400), ('2.0', b'HTTP/2.0', 505), ('3.0', b'HTTP/3.0', 505), ('0.9', b'HTTP/0.9', 505),
-                    ('1.2', b'HTTP/1.2', 505), ('9.9', b'HTTP/9.9', 505), ('1', b'HTTP/1', 400), ('1.', b'HTTP/1.', 400), ('slash', b'HTTP/', 400),
+                    ('9.9', b'HTTP/9.9', 505), ('1', b'HTTP/1', 400), ('1.', b'HTTP/1.', 400), ('slash', b'HTTP/', 400),
                     ('noslash', b'HTTP1.1', 400), ('space', b'HTTP/1 .1', 400), ('x', b'HTTP/1.1x', 400), ('a.b', b'HTTP/a.b', 400),
                     ('11', b'HTTP/11', 400), ('unicode-digit', b'HTTP/\xd9\xa1.1', 400), ('HTTPS', b'HTTPS/1.1', 400), ('missing', b'', 400)]:
     sent = b'GET / ' + v + b'\r\nHost: a\r\n\r\n' if v else b'GET /\r\nHost: a\r\n\r\n'
     P('v-' + nm, sent, status_close(code), '9112 §2.3; README (505 for other versions)')
+# RFC 9110 §2.5: a higher minor version within major version 1 is processed as HTTP/1.1 (this probe used to expect
+# 505, which §2.5 leaves for other major versions).
+P('v-1.2', H(version=b'HTTP/1.2'), ok200(lambda r: r.json()['httpVersion'] == '1.1' and r.version == '1.1'), '9110 §2.5 process as 1.1')
 P('v-1.0', H(version=b'HTTP/1.0'), ok200(lambda r: r.json()['httpVersion'] == '1.0', keep=None), '9112 §2.3')
 P('v-1.0-response-version', H(version=b'HTTP/1.0'), ok200(lambda r: r.version == '1.1', keep=None), '9110 §6.2 SHOULD send own version (1.1)')
 

@@ -112,7 +112,12 @@ describe('RFC 9112 §3: request-line = method SP request-target SP HTTP-version'
       assert.equal(onlyRequest(parseEverySplit(req('GET / HTTP/1.0'))).version, '1.0');
       assert.equal(onlyRequest(parseEverySplit(req('GET / HTTP/1.1', 'Host: a'))).version, '1.1');
     });
-    for (const v of ['HTTP/2.0', 'HTTP/0.9', 'HTTP/3.0', 'HTTP/9.9']) {
+    for (const v of ['HTTP/1.2', 'HTTP/1.5', 'HTTP/1.9']) {
+      it(`${v}: a higher minor version is processed as HTTP/1.1 (RFC 9110 §2.5)`, () => {
+        assert.equal(onlyRequest(parseEverySplit(req(`GET / ${v}`, 'Host: a'))).version, '1.1');
+      });
+    }
+    for (const v of ['HTTP/2.0', 'HTTP/0.9', 'HTTP/3.0', 'HTTP/9.9', 'HTTP/2.1', 'HTTP/0.1']) {
       it(`well-formed but unsupported ${v} -> 505 (RFC 9110 §15.6.6)`, () => {
         assertFails(req(`GET / ${v}`, 'Host: a'), 505, 'ERR_HTTP_VERSION_NOT_SUPPORTED');
       });

@@ -754,3 +754,38 @@ describe('RFC 9110 §9.1: bytes that cannot begin a request are answered at once
     assert.equal(first.sink.ended, true);
   });
 });
+
+describe('RFC 9110 §2.5: HTTP/1.2 to 1.9 are processed as HTTP/1.1', () => {
+  const cases: [string, string][] = [
+    ['HTTP/1.2', req('GET / HTTP/1.2', 'Host: a')],
+    ['HTTP/1.9', req('GET / HTTP/1.9', 'Host: a')],
+  ];
+  for (const [name, request] of cases) {
+    it(`${name}: 1.1 persistence (keep-alive without Connection), chunked allowed, answered as HTTP/1.1`, () => {
+      const chunkedPost = req('POST /p HTTP/1.2', 'Host: a', 'Transfer-Encoding: chunked');
+      const res = feedEverySplit(`${request}${chunkedPost}3\r\nabc\r\n0\r\n\r\n`);
+      assert.deepEqual(
+        res.handler.infos.map((i) => [i.versionMinor, i.keepAlive, i.chunked]),
+        [
+          [1, true, false],
+          [1, true, true],
+        ],
+      );
+      assert.deepEqual(
+        res.handler.requests.map((r) => r.version),
+        ['1.1', '1.1'],
+      );
+      const responses = parseResponses(res.sink.text);
+      assert.deepEqual(
+        responses.map((r) => r.statusLine),
+        ['HTTP/1.1 200 OK', 'HTTP/1.1 200 OK'],
+      );
+      assert.equal(res.sink.ended, false, 'the connection stays open');
+    });
+  }
+  it('HTTP/1.2 without Host is refused as HTTP/1.1 would be (RFC 9112 §3.2)', () => {
+    const res = feedWhole(req('GET / HTTP/1.2'));
+    assert.equal(parseResponses(res.sink.text)[0]?.status, 400);
+    assert.equal(res.handler.errors[0]?.code, 'ERR_HTTP_MISSING_HOST');
+  });
+});
