@@ -17,6 +17,8 @@
  *   R5 HTTP/1.1 without exactly one valid Host: 400 (RFC 9112 §3.2), absolute-form or not; an absolute-form
  *      target's authority wins over Host (RFC 9112 §3.2.2: the origin server MUST ignore Host there).
  *   R6 Expect other than 100-continue: 417 (RFC 9110 §10.1.1).
+ *   R7 With `allowedMethods`, a method outside the list: 501 (RFC 9110 §9.1, §15.6.2); by default every method
+ *      (a case-sensitive token: `get` is an unknown method, not GET) reaches the handler.
  */
 
 import { Buffer } from 'node:buffer';
@@ -94,12 +96,18 @@ export interface Http1ServerOptions {
   maxBodyBytes: number;
   /** Clock for the Date header: returns the current IMF-fixdate string (the adapter caches it per second). */
   date: () => string;
+  /**
+   * Methods served (compared case-sensitively, RFC 9110 §9.1); a request with any other method is answered 501
+   * (RFC 9110 §15.6.2). null: every method reaches the handler.
+   */
+  allowedMethods: ReadonlySet<string> | null;
 }
 
 export const DEFAULT_HTTP1_OPTIONS: Http1ServerOptions = {
   limits: DEFAULT_PARSER_LIMITS,
   maxBodyBytes: MAX_BODY_BYTES,
   date: () => new Date().toUTCString(),
+  allowedMethods: null,
 };
 
 // Connection states (integer, see `state`).
@@ -295,6 +303,13 @@ export class Http1ServerProtocol implements RequestParserHandler {
       copyInfo(memo, info);
     } else {
       rejected = analyzeHead(head, info, this.options.maxBodyBytes);
+      const allowed = this.options.allowedMethods;
+      // RFC 9110 §9.1: methods are case-sensitive ("get" is not GET, only an unknown method); §15.6.2: 501 is "the
+      // appropriate response when the server does not recognize the request method". After the framing rules, so
+      // that a request that is malformed as well gets its 400.
+      if (rejected === null && allowed !== null && !allowed.has(head.method)) {
+        rejected = httpError(501, 'ERR_HTTP_METHOD_NOT_IMPLEMENTED', 'Method not implemented');
+      }
       // Kept from a connection's second request on (the parser reuses field lists from its third): a connection
       // that sends one request keeps nothing.
       if (rejected === null && this.requests > 0) {

@@ -27,6 +27,8 @@ export interface ServerContext {
   readonly keepAliveTimeout: number;
   readonly bodyTimeout: number;
   readonly maxRequestsPerConnection: number;
+  /** Methods served (others: 501), or null for every method. */
+  readonly allowedMethods: ReadonlySet<string> | null;
   /** Whether this server takes over connections that ask for this upgrade. */
   /** Who takes over a request that asks for an upgrade: UPGRADE_NONE (nobody), UPGRADE_WEBSOCKET or UPGRADE_RAW. */
   acceptsUpgrade(req: SockeyeRequest): number;
@@ -121,6 +123,7 @@ export class HttpConnection implements ResponseTarget, BodySource, ReadTarget {
         limits: ctx.parserLimits,
         maxBodyBytes: ctx.maxBodyBytes,
         date: httpDateNow,
+        allowedMethods: ctx.allowedMethods,
       },
       this,
       this.writer,

@@ -99,6 +99,9 @@ export interface ServeOptions<T = unknown> {
   timeouts?: HttpTimeouts;
   /** Requests served per connection before `Connection: close` (0 = unlimited). */
   maxRequestsPerConnection?: number;
+  /** Methods served, case-sensitive (RFC 9110 §9.1); any other gets `501` (RFC 9110 §15.6.2). Default: every method
+   * reaches the handler. RFC 9110 §9.1 has general-purpose servers support GET and HEAD: list them. */
+  allowedMethods?: readonly string[];
   /** Called with errors thrown by handlers (after the 500 is sent). Default: ignore. */
   onError?: (err: unknown, req: SockeyeRequest) => void;
   /** Connections from one IP address beyond this are refused (503 / closed). Default: unlimited. */
@@ -150,6 +153,7 @@ export class Server implements ServerContext {
   readonly keepAliveTimeout: number;
   readonly bodyTimeout: number;
   readonly maxRequestsPerConnection: number;
+  readonly allowedMethods: ReadonlySet<string> | null;
   /** @internal HTTP counters (see `stats()`). */
   readonly httpStats: HttpStats & { ends: Record<string, number>; bytesIn: number; bytesOut: number };
   /** Open HTTP connections. */
@@ -195,6 +199,7 @@ export class Server implements ServerContext {
     this.keepAliveTimeout = t.keepAlive ?? KEEP_ALIVE_TIMEOUT_MS;
     this.bodyTimeout = t.body ?? BODY_TIMEOUT_MS;
     this.maxRequestsPerConnection = options.maxRequestsPerConnection ?? MAX_REQUESTS_PER_CONNECTION;
+    this.allowedMethods = options.allowedMethods === undefined ? null : new Set(options.allowedMethods);
     this.httpStats = {
       requests: 0,
       errors: {},

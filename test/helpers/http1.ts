@@ -173,6 +173,7 @@ export function makeOptions(overrides: Partial<Http1ServerOptions> = {}): Http1S
     limits: overrides.limits ?? DEFAULT_HTTP1_OPTIONS.limits,
     maxBodyBytes: overrides.maxBodyBytes ?? DEFAULT_HTTP1_OPTIONS.maxBodyBytes,
     date: overrides.date ?? (() => FIXED_DATE),
+    allowedMethods: overrides.allowedMethods ?? DEFAULT_HTTP1_OPTIONS.allowedMethods,
   };
 }
 

@@ -13,7 +13,7 @@ import net from 'node:net';
 import { describe, test } from 'node:test';
 import tls from 'node:tls';
 import type { SockeyeRequest, SockeyeResponse } from '../../src/index.js';
-import { rawExchange, startServer, statusCodes } from '../helpers/net.js';
+import { rawExchange, run, startServer, statusCodes } from '../helpers/net.js';
 
 /** Answers with what the request looked like to a handler. */
 const describeRequest = (req: SockeyeRequest, res: SockeyeResponse) =>
@@ -202,4 +202,41 @@ describe('RFC 9110 §2.5: HTTP/1.x above 1.1 is processed as HTTP/1.1', () => {
       assert.ok(r.closed);
     });
   }
+});
+
+describe('RFC 9110 §9.1: methods are case-sensitive tokens; allowedMethods answers others 501 (§15.6.2)', () => {
+  test('by default, "get" and an extension method reach the handler as sent', async (t) => {
+    const server = await startServer(t, { request: describeRequest });
+    for (const method of ['get', 'PURGE']) {
+      const r = await run('curl', ['-sS', '-X', method, `${server.url}/m`]);
+      assert.equal(r.code, 0, r.stderr);
+      assert.equal(JSON.parse(r.stdout).method, method);
+    }
+  });
+
+  test('with allowedMethods: listed methods served, "get" and PURGE 501 and closed, the handler never called', async (t) => {
+    const methods: string[] = [];
+    const server = await startServer(t, {
+      allowedMethods: ['GET', 'HEAD', 'POST'],
+      request: (req, res) => {
+        methods.push(req.method);
+        describeRequest(req, res);
+      },
+    });
+    for (const [method, status] of [
+      ['GET', 200],
+      ['POST', 200],
+      ['get', 501],
+      ['PURGE', 501],
+    ] as const) {
+      const r = await run('curl', ['-sS', '-o', '/dev/null', '-w', '%{http_code}', '-X', method, `${server.url}/m`]);
+      assert.equal(r.code, 0, r.stderr);
+      assert.equal(Number(r.stdout), status, method);
+    }
+    assert.deepEqual(methods, ['GET', 'POST']);
+    const raw = await rawExchange(server.port, ['get / HTTP/1.1\r\nHost: a\r\n\r\nGET / HTTP/1.1\r\nHost: a\r\n\r\n']);
+    assert.deepEqual(statusCodes(raw.text), [501], 'nothing after the 501');
+    assert.ok(raw.closed);
+    assert.equal(server.stats().http.errors.ERR_HTTP_METHOD_NOT_IMPLEMENTED, 3);
+  });
 });

@@ -789,3 +789,46 @@ describe('RFC 9110 §2.5: HTTP/1.2 to 1.9 are processed as HTTP/1.1', () => {
     assert.equal(res.handler.errors[0]?.code, 'ERR_HTTP_MISSING_HOST');
   });
 });
+
+describe('RFC 9110 §9.1 / §15.6.2: methods are case-sensitive; allowedMethods answers others 501', () => {
+  const allowed = new Set(['GET', 'HEAD', 'POST']);
+  // [request, status without allowedMethods, status with them]
+  const cases: [string, string, number, number][] = [
+    ['GET', req('GET / HTTP/1.1', 'Host: a'), 200, 200],
+    ['HEAD', req('HEAD / HTTP/1.1', 'Host: a'), 200, 200],
+    ['POST with a body', `${req('POST / HTTP/1.1', 'Host: a', 'Content-Length: 2')}hi`, 200, 200],
+    ['lower-case get (an unknown method, not GET)', req('get / HTTP/1.1', 'Host: a'), 200, 501],
+    ['Get', req('Get / HTTP/1.1', 'Host: a'), 200, 501],
+    ['an extension method', req('PURGE /x HTTP/1.1', 'Host: a'), 200, 501],
+    ['DELETE (standard, not listed)', req('DELETE /x HTTP/1.1', 'Host: a'), 200, 501],
+    ['an unknown method with a body', `${req('BREW /pot HTTP/1.1', 'Host: a', 'Content-Length: 3')}tea`, 200, 501],
+    ['an unknown method without Host: the 400 comes first', req('PURGE / HTTP/1.1'), 400, 400],
+  ];
+  for (const [name, request, plain, restricted] of cases) {
+    it(`${name}: ${plain} by default, ${restricted} with allowedMethods`, () => {
+      const bodyless = request.startsWith('HEAD') ? [0] : [];
+      const open = feedEverySplit(request);
+      assert.equal(parseResponses(open.sink.text, bodyless)[0]?.status, plain);
+      if (plain === 200) assert.equal(open.handler.requests[0]?.method, request.slice(0, request.indexOf(' ')));
+      const res = feedEverySplit(request, { options: { allowedMethods: allowed } });
+      const responses = parseResponses(res.sink.text, bodyless);
+      assert.equal(responses.length, 1);
+      assert.equal(responses[0]?.status, restricted);
+      if (restricted === 501) {
+        assert.equal(res.handler.requests.length, 0, 'the handler never sees it');
+        assert.equal(res.handler.errors[0]?.code, 'ERR_HTTP_METHOD_NOT_IMPLEMENTED');
+        assert.equal(field(responses[0] as (typeof responses)[number], 'connection'), 'close');
+        assert.equal(res.sink.ended, true);
+      }
+    });
+  }
+  it('an allowed request then a refused one on the same connection: 200 then 501, in order', () => {
+    const res = feedWhole(req('GET /1 HTTP/1.1', 'Host: a') + req('get /2 HTTP/1.1', 'Host: a'), {
+      options: { allowedMethods: allowed },
+    });
+    assert.deepEqual(
+      parseResponses(res.sink.text).map((r) => r.status),
+      [200, 501],
+    );
+  });
+});
