@@ -31,7 +31,7 @@ import {
   MAX_REQUEST_LINE_BYTES,
   MAX_TRAILER_BYTES,
 } from '../limits.js';
-import { FIELD_VALUE_CHAR, TARGET_CHAR, TCHAR } from '../util/ascii.js';
+import { FIELD_VALUE_CHAR, TARGET_CHAR, TCHAR, URI_CHAR } from '../util/ascii.js';
 import { HeaderList } from './headers.js';
 
 const HEAD = 0;
@@ -96,6 +96,11 @@ export interface RequestParserLimits {
   maxHeaderBytes: number;
   maxHeaderCount: number;
   maxTrailerBytes: number;
+  /**
+   * Accept the VCHARs RFC 3986 leaves out of a URI (`"` `<` `>` `\` `^` backtick `{` `|` `}`) in a request-target.
+   * false or absent (the default): they make the request-line invalid, 400 (RFC 9112 §3.2, §3).
+   */
+  allowUnsafeTargetChars?: boolean;
 }
 
 export const DEFAULT_PARSER_LIMITS: RequestParserLimits = {
@@ -103,6 +108,7 @@ export const DEFAULT_PARSER_LIMITS: RequestParserLimits = {
   maxHeaderBytes: MAX_HEADER_BYTES,
   maxHeaderCount: MAX_HEADER_COUNT,
   maxTrailerBytes: MAX_TRAILER_BYTES,
+  allowUnsafeTargetChars: false,
 };
 
 // The parts of a request-line, as judgeRequestLine walks them.
@@ -166,6 +172,8 @@ export class RequestParser {
   private rlPart: number;
   private rlOffset: number;
   private rlPartStart: number;
+  /** The octets a request-target may hold besides pct-encoded triplets (TARGET_PLAIN or TARGET_PLAIN_LENIENT). */
+  private readonly targetChars: Uint8Array;
 
   constructor(handler: RequestParserHandler, limits: RequestParserLimits = DEFAULT_PARSER_LIMITS) {
     this.state = HEAD;
@@ -192,6 +200,7 @@ export class RequestParser {
     this.rlPart = RL_METHOD;
     this.rlOffset = 0;
     this.rlPartStart = 0;
+    this.targetChars = limits.allowUnsafeTargetChars === true ? TARGET_PLAIN_LENIENT : TARGET_PLAIN;
   }
 
   /** True once a message has ended and `next()` has not been called yet. */
@@ -423,6 +432,7 @@ export class RequestParser {
    */
   private judgeRequestLine(buf: Buffer, lineStart: number, end: number): boolean {
     const stop = Math.min(end, lineStart + this.limits.maxRequestLineBytes);
+    const targetChars = this.targetChars;
     let i = lineStart + this.rlOffset;
     let part = this.rlPart;
     let partStart = lineStart + this.rlPartStart;
@@ -445,7 +455,7 @@ export class RequestParser {
         return true;
       }
       if (part === RL_TARGET) {
-        if (TARGET_PLAIN[c] === 1) {
+        if (targetChars[c] === 1) {
           i++;
           continue;
         }
@@ -519,8 +529,11 @@ export class RequestParser {
     }
     const method = methodString(buf, p, i);
     const targetStart = ++i;
+    // RFC 9112 §3.2: the request-target's forms are made of RFC 3986 octets; any other makes the request-line
+    // invalid, and RFC 9112 §3 has a server answer an invalid request-line 400 (or redirect to the encoded form).
+    const targetChars = this.targetChars;
     for (;;) {
-      while (i < lineEnd && TARGET_PLAIN[buf[i] as number] === 1) i++;
+      while (i < lineEnd && targetChars[buf[i] as number] === 1) i++;
       // RFC 3986 §2.1: pct-encoded = "%" HEXDIG HEXDIG; a "%" that starts no such triplet is invalid.
       if (
         buf[i] !== 0x25 ||
@@ -835,8 +848,10 @@ function isEmptyLines(buf: Buffer | null, len: number): boolean {
 
 const NO_FIELDS: string[] = [];
 
-/** TARGET_CHAR without "%": a "%" must start a pct-encoded triplet, checked apart in parseHead. */
-const TARGET_PLAIN: Uint8Array = TARGET_CHAR.map((v, c) => (c === 0x25 ? 0 : v));
+/** URI_CHAR without "%": a "%" must start a pct-encoded triplet, checked apart (parseHead, judgeRequestLine). */
+const TARGET_PLAIN: Uint8Array = URI_CHAR.map((v, c) => (c === 0x25 ? 0 : v));
+/** With `allowUnsafeTargetChars`: any VCHAR but "#" (TARGET_CHAR), still without "%". */
+const TARGET_PLAIN_LENIENT: Uint8Array = TARGET_CHAR.map((v, c) => (c === 0x25 ? 0 : v));
 
 /** Field sections larger than this are not kept for comparison (an idle connection would hold them). */
 const MAX_REMEMBERED_SECTION = 1024;

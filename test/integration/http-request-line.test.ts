@@ -7,7 +7,7 @@
  */
 
 import assert from 'node:assert/strict';
-import type { Buffer } from 'node:buffer';
+import { Buffer } from 'node:buffer';
 import http from 'node:http';
 import net from 'node:net';
 import { describe, test } from 'node:test';
@@ -238,5 +238,54 @@ describe('RFC 9110 §9.1: methods are case-sensitive tokens; allowedMethods answ
     assert.deepEqual(statusCodes(raw.text), [501], 'nothing after the 501');
     assert.ok(raw.closed);
     assert.equal(server.stats().http.errors.ERR_HTTP_METHOD_NOT_IMPLEMENTED, 3);
+  });
+});
+
+describe('RFC 9112 §3.2: request-target octets outside RFC 3986', () => {
+  // curl --globoff sends [] {} as typed; browsers send { } | ^ ` \\ unencoded in a query too (WHATWG URL).
+  const unsafe = ['/search?q=a|b', '/t?f={"a":1}', '/x^y', '/a\\b', '/<script>', '/q?`id`'];
+
+  test('are answered 400 and closed by default, and the handler never sees them', async (t) => {
+    let reached = 0;
+    const server = await startServer(t, {
+      request: (req, res) => {
+        reached++;
+        describeRequest(req, res);
+      },
+    });
+    for (const target of unsafe) {
+      const r = await rawExchange(server.port, [`GET ${target} HTTP/1.1\r\nHost: a\r\n\r\n`]);
+      assert.deepEqual(statusCodes(r.text), [400], target);
+      assert.ok(r.closed, target);
+    }
+    const curl = await run('curl', [
+      '-sS',
+      '--globoff',
+      '-o',
+      '/dev/null',
+      '-w',
+      '%{http_code}',
+      `${server.url}/q?a={b}|c`,
+    ]);
+    assert.equal(curl.stdout, '400');
+    assert.equal(reached, 0);
+    assert.equal(server.stats().http.errors.ERR_HTTP_INVALID_TARGET, unsafe.length + 1);
+  });
+
+  test('reach the handler as sent with allowUnsafeTargetChars, on a kept-alive connection', async (t) => {
+    const server = await startServer(t, { allowUnsafeTargetChars: true, request: describeRequest });
+    const r = await rawExchange(server.port, [
+      `${unsafe.map((u) => `GET ${u} HTTP/1.1\r\nHost: a\r\n\r\n`).join('')}GET /last HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n`,
+    ]);
+    assert.deepEqual(statusCodes(r.text), unsafe.map(() => 200).concat(200));
+    const targets = [...r.text.matchAll(/"target":"((?:[^"\\]|\\.)*)"/g)].map((m) => JSON.parse(`"${m[1]}"`));
+    assert.deepEqual(targets, [...unsafe, '/last']);
+    const curl = await run('curl', ['-sS', '--globoff', `${server.url}/q?a={b}|c`]);
+    assert.equal(JSON.parse(curl.stdout).target, '/q?a={b}|c');
+    // Still never: a fragment, or a byte that is not ASCII.
+    for (const target of ['/a#b', '/caf\xe9']) {
+      const bad = await rawExchange(server.port, [Buffer.from(`GET ${target} HTTP/1.1\r\nHost: a\r\n\r\n`, 'latin1')]);
+      assert.deepEqual(statusCodes(bad.text), [400], target);
+    }
   });
 });

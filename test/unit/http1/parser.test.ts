@@ -107,6 +107,39 @@ describe('RFC 9112 §3: request-line = method SP request-target SP HTTP-version'
     }
   });
 
+  describe('RFC 9112 §3.2: a request-target holds RFC 3986 octets only (allowUnsafeTargetChars lifts that for 9 VCHARs)', () => {
+    const lenient = { limits: { allowUnsafeTargetChars: true } };
+    // Every octet RFC 3986 allows, in each place it can stand: accepted either way.
+    for (const target of [
+      "/azAZ09-._~:@!$&'()*+,;=/?/?[]%20",
+      "/p?q=azAZ09-._~:@!$&'()*+,;=/?",
+      'http://[::1]:80/a?b',
+      'http://user-less.example/a(b)',
+    ]) {
+      it(`accepts ${JSON.stringify(target)} by default`, () => {
+        assert.equal(onlyRequest(parseEverySplit(req(`GET ${target} HTTP/1.1`, 'Host: a'))).target, target);
+        assert.equal(onlyRequest(parseEverySplit(req(`GET ${target} HTTP/1.1`, 'Host: a'), lenient)).target, target);
+      });
+    }
+    // VCHARs outside RFC 3986: 400 by default (RFC 9112 §3: an invalid request-line SHOULD get 400), as sent with
+    // allowUnsafeTargetChars.
+    for (const c of ['"', '<', '>', '\\', '^', '`', '{', '|', '}']) {
+      for (const target of [`/a${c}b`, `/p?q=${c}`, `http://a.example/${c}`]) {
+        it(`${JSON.stringify(target)}: 400 by default, accepted with allowUnsafeTargetChars`, () => {
+          assertFails(req(`GET ${target} HTTP/1.1`, 'Host: a'), 400, 'ERR_HTTP_INVALID_TARGET');
+          assert.equal(onlyRequest(parseEverySplit(req(`GET ${target} HTTP/1.1`, 'Host: a'), lenient)).target, target);
+        });
+      }
+    }
+    // Never accepted: no form carries a fragment, and a target is ASCII (obs-text, CTLs, SP, DEL are not VCHARs).
+    for (const target of ['/a#b', '/caf\xe9', '/\x80', '/a\x7f', '/a\x1b', '/%zz']) {
+      it(`${JSON.stringify(target)}: 400 either way`, () => {
+        assertFails(req(`GET ${target} HTTP/1.1`, 'Host: a'), 400, 'ERR_HTTP_INVALID_TARGET');
+        assertFails(req(`GET ${target} HTTP/1.1`, 'Host: a'), 400, 'ERR_HTTP_INVALID_TARGET', lenient);
+      });
+    }
+  });
+
   describe('RFC 9112 §2.3: HTTP-version = "HTTP/" DIGIT "." DIGIT', () => {
     it('HTTP/1.0 and HTTP/1.1', () => {
       assert.equal(onlyRequest(parseEverySplit(req('GET / HTTP/1.0'))).version, '1.0');
