@@ -153,3 +153,9 @@ export const WRITER_HOLD_MAX = 256 * 1024;
 /** Pieces at least this big are written as they are (no copy); smaller neighbours are merged into one buffer.
  * 2 KiB: with 64 KiB, POST 4 KiB echo ran ~15 % slower (bench/run.sh --workload http-post-4k). */
 export const WRITER_COPY_LIMIT = 2 * 1024;
+
+/** Chunk extensions summed over one message (the bytes after chunk-size on every chunk line, last-chunk included):
+ * 16 KiB, as the header section (MAX_HEADER_BYTES) and Node's kMaxChunkExtensionsSize (its CVE-2024-22019 fix,
+ * counted per chunk there). MAX_CHUNK_LINE_BYTES bounds one line; this bounds many small lines that would
+ * otherwise cost parsing time without limit while carrying no content. 400, as the per-line bound. */
+export const MAX_CHUNK_EXTENSIONS_BYTES = 16 * 1024;

@@ -29,6 +29,7 @@ export async function echoHandler(req: SockeyeRequest, res: SockeyeResponse): Pr
     asciiJson({
       method: req.method,
       target: req.target,
+      host: req.host,
       httpVersion: req.httpVersion,
       headers: pairs(req.headers.raw),
       body: body.toString('base64'),

@@ -24,13 +24,14 @@
 import { Buffer } from 'node:buffer';
 import { httpError, type ProtocolError } from '../errors.js';
 import {
+  MAX_CHUNK_EXTENSIONS_BYTES,
   MAX_CHUNK_LINE_BYTES,
   MAX_HEADER_BYTES,
   MAX_HEADER_COUNT,
   MAX_REQUEST_LINE_BYTES,
   MAX_TRAILER_BYTES,
 } from '../limits.js';
-import { FIELD_VALUE_CHAR, TARGET_CHAR, TCHAR } from '../util/ascii.js';
+import { FIELD_VALUE_CHAR, TARGET_CHAR, TCHAR, URI_CHAR } from '../util/ascii.js';
 import { HeaderList } from './headers.js';
 
 const HEAD = 0;
@@ -61,7 +62,7 @@ export class RequestHead {
   method: string;
   /** request-target exactly as received. */
   target: string;
-  /** 0 for HTTP/1.0, 1 for HTTP/1.1. */
+  /** 0 for HTTP/1.0, 1 for HTTP/1.1 and for HTTP/1.2 to 1.9 (processed as 1.1, RFC 9110 §2.5). */
   versionMinor: number;
   /** Field lines as received. */
   headers: HeaderList;
@@ -71,7 +72,7 @@ export class RequestHead {
     this.versionMinor = versionMinor;
     this.headers = headers;
   }
-  /** "1.0" or "1.1". */
+  /** "1.0" or "1.1" (also for HTTP/1.2 to 1.9, processed as 1.1). */
   get httpVersion(): string {
     return this.versionMinor === 1 ? '1.1' : '1.0';
   }
@@ -95,6 +96,11 @@ export interface RequestParserLimits {
   maxHeaderBytes: number;
   maxHeaderCount: number;
   maxTrailerBytes: number;
+  /**
+   * Accept the VCHARs RFC 3986 leaves out of a URI (`"` `<` `>` `\` `^` backtick `{` `|` `}`) in a request-target.
+   * false or absent (the default): they make the request-line invalid, 400 (RFC 9112 §3.2, §3).
+   */
+  allowUnsafeTargetChars?: boolean;
 }
 
 export const DEFAULT_PARSER_LIMITS: RequestParserLimits = {
@@ -102,7 +108,17 @@ export const DEFAULT_PARSER_LIMITS: RequestParserLimits = {
   maxHeaderBytes: MAX_HEADER_BYTES,
   maxHeaderCount: MAX_HEADER_COUNT,
   maxTrailerBytes: MAX_TRAILER_BYTES,
+  allowUnsafeTargetChars: false,
 };
+
+// The parts of a request-line, as judgeRequestLine walks them.
+const RL_METHOD = 0;
+const RL_TARGET = 1;
+const RL_VERSION = 2;
+/** The HTTP-version and the CR or LF after it have been seen: the rest is parseHead's. */
+const RL_DONE = 3;
+/** HTTP-version = "HTTP/" DIGIT "." DIGIT (RFC 9112 §2.3): the byte each offset must be, 0 for a DIGIT. */
+const VERSION_SHAPE: readonly number[] = [0x48, 0x54, 0x54, 0x50, 0x2f, 0, 0x2e, 0];
 
 /** Leading empty lines skipped before a request-line (RFC 9112 §2.2 "SHOULD ignore at least one"). */
 const MAX_LEADING_EMPTY_LINES = 8;
@@ -127,6 +143,8 @@ export class RequestParser {
   private trailerBytes: number;
   /** Decoded body bytes of the current chunked message, and their limit (413). */
   private bodyBytes: number;
+  /** Chunk-extension bytes of the current chunked message (bounded by MAX_CHUNK_EXTENSIONS_BYTES). */
+  private chunkExtBytes: number;
   /** Largest chunked body accepted; the owner checks Content-Length bodies itself in onHead. */
   maxBodyBytes: number;
   private sawCr: boolean;
@@ -147,6 +165,15 @@ export class RequestParser {
    */
   private prevSection: Buffer | null;
   private prevSectionLen: number;
+  /**
+   * Where judgeRequestLine stopped in the head being received: the part of the request-line (RL_*), and the
+   * offsets from the request-line's first byte of the next byte to judge and of the current part's first byte.
+   */
+  private rlPart: number;
+  private rlOffset: number;
+  private rlPartStart: number;
+  /** The octets a request-target may hold besides pct-encoded triplets (TARGET_PLAIN or TARGET_PLAIN_LENIENT). */
+  private readonly targetChars: Uint8Array;
 
   constructor(handler: RequestParserHandler, limits: RequestParserLimits = DEFAULT_PARSER_LIMITS) {
     this.state = HEAD;
@@ -159,6 +186,7 @@ export class RequestParser {
     this.trailers = [];
     this.trailerBytes = 0;
     this.bodyBytes = 0;
+    this.chunkExtBytes = 0;
     this.maxBodyBytes = Number.MAX_SAFE_INTEGER;
     this.sawCr = false;
     this.lineBuf = null;
@@ -169,6 +197,10 @@ export class RequestParser {
     this.prevTarget = undefined;
     this.prevSection = null;
     this.prevSectionLen = 0;
+    this.rlPart = RL_METHOD;
+    this.rlOffset = 0;
+    this.rlPartStart = 0;
+    this.targetChars = limits.allowUnsafeTargetChars === true ? TARGET_PLAIN_LENIENT : TARGET_PLAIN;
   }
 
   /** True once a message has ended and `next()` has not been called yet. */
@@ -308,7 +340,16 @@ export class RequestParser {
         this.parseHead(buf, pos, endOfHead);
         return endOfHead;
       }
-      if (endOfHead === BARE_LF) return this.fail(400, 'ERR_HTTP_BARE_LF', 'Line ended with LF without CR');
+      // A new head: its request-line is judged from its first byte.
+      this.rlPart = RL_METHOD;
+      this.rlOffset = 0;
+      this.rlPartStart = 0;
+      if (endOfHead === BARE_LF) {
+        // The request-line's verdict comes first, as it would have had the bytes before the LF come alone.
+        const err = this.checkHeadStart(buf, pos, buf.length);
+        if (err !== 0) return err;
+        return this.fail(400, 'ERR_HTTP_BARE_LF', 'Line ended with LF without CR');
+      }
       // Incomplete: check limits on what we have, then stash.
       const err = this.checkPartialHead(buf, pos, buf.length);
       if (err !== 0) return err;
@@ -329,7 +370,11 @@ export class RequestParser {
       if (this.state !== ERROR) this.clearScratch();
       return pos + used;
     }
-    if (endOfHead === BARE_LF) return this.fail(400, 'ERR_HTTP_BARE_LF', 'Line ended with LF without CR');
+    if (endOfHead === BARE_LF) {
+      const err = this.checkHeadStart(s, 0, this.scratchLen);
+      if (err !== 0) return err;
+      return this.fail(400, 'ERR_HTTP_BARE_LF', 'Line ended with LF without CR');
+    }
     this.scanFrom = this.scratchLen;
     const err = this.checkPartialHead(s, 0, this.scratchLen);
     if (err !== 0) return err;
@@ -340,15 +385,27 @@ export class RequestParser {
     return buf.length;
   }
 
-  /** Limits on an incomplete head: request line length (414) and header section size (431). */
-  private checkPartialHead(buf: Buffer, start: number, end: number): number {
-    const limits = this.limits;
+  /**
+   * What can be judged of a head from its first bytes: the empty lines before the request-line (400) and the
+   * request-line bytes received so far (judgeRequestLine). Returns 0, or the fail() result.
+   */
+  private checkHeadStart(buf: Buffer, start: number, end: number): number {
     let lineStart = start;
     // Skip leading empty lines as parseHead will, but not without bound.
     while (lineStart + 1 < end && buf[lineStart] === CR && buf[lineStart + 1] === LF) lineStart += 2;
     if (lineStart - start > 2 * MAX_LEADING_EMPTY_LINES) {
       return this.fail(400, 'ERR_HTTP_INVALID_REQUEST_LINE', 'Too many empty lines before the request line');
     }
+    return this.judgeRequestLine(buf, lineStart, end) ? Number.MAX_SAFE_INTEGER : 0;
+  }
+
+  /** Limits on an incomplete head: request line length (414) and header section size (431). */
+  private checkPartialHead(buf: Buffer, start: number, end: number): number {
+    const limits = this.limits;
+    const err = this.checkHeadStart(buf, start, end);
+    if (err !== 0) return err;
+    let lineStart = start;
+    while (lineStart + 1 < end && buf[lineStart] === CR && buf[lineStart + 1] === LF) lineStart += 2;
     const lf = buf.indexOf(LF, lineStart);
     const lineEnd = lf < 0 || lf >= end ? end : lf;
     // The limits count octets without the CRLF that ends the line / section (as parseHead does), so a CR
@@ -361,6 +418,83 @@ export class RequestParser {
       return this.fail(431, 'ERR_HTTP_HEADERS_TOO_LARGE', 'Header section too large');
     }
     return 0;
+  }
+
+  /**
+   * Judges the request-line bytes received so far, `buf[lineStart..end)`, resuming where the previous call stopped,
+   * so that input that cannot be a request is refused at its first impossible byte instead of waiting for its CRLF
+   * (and the header timeout): a TLS ClientHello sent to the cleartext port starts with 0x16, which is no tchar, and
+   * RFC 9110 §9.1 makes a method a token. Each byte is judged once, by table lookup. The verdicts are parseHead's,
+   * in its order, so that any split of the input gives the same error: only the first maxRequestLineBytes bytes
+   * are judged (past them 414 decides), a "%" waits for its two HEXDIGs, and a CR or LF ends the judging where
+   * parseHead (or findHeadEnd, for a bare LF) takes over. Whether the version is one we serve (505) waits for the
+   * whole head. Returns true when it failed the parser.
+   */
+  private judgeRequestLine(buf: Buffer, lineStart: number, end: number): boolean {
+    const stop = Math.min(end, lineStart + this.limits.maxRequestLineBytes);
+    const targetChars = this.targetChars;
+    let i = lineStart + this.rlOffset;
+    let part = this.rlPart;
+    let partStart = lineStart + this.rlPartStart;
+    while (i < stop) {
+      const c = buf[i] as number;
+      if (part === RL_METHOD) {
+        // RFC 9112 §3: request-line = method SP request-target SP HTTP-version; RFC 9110 §9.1: method = token.
+        if (TCHAR[c] === 1) {
+          i++;
+          continue;
+        }
+        if (c === SP && i > partStart) {
+          part = RL_TARGET;
+          partStart = ++i;
+          continue;
+        }
+        // A CR or LF first may be an empty line before the request-line (RFC 9112 §2.2), judged elsewhere.
+        if ((c === CR || c === LF) && i === partStart) break;
+        this.fail(400, 'ERR_HTTP_INVALID_METHOD', 'Invalid method in request line');
+        return true;
+      }
+      if (part === RL_TARGET) {
+        if (targetChars[c] === 1) {
+          i++;
+          continue;
+        }
+        if (c === 0x25) {
+          // RFC 3986 §2.1: pct-encoded = "%" HEXDIG HEXDIG; judged once both have arrived.
+          if (i + 2 >= stop) break;
+          if (hexValue(buf[i + 1] as number) < 0 || hexValue(buf[i + 2] as number) < 0) {
+            this.fail(400, 'ERR_HTTP_INVALID_TARGET', 'Invalid request-target');
+            return true;
+          }
+          i += 3;
+          continue;
+        }
+        if (c === SP && i > partStart) {
+          part = RL_VERSION;
+          partStart = ++i;
+          continue;
+        }
+        this.fail(400, 'ERR_HTTP_INVALID_TARGET', 'Invalid request-target');
+        return true;
+      }
+      if (part === RL_DONE) break;
+      // RFC 9112 §2.3: HTTP-version = HTTP-name "/" DIGIT "." DIGIT, then the line's CRLF.
+      const k = i - partStart;
+      if (k === VERSION_SHAPE.length && (c === CR || c === LF)) {
+        part = RL_DONE;
+        break;
+      }
+      const want = k < VERSION_SHAPE.length ? (VERSION_SHAPE[k] as number) : -1;
+      if (want === -1 || (want === 0 ? !isDigit(c) : c !== want)) {
+        this.fail(400, 'ERR_HTTP_INVALID_VERSION', 'Invalid HTTP-version in request line');
+        return true;
+      }
+      i++;
+    }
+    this.rlPart = part;
+    this.rlOffset = i - lineStart;
+    this.rlPartStart = partStart - lineStart;
+    return false;
   }
 
   /** Parses a complete head in `buf[start..end)` (end is just past the final CRLFCRLF). */
@@ -379,6 +513,11 @@ export class RequestParser {
     // --- request-line = method SP request-target SP HTTP-version (RFC 9112 §3)
     const lineEnd = buf.indexOf(CR, p);
     if (lineEnd - p > limits.maxRequestLineBytes) {
+      // An impossible byte within the limit is reported first, as it is when the line arrives in pieces.
+      this.rlPart = RL_METHOD;
+      this.rlOffset = 0;
+      this.rlPartStart = 0;
+      if (this.judgeRequestLine(buf, p, end)) return;
       this.fail(414, 'ERR_HTTP_REQUEST_LINE_TOO_LONG', 'Request line too long');
       return;
     }
@@ -390,8 +529,11 @@ export class RequestParser {
     }
     const method = methodString(buf, p, i);
     const targetStart = ++i;
+    // RFC 9112 §3.2: the request-target's forms are made of RFC 3986 octets; any other makes the request-line
+    // invalid, and RFC 9112 §3 has a server answer an invalid request-line 400 (or redirect to the encoded form).
+    const targetChars = this.targetChars;
     for (;;) {
-      while (i < lineEnd && TARGET_PLAIN[buf[i] as number] === 1) i++;
+      while (i < lineEnd && targetChars[buf[i] as number] === 1) i++;
       // RFC 3986 §2.1: pct-encoded = "%" HEXDIG HEXDIG; a "%" that starts no such triplet is invalid.
       if (
         buf[i] !== 0x25 ||
@@ -425,11 +567,16 @@ export class RequestParser {
       this.fail(400, 'ERR_HTTP_INVALID_VERSION', 'Invalid HTTP-version in request line');
       return;
     }
-    if (buf[i + 5] !== 0x31 || (buf[i + 7] !== 0x30 && buf[i + 7] !== 0x31)) {
+    // RFC 9110 §6.2 / §15.6.6: a major version other than 1 is not served on an HTTP/1 connection (505).
+    if (buf[i + 5] !== 0x31) {
       this.fail(505, 'ERR_HTTP_VERSION_NOT_SUPPORTED', 'HTTP version not supported');
       return;
     }
-    const versionMinor = (buf[i + 7] as number) - 0x30;
+    // RFC 9110 §2.5: a recipient of a higher minor version than it implements, in a major version it implements,
+    // "SHOULD process the message as if it were in the highest minor version within that major version to which the
+    // recipient is conformant": HTTP/1.2 to HTTP/1.9 are read as HTTP/1.1 (versionMinor 1, httpVersion "1.1"), and
+    // answered as HTTP/1.1 like every response.
+    const versionMinor = buf[i + 7] === 0x30 ? 0 : 1;
     if (buf[lineEnd + 1] !== LF) {
       this.fail(400, 'ERR_HTTP_BARE_CR', 'CR not followed by LF');
       return;
@@ -471,6 +618,7 @@ export class RequestParser {
       this.trailers = [];
       this.trailerBytes = 0;
       this.bodyBytes = 0;
+      this.chunkExtBytes = 0;
       this.sawCr = false;
     } else if (framing > 0) {
       this.state = BODY_LENGTH;
@@ -545,6 +693,14 @@ export class RequestParser {
     }
     if (i === ls || !validChunkExt(line, i, le)) {
       this.fail(400, 'ERR_HTTP_INVALID_CHUNK', 'Invalid chunk size line');
+      return Number.MAX_SAFE_INTEGER;
+    }
+    // RFC 9112 §7.1.1 sets no bound on chunk-ext and has recipients ignore unknown extensions; without a bound per
+    // message, thousands of short lines carry any amount of them (the per-line bound does not see the sum). 400, as a
+    // line over MAX_CHUNK_LINE_BYTES: they are framing, not content (413) nor fields (431).
+    this.chunkExtBytes += le - i;
+    if (this.chunkExtBytes > MAX_CHUNK_EXTENSIONS_BYTES) {
+      this.fail(400, 'ERR_HTTP_CHUNK_EXTENSIONS_TOO_LARGE', 'Chunk extensions too large');
       return Number.MAX_SAFE_INTEGER;
     }
     if (this.lineFromScratch) this.clearScratch();
@@ -692,8 +848,10 @@ function isEmptyLines(buf: Buffer | null, len: number): boolean {
 
 const NO_FIELDS: string[] = [];
 
-/** TARGET_CHAR without "%": a "%" must start a pct-encoded triplet, checked apart in parseHead. */
-const TARGET_PLAIN: Uint8Array = TARGET_CHAR.map((v, c) => (c === 0x25 ? 0 : v));
+/** URI_CHAR without "%": a "%" must start a pct-encoded triplet, checked apart (parseHead, judgeRequestLine). */
+const TARGET_PLAIN: Uint8Array = URI_CHAR.map((v, c) => (c === 0x25 ? 0 : v));
+/** With `allowUnsafeTargetChars`: any VCHAR but "#" (TARGET_CHAR), still without "%". */
+const TARGET_PLAIN_LENIENT: Uint8Array = TARGET_CHAR.map((v, c) => (c === 0x25 ? 0 : v));
 
 /** Field sections larger than this are not kept for comparison (an idle connection would hold them). */
 const MAX_REMEMBERED_SECTION = 1024;

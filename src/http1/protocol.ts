@@ -14,8 +14,11 @@
  *      other codings before chunked: 501 (RFC 9112 §6.1: "SHOULD respond with 501").
  *   R3 Transfer-Encoding in an HTTP/1.0 request: 400 (RFC 9112 §6.1: framing "MUST" be treated as faulty).
  *   R4 Content-Length: 1*DIGIT; a list of identical values folds to one; differing values: 400 (RFC 9110 §8.6).
- *   R5 HTTP/1.1 without exactly one valid Host: 400 (RFC 9112 §3.2); absolute-form target must agree with Host.
+ *   R5 HTTP/1.1 without exactly one valid Host: 400 (RFC 9112 §3.2), absolute-form or not; an absolute-form
+ *      target's authority wins over Host (RFC 9112 §3.2.2: the origin server MUST ignore Host there).
  *   R6 Expect other than 100-continue: 417 (RFC 9110 §10.1.1).
+ *   R7 With `allowedMethods`, a method outside the list: 501 (RFC 9110 §9.1, §15.6.2); by default every method
+ *      (a case-sensitive token: `get` is an unknown method, not GET) reaches the handler.
  */
 
 import { Buffer } from 'node:buffer';
@@ -69,6 +72,11 @@ export class RequestInfo {
   isConnect: boolean;
   /** 0 for HTTP/1.0, 1 for HTTP/1.1. */
   versionMinor: number;
+  /**
+   * The target URI's authority (RFC 9112 §3.3): the authority of an absolute-form target (§3.2.2: Host is ignored
+   * then), the target itself for CONNECT (authority-form), else the Host field value; '' when there is none.
+   */
+  host: string;
   constructor() {
     this.keepAlive = true;
     this.expectContinue = false;
@@ -78,6 +86,7 @@ export class RequestInfo {
     this.isHead = false;
     this.isConnect = false;
     this.versionMinor = 1;
+    this.host = '';
   }
 }
 
@@ -92,12 +101,18 @@ export interface Http1ServerOptions {
    * Host values repeat across connections, not only within one. Without it, each protocol has its own.
    */
   cache?: Http1ServerCache;
+  /**
+   * Methods served (compared case-sensitively, RFC 9110 §9.1); a request with any other method is answered 501
+   * (RFC 9110 §15.6.2). null: every method reaches the handler.
+   */
+  allowedMethods: ReadonlySet<string> | null;
 }
 
 /** Defaults of the options that have one. `date` has none: the adapter passes its clock (a core never reads it). */
-export const DEFAULT_HTTP1_OPTIONS: Pick<Http1ServerOptions, 'limits' | 'maxBodyBytes'> = {
+export const DEFAULT_HTTP1_OPTIONS: Pick<Http1ServerOptions, 'limits' | 'maxBodyBytes' | 'allowedMethods'> = {
   limits: DEFAULT_PARSER_LIMITS,
   maxBodyBytes: MAX_BODY_BYTES,
+  allowedMethods: null,
 };
 
 // Connection states (integer, see `state`).
@@ -296,6 +311,13 @@ export class Http1ServerProtocol implements RequestParserHandler {
       copyInfo(memo, info);
     } else {
       rejected = analyzeHead(head, info, this.options.maxBodyBytes, this.cache);
+      const allowed = this.options.allowedMethods;
+      // RFC 9110 §9.1: methods are case-sensitive ("get" is not GET, only an unknown method); §15.6.2: 501 is "the
+      // appropriate response when the server does not recognize the request method". After the framing rules, so
+      // that a request that is malformed as well gets its 400.
+      if (rejected === null && allowed !== null && !allowed.has(head.method)) {
+        rejected = httpError(501, 'ERR_HTTP_METHOD_NOT_IMPLEMENTED', 'Method not implemented');
+      }
       // Kept from a connection's second request on (the parser reuses field lists from its third): a connection
       // that sends one request keeps nothing.
       if (rejected === null && this.requests > 0) {
@@ -559,6 +581,7 @@ function copyInfo(from: RequestInfo, to: RequestInfo): void {
   to.isHead = from.isHead;
   to.isConnect = from.isConnect;
   to.versionMinor = from.versionMinor;
+  to.host = from.host;
 }
 
 /**
@@ -657,7 +680,11 @@ export function analyzeHead(
   if (hostCount === 1 && host !== cache.validHost && !isValidHost(host))
     return httpError(400, 'ERR_HTTP_INVALID_HOST', 'Invalid Host header');
   if (hostCount === 1) cache.validHost = host;
-  const targetError = checkTarget(head.method, head.target, hostCount === 1 ? host : null);
+  // RFC 9112 §3.2.2: with an absolute-form target the origin server "MUST ignore the received Host header field
+  // (if any) and instead use the host information of the request-target"; checkTarget then sets info.host. Host is
+  // still required in HTTP/1.1 and still validated above: §3.2's 400 rules hold for "any" request message.
+  info.host = hostCount === 1 ? host : '';
+  const targetError = checkTarget(head.method, head.target, info);
   if (targetError !== null) return targetError;
   if (te !== null) {
     // R3
@@ -806,13 +833,15 @@ export function isValidHost(value: string): boolean {
  * The four request-target forms (RFC 9112 §3.2): origin-form "/...", absolute-form "scheme://...",
  * authority-form only with CONNECT, asterisk-form "*" only with OPTIONS.
  */
-function checkTarget(method: string, target: string, host: string | null): ProtocolError | null {
+function checkTarget(method: string, target: string, info: RequestInfo): ProtocolError | null {
   const c = target.charCodeAt(0);
   if (method === 'CONNECT') {
     // authority-form = uri-host ":" port (RFC 9112 §3.2.3)
     if (c === 0x2f || !/:[0-9]+$/.test(target) || !isValidHost(target)) {
       return httpError(400, 'ERR_HTTP_INVALID_TARGET', 'CONNECT requires authority-form host:port');
     }
+    // RFC 9112 §3.3: for authority-form the target URI's authority is the request-target.
+    info.host = target;
     return null;
   }
   if (c === 0x2f) return null; // origin-form
@@ -831,25 +860,8 @@ function checkTarget(method: string, target: string, host: string | null): Proto
   if (!isValidHost(authority) || authority === '') {
     return httpError(400, 'ERR_HTTP_INVALID_TARGET', 'Invalid authority in absolute-form target');
   }
-  const scheme = (m[1] as string).toLowerCase();
-  if (host !== null && normalizeAuthority(host, scheme) !== normalizeAuthority(authority, scheme)) {
-    return httpError(400, 'ERR_HTTP_HOST_MISMATCH', 'Host header does not match the request-target');
-  }
+  // RFC 9112 §3.2.2: "an origin server MUST ignore the received Host header field (if any) and instead use the host
+  // information of the request-target" (node:http, h11 and nginx do the same): a Host that differs is not an error.
+  info.host = authority;
   return null;
-}
-
-/**
- * An authority for comparison: lowercase host (RFC 3986 §6.2.2.1), and no port when it is empty or the scheme's
- * default (§6.2.3: "http://a:80/" and "http://a/" are the same; RFC 9110 §4.2.1-4.2.2: 80 for http, 443 for https).
- */
-function normalizeAuthority(authority: string, scheme: string): string {
-  let a = authority.toLowerCase();
-  const colon = a.lastIndexOf(':');
-  if (colon >= 0 && a.indexOf(']', colon) < 0) {
-    const port = a.slice(colon + 1);
-    if (port === '' || (scheme === 'http' && port === '80') || (scheme === 'https' && port === '443')) {
-      a = a.slice(0, colon);
-    }
-  }
-  return a;
 }

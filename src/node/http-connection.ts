@@ -35,6 +35,8 @@ export interface ServerContext {
   readonly maxRequestsPerConnection: number;
   /** The server's response-head and Host memos, shared by its connections. */
   readonly http1Cache: Http1ServerCache;
+  /** Methods served (others: 501), or null for every method. */
+  readonly allowedMethods: ReadonlySet<string> | null;
   /** Whether this server takes over connections that ask for this upgrade. */
   /** Who takes over a request that asks for an upgrade: UPGRADE_NONE (nobody), UPGRADE_WEBSOCKET or UPGRADE_RAW. */
   acceptsUpgrade(req: SockeyeRequest): number;
@@ -130,6 +132,7 @@ export class HttpConnection implements ResponseTarget, BodySource, ReadTarget {
         maxBodyBytes: ctx.maxBodyBytes,
         date: httpDateNow,
         cache: ctx.http1Cache,
+        allowedMethods: ctx.allowedMethods,
       },
       this,
       this.writer,

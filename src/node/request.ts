@@ -91,6 +91,14 @@ export class SockeyeRequest {
     return this.#source.remotePort;
   }
 
+  /**
+   * The host the request is for (RFC 9112 §3.3): the authority of an absolute-form target (§3.2.2: Host is then
+   * ignored) or of a CONNECT target, else the Host header; '' when there is none. As received, not lower-cased.
+   */
+  get host(): string {
+    return this.info.host;
+  }
+
   /** Path part of the target (origin-form: before `?`; absolute-form: the URL's path). Not decoded. */
   get path(): string {
     if (this.#path === null) this.#splitTarget();

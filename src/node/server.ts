@@ -102,6 +102,12 @@ export interface ServeOptions<T = unknown> {
   timeouts?: HttpTimeouts;
   /** Requests served per connection before `Connection: close` (0 = unlimited). */
   maxRequestsPerConnection?: number;
+  /** Methods served, case-sensitive (RFC 9110 §9.1); any other gets `501` (RFC 9110 §15.6.2). Default: every method
+   * reaches the handler. RFC 9110 §9.1 has general-purpose servers support GET and HEAD: list them. */
+  allowedMethods?: readonly string[];
+  /** Accept `"` `<` `>` `\` `^` backtick `{` `|` `}` in a request-target (outside RFC 3986, so 400 by default, RFC 9112
+   * §3.2): for clients, browsers among them, that send them unencoded in a query. Default false. */
+  allowUnsafeTargetChars?: boolean;
   /** Called with errors thrown by handlers (after the 500 is sent). Default: ignore. */
   onError?: (err: unknown, req: SockeyeRequest) => void;
   /** Connections from one IP address beyond this are refused (503 / closed). Default: unlimited. */
@@ -155,6 +161,7 @@ export class Server implements ServerContext {
   readonly maxRequestsPerConnection: number;
   /** @internal The response-head and Host memos of this server's connections (see Http1ServerCache). */
   readonly http1Cache: Http1ServerCache;
+  readonly allowedMethods: ReadonlySet<string> | null;
   /** @internal HTTP counters (see `stats()`). */
   readonly httpStats: HttpStats & { ends: Record<string, number>; bytesIn: number; bytesOut: number };
   /** Open HTTP connections. */
@@ -192,6 +199,7 @@ export class Server implements ServerContext {
       maxHeaderBytes: limits.maxHeaderBytes ?? MAX_HEADER_BYTES,
       maxHeaderCount: limits.maxHeaderCount ?? MAX_HEADER_COUNT,
       maxTrailerBytes: limits.maxTrailerBytes ?? MAX_TRAILER_BYTES,
+      allowUnsafeTargetChars: options.allowUnsafeTargetChars === true,
     };
     this.maxBodyBytes = limits.maxBodyBytes ?? MAX_BODY_BYTES;
     this.maxPipelineBytes = HTTP_MAX_PIPELINE_BYTES;
@@ -201,6 +209,7 @@ export class Server implements ServerContext {
     this.bodyTimeout = t.body ?? BODY_TIMEOUT_MS;
     this.maxRequestsPerConnection = options.maxRequestsPerConnection ?? MAX_REQUESTS_PER_CONNECTION;
     this.http1Cache = new Http1ServerCache();
+    this.allowedMethods = options.allowedMethods === undefined ? null : new Set(options.allowedMethods);
     this.httpStats = {
       requests: 0,
       errors: {},

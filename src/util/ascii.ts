@@ -28,6 +28,21 @@ export const FIELD_VALUE_CHAR: Uint8Array = table((c) => c === 0x09 || (c >= 0x2
  * fragment (RFC 9112 §3.2). obs-text (>= 0x80) is rejected. */
 export const TARGET_CHAR: Uint8Array = table((c) => c > 0x20 && c < 0x7f && c !== 0x23);
 
+const URI_EXTRA = "-._~:/?[]@!$&'()*+,;=%";
+
+/**
+ * Octets a request-target may hold by RFC 9112 §3.2 (its forms are built from RFC 3986 rules): unreserved (ALPHA,
+ * DIGIT, "-._~"), gen-delims and sub-delims (RFC 3986 §2.2), and "%" for pct-encoded, without "#" (no form of
+ * request-target carries a fragment). Not in it, though VCHAR: `"` `<` `>` `\` `^` backtick `{` `|` `}`.
+ */
+export const URI_CHAR: Uint8Array = table(
+  (c) =>
+    (c >= 0x30 && c <= 0x39) ||
+    (c >= 0x41 && c <= 0x5a) ||
+    (c >= 0x61 && c <= 0x7a) ||
+    URI_EXTRA.includes(String.fromCharCode(c)),
+);
+
 /** Whether `s` is a non-empty token. */
 export function isToken(s: string): boolean {
   if (s.length === 0) return false;

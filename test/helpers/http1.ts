@@ -174,6 +174,7 @@ export function makeOptions(overrides: Partial<Http1ServerOptions> = {}): Http1S
     maxBodyBytes: overrides.maxBodyBytes ?? DEFAULT_HTTP1_OPTIONS.maxBodyBytes,
     date: overrides.date ?? (() => FIXED_DATE),
     cache: overrides.cache,
+    allowedMethods: overrides.allowedMethods ?? DEFAULT_HTTP1_OPTIONS.allowedMethods,
   };
 }
 

@@ -65,7 +65,9 @@ P('t-absolute-defport', H(target=b'http://a:80/'), ok200(), '9110 §4.2.3')
 P('t-absolute-https-defport', H(target=b'https://a:443/'), ok200(), '9110 §4.2.3')
 P('t-absolute-userinfo', H(target=b'http://u:p@a/'), E400, 'README; 9110 §4.2.4')
 P('t-absolute-empty-auth', H(target=b'http:///x', host=b'Host: \r\n'), E400, '9110 §4.2.1 (http URI MUST NOT have empty host)')
-P('t-absolute-mismatch', H(target=b'http://b/'), E400, 'README (9112 §3.2.2 says MUST ignore Host; README chooses 400)')
+# RFC 9112 §3.2.2: an origin server MUST ignore Host with an absolute-form target and use the target's authority
+# (this probe used to assert the old README's 400).
+P('t-absolute-mismatch', H(target=b'http://b/'), ok200(lambda r: r.json()['host'] == 'b'), '9112 §3.2.2 MUST ignore Host')
 P('t-absolute-no-host-11', b'GET http://a/ HTTP/1.1\r\n\r\n', E400, '9112 §3.2 MUST 400 without Host')
 P('t-absolute-10-no-host', b'GET http://a/ HTTP/1.0\r\n\r\n', ok200(keep=None), '9112 §3.2')
 P('t-absolute-ipv6', H(target=b'http://[::1]:8080/', host=b'Host: [::1]:8080\r\n'), ok200(), '3986 §3.2.2')
@@ -87,11 +89,14 @@ P('t-special-chars', H(target=b'/a"b<c>{d}|\\^`'), lambda rs, c, i: (len(rs) == 
 # ---- HTTP-version (RFC 9112 §2.3) ----
 for nm, v, code in [('lower', b'http/1.1', 400), ('mixed', b'Http/1.1', 400), ('01.1', b'HTTP/01.1', 400), ('1.10', b'HTTP/1.10', 400),
                     ('1.01', b'HTTP/1.01', 400), ('2.0', b'HTTP/2.0', 505), ('3.0', b'HTTP/3.0', 505), ('0.9', b'HTTP/0.9', 505),
-                    ('1.2', b'HTTP/1.2', 505), ('9.9', b'HTTP/9.9', 505), ('1', b'HTTP/1', 400), ('1.', b'HTTP/1.', 400), ('slash', b'HTTP/', 400),
+                    ('9.9', b'HTTP/9.9', 505), ('1', b'HTTP/1', 400), ('1.', b'HTTP/1.', 400), ('slash', b'HTTP/', 400),
                     ('noslash', b'HTTP1.1', 400), ('space', b'HTTP/1 .1', 400), ('x', b'HTTP/1.1x', 400), ('a.b', b'HTTP/a.b', 400),
                     ('11', b'HTTP/11', 400), ('unicode-digit', b'HTTP/\xd9\xa1.1', 400), ('HTTPS', b'HTTPS/1.1', 400), ('missing', b'', 400)]:
     sent = b'GET / ' + v + b'\r\nHost: a\r\n\r\n' if v else b'GET /\r\nHost: a\r\n\r\n'
     P('v-' + nm, sent, status_close(code), '9112 §2.3; README (505 for other versions)')
+# RFC 9110 §2.5: a higher minor version within major version 1 is processed as HTTP/1.1 (this probe used to expect
+# 505, which §2.5 leaves for other major versions).
+P('v-1.2', H(version=b'HTTP/1.2'), ok200(lambda r: r.json()['httpVersion'] == '1.1' and r.version == '1.1'), '9110 §2.5 process as 1.1')
 P('v-1.0', H(version=b'HTTP/1.0'), ok200(lambda r: r.json()['httpVersion'] == '1.0', keep=None), '9112 §2.3')
 P('v-1.0-response-version', H(version=b'HTTP/1.0'), ok200(lambda r: r.version == '1.1', keep=None), '9110 §6.2 SHOULD send own version (1.1)')
 
@@ -176,7 +181,8 @@ P('h-comma-dup-via-fold', H(host=b'Host: a\r\n b\r\n'), E400, '9112 §5.2')
 P('h-nbsp', H(host=b'Host: a\xa0\r\n'), E400, '3986 reg-name')
 P('h-backslash', H(host=b'Host: a\\b\r\n'), E400, '3986 reg-name')
 P('h-absolute-case', H(target=b'http://A/', host=b'Host: a\r\n'), ok200(), '3986 §6.2.2.1')
-P('h-absolute-port-mismatch', H(target=b'http://a:81/', host=b'Host: a\r\n'), E400, 'README (see note)')
+# RFC 9112 §3.2.2: Host is ignored with an absolute-form target, whatever its port (was 400 before).
+P('h-absolute-port-mismatch', H(target=b'http://a:81/', host=b'Host: a\r\n'), ok200(lambda r: r.json()['host'] == 'a:81'), '9112 §3.2.2 MUST ignore Host')
 
 if __name__ == '__main__':
     run_all(out='results_1.json')

@@ -107,12 +107,50 @@ describe('RFC 9112 §3: request-line = method SP request-target SP HTTP-version'
     }
   });
 
+  describe('RFC 9112 §3.2: a request-target holds RFC 3986 octets only (allowUnsafeTargetChars lifts that for 9 VCHARs)', () => {
+    const lenient = { limits: { allowUnsafeTargetChars: true } };
+    // Every octet RFC 3986 allows, in each place it can stand: accepted either way.
+    for (const target of [
+      "/azAZ09-._~:@!$&'()*+,;=/?/?[]%20",
+      "/p?q=azAZ09-._~:@!$&'()*+,;=/?",
+      'http://[::1]:80/a?b',
+      'http://user-less.example/a(b)',
+    ]) {
+      it(`accepts ${JSON.stringify(target)} by default`, () => {
+        assert.equal(onlyRequest(parseEverySplit(req(`GET ${target} HTTP/1.1`, 'Host: a'))).target, target);
+        assert.equal(onlyRequest(parseEverySplit(req(`GET ${target} HTTP/1.1`, 'Host: a'), lenient)).target, target);
+      });
+    }
+    // VCHARs outside RFC 3986: 400 by default (RFC 9112 §3: an invalid request-line SHOULD get 400), as sent with
+    // allowUnsafeTargetChars.
+    for (const c of ['"', '<', '>', '\\', '^', '`', '{', '|', '}']) {
+      for (const target of [`/a${c}b`, `/p?q=${c}`, `http://a.example/${c}`]) {
+        it(`${JSON.stringify(target)}: 400 by default, accepted with allowUnsafeTargetChars`, () => {
+          assertFails(req(`GET ${target} HTTP/1.1`, 'Host: a'), 400, 'ERR_HTTP_INVALID_TARGET');
+          assert.equal(onlyRequest(parseEverySplit(req(`GET ${target} HTTP/1.1`, 'Host: a'), lenient)).target, target);
+        });
+      }
+    }
+    // Never accepted: no form carries a fragment, and a target is ASCII (obs-text, CTLs, SP, DEL are not VCHARs).
+    for (const target of ['/a#b', '/caf\xe9', '/\x80', '/a\x7f', '/a\x1b', '/%zz']) {
+      it(`${JSON.stringify(target)}: 400 either way`, () => {
+        assertFails(req(`GET ${target} HTTP/1.1`, 'Host: a'), 400, 'ERR_HTTP_INVALID_TARGET');
+        assertFails(req(`GET ${target} HTTP/1.1`, 'Host: a'), 400, 'ERR_HTTP_INVALID_TARGET', lenient);
+      });
+    }
+  });
+
   describe('RFC 9112 §2.3: HTTP-version = "HTTP/" DIGIT "." DIGIT', () => {
     it('HTTP/1.0 and HTTP/1.1', () => {
       assert.equal(onlyRequest(parseEverySplit(req('GET / HTTP/1.0'))).version, '1.0');
       assert.equal(onlyRequest(parseEverySplit(req('GET / HTTP/1.1', 'Host: a'))).version, '1.1');
     });
-    for (const v of ['HTTP/2.0', 'HTTP/0.9', 'HTTP/3.0', 'HTTP/9.9']) {
+    for (const v of ['HTTP/1.2', 'HTTP/1.5', 'HTTP/1.9']) {
+      it(`${v}: a higher minor version is processed as HTTP/1.1 (RFC 9110 §2.5)`, () => {
+        assert.equal(onlyRequest(parseEverySplit(req(`GET / ${v}`, 'Host: a'))).version, '1.1');
+      });
+    }
+    for (const v of ['HTTP/2.0', 'HTTP/0.9', 'HTTP/3.0', 'HTTP/9.9', 'HTTP/2.1', 'HTTP/0.1']) {
       it(`well-formed but unsupported ${v} -> 505 (RFC 9110 §15.6.6)`, () => {
         assertFails(req(`GET / ${v}`, 'Host: a'), 505, 'ERR_HTTP_VERSION_NOT_SUPPORTED');
       });
@@ -193,6 +231,65 @@ describe('RFC 9112 §3: request-line = method SP request-target SP HTTP-version'
         ['/1', 'end', '/2', 'end'],
       );
     });
+  });
+});
+
+describe('RFC 9112 §3 / RFC 9110 §9.1: a request-line is refused at its first impossible byte, before its CRLF', () => {
+  // Each input stops short of any CRLF: a verdict now means the parser did not wait for the line to end (nor for
+  // the header timeout). An empty list means "no verdict yet": those bytes can still begin a valid request.
+  const TLS_CLIENT_HELLO = '\x16\x03\x01\x02\x00\x01\x00\x01\xfc\x03\x03';
+  const cases: [string, string, Http1Event[]][] = [
+    ['a TLS ClientHello (0x16 is no tchar)', TLS_CLIENT_HELLO, [error(400, 'ERR_HTTP_INVALID_METHOD')]],
+    ['a NUL as the first byte', '\x00GET', [error(400, 'ERR_HTTP_INVALID_METHOD')]],
+    ['an SSH banner', 'SSH-2.0-OpenSSH_9.6', []],
+    ['a non-tchar inside the method', 'GE(T', [error(400, 'ERR_HTTP_INVALID_METHOD')]],
+    ['obs-text inside the method', 'G\xc9', [error(400, 'ERR_HTTP_INVALID_METHOD')]],
+    ['a leading SP', ' GET', [error(400, 'ERR_HTTP_INVALID_METHOD')]],
+    ['a method ended by CR', 'GET\r', [error(400, 'ERR_HTTP_INVALID_METHOD')]],
+    ['a method ended by LF', 'GET\n', [error(400, 'ERR_HTTP_INVALID_METHOD')]],
+    ['two SPs after the method', 'GET  ', [error(400, 'ERR_HTTP_INVALID_TARGET')]],
+    ['a CTL in the target', 'GET /a\x01', [error(400, 'ERR_HTTP_INVALID_TARGET')]],
+    ['obs-text in the target', 'GET /caf\xe9', [error(400, 'ERR_HTTP_INVALID_TARGET')]],
+    ['a fragment in the target', 'GET /a#', [error(400, 'ERR_HTTP_INVALID_TARGET')]],
+    ['a "%" without HEXDIGs', 'GET /%zz', [error(400, 'ERR_HTTP_INVALID_TARGET')]],
+    ['a "%" with one HEXDIG so far', 'GET /%4', []],
+    ['a target ended by CR', 'GET /\r', [error(400, 'ERR_HTTP_INVALID_TARGET')]],
+    ['a version not starting with HTTP/', 'GET / HTTQ', [error(400, 'ERR_HTTP_INVALID_VERSION')]],
+    ['a lower-case HTTP-name', 'GET / http', [error(400, 'ERR_HTTP_INVALID_VERSION')]],
+    ['a version with a letter for a digit', 'GET / HTTP/x', [error(400, 'ERR_HTTP_INVALID_VERSION')]],
+    ['a version with two digits', 'GET / HTTP/1.11', [error(400, 'ERR_HTTP_INVALID_VERSION')]],
+    ['a version followed by SP', 'GET / HTTP/1.1 ', [error(400, 'ERR_HTTP_INVALID_VERSION')]],
+    ['a version cut short by CR', 'GET / HTTP/1\r', [error(400, 'ERR_HTTP_INVALID_VERSION')]],
+    ['a valid line so far', 'GET /a?b=%20 HTTP/1.1\r', []],
+    ['HTTP/2.0 (505 waits for the whole head)', 'PRI * HTTP/2.0\r', []],
+    ['an empty line and half of another', '\r\n\r', []],
+    ['a method alone', 'M-SEARCH', []],
+  ];
+  for (const [name, input, expected] of cases) {
+    it(`${name} -> ${expected.length === 0 ? 'no verdict yet' : 'refused now'}`, () => {
+      assert.deepEqual(parseEverySplit(input), expected);
+    });
+  }
+
+  it('an impossible byte inside the line limit wins over 414, as it does when the line comes in pieces', () => {
+    const limits = { maxRequestLineBytes: 16 };
+    const longLine = `GET /aa\x01${'a'.repeat(40)} HTTP/1.1`;
+    assertFails(req(longLine, 'Host: a'), 400, 'ERR_HTTP_INVALID_TARGET', { limits });
+    assert.deepEqual(parseEverySplit(longLine, { limits }), [error(400, 'ERR_HTTP_INVALID_TARGET')]);
+    // Past the limit nothing is judged: 414, complete or not.
+    const pastLimit = `GET /${'a'.repeat(20)}\x01 HTTP/1.1`;
+    assertFails(req(pastLimit, 'Host: a'), 414, 'ERR_HTTP_REQUEST_LINE_TOO_LONG', { limits });
+    assert.deepEqual(parseEverySplit(pastLimit, { limits }), [error(414, 'ERR_HTTP_REQUEST_LINE_TOO_LONG')]);
+  });
+
+  it('the request-line verdict comes before a bare LF later in the head', () => {
+    assertFails('GET /a\x7f HTTP/1.1\nHost: a\n\n', 400, 'ERR_HTTP_INVALID_TARGET');
+    assertFails('\x16\x03\x01\n\n', 400, 'ERR_HTTP_INVALID_METHOD');
+  });
+
+  it('a dripped request-line that stays valid is judged once per byte and ends in a request', () => {
+    const input = req('GET /a%20b?c HTTP/1.1', 'Host: a');
+    assert.equal(onlyRequest(parseEverySplit(input)).target, '/a%20b?c');
   });
 });
 
@@ -545,6 +642,50 @@ describe('RFC 9112 §7.1: chunked transfer coding', () => {
       assert.deepEqual(chunked(`5;a=${'x'.repeat(5000)}\r\nhello\r\n0\r\n\r\n`, { points: [200, 300, 4000, 4200] }), [
         error(400, 'ERR_HTTP_INVALID_CHUNK'),
       ]);
+    });
+    describe('chunk extensions summed over a message: 16 KiB (MAX_CHUNK_EXTENSIONS_BYTES), then 400', () => {
+      // Each line's extension is 1 KiB (";e=" + 1021 bytes): far under the 4 KiB line bound.
+      const ext = `;e=${'v'.repeat(1021)}`;
+      const lines = (n: number, lastExt = '') => `${`1${ext}\r\nx\r\n`.repeat(n)}0${lastExt}\r\n\r\n`;
+      const cases: [string, string, Http1Event[]][] = [
+        [
+          '16 lines of 1 KiB (exactly 16 KiB)',
+          lines(16),
+          [
+            { type: 'body', data: 'x'.repeat(16) },
+            { type: 'end', trailers: [] },
+          ],
+        ],
+        [
+          '17 lines of 1 KiB',
+          lines(17),
+          [{ type: 'body', data: 'x'.repeat(16) }, error(400, 'ERR_HTTP_CHUNK_EXTENSIONS_TOO_LARGE')],
+        ],
+        [
+          '16 lines of 1 KiB, then ";a" on the last-chunk',
+          lines(16, ';a'),
+          [{ type: 'body', data: 'x'.repeat(16) }, error(400, 'ERR_HTTP_CHUNK_EXTENSIONS_TOO_LARGE')],
+        ],
+        [
+          '100 lines of 1 KiB (100 KiB)',
+          lines(100),
+          [{ type: 'body', data: 'x'.repeat(16) }, error(400, 'ERR_HTTP_CHUNK_EXTENSIONS_TOO_LARGE')],
+        ],
+      ];
+      for (const [name, body, expected] of cases) {
+        it(name, () => {
+          const input = CHUNKED_HEAD + body;
+          const pts = around(input, CHUNKED_HEAD.length + 16 * (ext.length + 6));
+          assert.deepEqual(chunked(body, { points: pts }), expected);
+        });
+      }
+      it('the sum starts again with each message', () => {
+        const events = parseEverySplit(CHUNKED_HEAD + lines(12) + CHUNKED_HEAD + lines(12), { points: [100, 20000] });
+        assert.deepEqual(
+          events.map((e) => e.type),
+          ['request', 'body', 'end', 'request', 'body', 'end'],
+        );
+      });
     });
     it('a chunk line of exactly 4096 bytes is accepted in any split', () => {
       const line = `5;a=${'x'.repeat(4096 - 4)}`;

@@ -721,12 +721,122 @@ describe('the analysis of a head is reused only for the same fields, method, tar
     assert.equal(res.sink.ended, true, 'HTTP/1.0 without keep-alive closes');
   });
 
-  it('a later request with the same fields is still refused when its target is not (absolute-form vs Host)', () => {
-    const res = feedWhole(req('GET / HTTP/1.1', 'Host: a') + req('GET http://b/ HTTP/1.1', 'Host: a'));
+  it('a later request with the same fields is still refused when its target is not (userinfo in absolute-form)', () => {
+    const res = feedWhole(req('GET / HTTP/1.1', 'Host: a') + req('GET http://u@b/ HTTP/1.1', 'Host: a'));
     const responses = parseResponses(res.sink.text);
     assert.deepEqual(
       responses.map((r) => r.status),
       [200, 400],
+    );
+  });
+
+  it("the remembered analysis does not carry one target's host to the next (RFC 9112 §3.2.2)", () => {
+    const res = feedWhole(
+      req('GET / HTTP/1.1', 'Host: a') +
+        req('GET / HTTP/1.1', 'Host: a') +
+        req('GET http://b/ HTTP/1.1', 'Host: a') +
+        req('GET http://c:8080/ HTTP/1.1', 'Host: a') +
+        req('GET / HTTP/1.1', 'Host: a'),
+    );
+    assert.deepEqual(
+      res.handler.infos.map((i) => i.host),
+      ['a', 'a', 'b', 'c:8080', 'a'],
+    );
+  });
+});
+
+describe('RFC 9110 §9.1: bytes that cannot begin a request are answered at once', () => {
+  it('a TLS ClientHello on the cleartext port: 400 and end() on its first byte, behind a good request too', () => {
+    const hello = '\x16\x03\x01\x02\x00\x01\x00\x01\xfc\x03\x03';
+    for (const input of [hello, req('GET / HTTP/1.1', 'Host: a') + hello]) {
+      const res = feedEverySplit(input);
+      const responses = parseResponses(res.sink.text);
+      assert.equal(responses[responses.length - 1]?.status, 400);
+      assert.equal(field(responses[responses.length - 1] as (typeof responses)[number], 'connection'), 'close');
+      assert.equal(res.sink.ended, true);
+      assert.equal(res.handler.errors[0]?.code, 'ERR_HTTP_INVALID_METHOD');
+    }
+    // One byte is enough.
+    const first = feedWhole('\x16');
+    assert.equal(parseResponses(first.sink.text)[0]?.status, 400);
+    assert.equal(first.sink.ended, true);
+  });
+});
+
+describe('RFC 9110 §2.5: HTTP/1.2 to 1.9 are processed as HTTP/1.1', () => {
+  const cases: [string, string][] = [
+    ['HTTP/1.2', req('GET / HTTP/1.2', 'Host: a')],
+    ['HTTP/1.9', req('GET / HTTP/1.9', 'Host: a')],
+  ];
+  for (const [name, request] of cases) {
+    it(`${name}: 1.1 persistence (keep-alive without Connection), chunked allowed, answered as HTTP/1.1`, () => {
+      const chunkedPost = req('POST /p HTTP/1.2', 'Host: a', 'Transfer-Encoding: chunked');
+      const res = feedEverySplit(`${request}${chunkedPost}3\r\nabc\r\n0\r\n\r\n`);
+      assert.deepEqual(
+        res.handler.infos.map((i) => [i.versionMinor, i.keepAlive, i.chunked]),
+        [
+          [1, true, false],
+          [1, true, true],
+        ],
+      );
+      assert.deepEqual(
+        res.handler.requests.map((r) => r.version),
+        ['1.1', '1.1'],
+      );
+      const responses = parseResponses(res.sink.text);
+      assert.deepEqual(
+        responses.map((r) => r.statusLine),
+        ['HTTP/1.1 200 OK', 'HTTP/1.1 200 OK'],
+      );
+      assert.equal(res.sink.ended, false, 'the connection stays open');
+    });
+  }
+  it('HTTP/1.2 without Host is refused as HTTP/1.1 would be (RFC 9112 §3.2)', () => {
+    const res = feedWhole(req('GET / HTTP/1.2'));
+    assert.equal(parseResponses(res.sink.text)[0]?.status, 400);
+    assert.equal(res.handler.errors[0]?.code, 'ERR_HTTP_MISSING_HOST');
+  });
+});
+
+describe('RFC 9110 §9.1 / §15.6.2: methods are case-sensitive; allowedMethods answers others 501', () => {
+  const allowed = new Set(['GET', 'HEAD', 'POST']);
+  // [request, status without allowedMethods, status with them]
+  const cases: [string, string, number, number][] = [
+    ['GET', req('GET / HTTP/1.1', 'Host: a'), 200, 200],
+    ['HEAD', req('HEAD / HTTP/1.1', 'Host: a'), 200, 200],
+    ['POST with a body', `${req('POST / HTTP/1.1', 'Host: a', 'Content-Length: 2')}hi`, 200, 200],
+    ['lower-case get (an unknown method, not GET)', req('get / HTTP/1.1', 'Host: a'), 200, 501],
+    ['Get', req('Get / HTTP/1.1', 'Host: a'), 200, 501],
+    ['an extension method', req('PURGE /x HTTP/1.1', 'Host: a'), 200, 501],
+    ['DELETE (standard, not listed)', req('DELETE /x HTTP/1.1', 'Host: a'), 200, 501],
+    ['an unknown method with a body', `${req('BREW /pot HTTP/1.1', 'Host: a', 'Content-Length: 3')}tea`, 200, 501],
+    ['an unknown method without Host: the 400 comes first', req('PURGE / HTTP/1.1'), 400, 400],
+  ];
+  for (const [name, request, plain, restricted] of cases) {
+    it(`${name}: ${plain} by default, ${restricted} with allowedMethods`, () => {
+      const bodyless = request.startsWith('HEAD') ? [0] : [];
+      const open = feedEverySplit(request);
+      assert.equal(parseResponses(open.sink.text, bodyless)[0]?.status, plain);
+      if (plain === 200) assert.equal(open.handler.requests[0]?.method, request.slice(0, request.indexOf(' ')));
+      const res = feedEverySplit(request, { options: { allowedMethods: allowed } });
+      const responses = parseResponses(res.sink.text, bodyless);
+      assert.equal(responses.length, 1);
+      assert.equal(responses[0]?.status, restricted);
+      if (restricted === 501) {
+        assert.equal(res.handler.requests.length, 0, 'the handler never sees it');
+        assert.equal(res.handler.errors[0]?.code, 'ERR_HTTP_METHOD_NOT_IMPLEMENTED');
+        assert.equal(field(responses[0] as (typeof responses)[number], 'connection'), 'close');
+        assert.equal(res.sink.ended, true);
+      }
+    });
+  }
+  it('an allowed request then a refused one on the same connection: 200 then 501, in order', () => {
+    const res = feedWhole(req('GET /1 HTTP/1.1', 'Host: a') + req('get /2 HTTP/1.1', 'Host: a'), {
+      options: { allowedMethods: allowed },
+    });
+    assert.deepEqual(
+      parseResponses(res.sink.text).map((r) => r.status),
+      [200, 501],
     );
   });
 });

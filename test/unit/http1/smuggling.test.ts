@@ -201,6 +201,10 @@ describe('RFC 9112 §3.2 / RFC 9110 §7.2: Host and request-target', () => {
     ['absolute-form in HTTP/1.0 without Host', req('GET http://a.example/ HTTP/1.0')],
     ['CONNECT authority-form', req('CONNECT a.example:443 HTTP/1.1', 'Host: a.example:443')],
     ['OPTIONS asterisk-form', req('OPTIONS * HTTP/1.1', 'Host: a.example')],
+    // RFC 9112 §3.2.2: an origin server MUST ignore Host when the target is in absolute-form.
+    ['absolute-form whose authority differs from Host', req('GET http://a.example/ HTTP/1.1', 'Host: b.example')],
+    ['absolute-form whose port differs from Host', req('GET http://a.example:81/ HTTP/1.1', 'Host: a.example')],
+    ['absolute-form with an empty Host', req('GET http://a.example/ HTTP/1.1', 'Host:')],
   ];
   for (const [name, request] of accepted) {
     it(`accepts ${name}`, () => {
@@ -210,6 +214,31 @@ describe('RFC 9112 §3.2 / RFC 9110 §7.2: Host and request-target', () => {
         ['request', 'end'],
       );
       assert.equal(parseResponses(res.sink.text)[0]?.status, 200);
+    });
+  }
+
+  // RFC 9112 §3.3: the target URI's authority is the absolute-form target's (Host ignored, §3.2.2), the
+  // authority-form target itself, else the Host field value.
+  const hosts: [string, string, string][] = [
+    ['origin-form: Host', req('GET /x HTTP/1.1', 'Host: a.example:8080'), 'a.example:8080'],
+    [
+      'absolute-form: the target, not Host',
+      req('GET http://B.example:81/x?y HTTP/1.1', 'Host: a.example'),
+      'B.example:81',
+    ],
+    ['absolute-form: the target, Host empty', req('GET https://[::1]:8443/ HTTP/1.1', 'Host:'), '[::1]:8443'],
+    ['absolute-form in HTTP/1.0 without Host', req('GET http://a.example/ HTTP/1.0'), 'a.example'],
+    ['authority-form (CONNECT): the target', req('CONNECT b.example:443 HTTP/1.1', 'Host: a.example'), 'b.example:443'],
+    ['asterisk-form: Host', req('OPTIONS * HTTP/1.1', 'Host: a.example'), 'a.example'],
+    ['HTTP/1.0 origin-form without Host: empty', req('GET / HTTP/1.0'), ''],
+  ];
+  for (const [name, request, host] of hosts) {
+    it(`request host, ${name}`, () => {
+      const res = feedEverySplit(request);
+      assert.deepEqual(
+        res.handler.infos.map((i) => i.host),
+        [host],
+      );
     });
   }
 });
