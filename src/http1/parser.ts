@@ -97,10 +97,14 @@ export interface RequestParserLimits {
   maxHeaderCount: number;
   maxTrailerBytes: number;
   /**
-   * Accept the VCHARs RFC 3986 leaves out of a URI (`"` `<` `>` `\` `^` backtick `{` `|` `}`) in a request-target.
-   * false or absent (the default): they make the request-line invalid, 400 (RFC 9112 §3.2, §3).
+   * Which of the nine VCHARs RFC 3986 leaves out of a URI (`"` `<` `>` `\` `^` backtick `{` `|` `}`) a
+   * request-target may hold (RFC 9112 §3.2 makes a request-line with one invalid: 400, §3):
+   * - `'browser'` (the default): the six that browsers send unencoded (WHATWG URL: `\` `^` backtick `{` `|` `}` in
+   *   a query, `^` `|` in a path); `"` `<` `>`, which a browser always percent-encodes, are 400.
+   * - `'rfc3986'`: none (all nine are 400).
+   * - `'any'`: all nine.
    */
-  allowUnsafeTargetChars?: boolean;
+  targetChars?: TargetChars;
 }
 
 export const DEFAULT_PARSER_LIMITS: RequestParserLimits = {
@@ -108,8 +112,11 @@ export const DEFAULT_PARSER_LIMITS: RequestParserLimits = {
   maxHeaderBytes: MAX_HEADER_BYTES,
   maxHeaderCount: MAX_HEADER_COUNT,
   maxTrailerBytes: MAX_TRAILER_BYTES,
-  allowUnsafeTargetChars: false,
+  targetChars: 'browser',
 };
+
+/** See `RequestParserLimits.targetChars`. */
+export type TargetChars = 'browser' | 'rfc3986' | 'any';
 
 // The parts of a request-line, as judgeRequestLine walks them.
 const RL_METHOD = 0;
@@ -172,7 +179,7 @@ export class RequestParser {
   private rlPart: number;
   private rlOffset: number;
   private rlPartStart: number;
-  /** The octets a request-target may hold besides pct-encoded triplets (TARGET_PLAIN or TARGET_PLAIN_LENIENT). */
+  /** The octets a request-target may hold besides pct-encoded triplets (TARGET_PLAIN, TARGET_PLAIN_BROWSER or TARGET_PLAIN_ANY). */
   private readonly targetChars: Uint8Array;
 
   constructor(handler: RequestParserHandler, limits: RequestParserLimits = DEFAULT_PARSER_LIMITS) {
@@ -200,7 +207,8 @@ export class RequestParser {
     this.rlPart = RL_METHOD;
     this.rlOffset = 0;
     this.rlPartStart = 0;
-    this.targetChars = limits.allowUnsafeTargetChars === true ? TARGET_PLAIN_LENIENT : TARGET_PLAIN;
+    const chars = limits.targetChars ?? 'browser';
+    this.targetChars = chars === 'any' ? TARGET_PLAIN_ANY : chars === 'rfc3986' ? TARGET_PLAIN : TARGET_PLAIN_BROWSER;
   }
 
   /** True once a message has ended and `next()` has not been called yet. */
@@ -850,8 +858,10 @@ const NO_FIELDS: string[] = [];
 
 /** URI_CHAR without "%": a "%" must start a pct-encoded triplet, checked apart (parseHead, judgeRequestLine). */
 const TARGET_PLAIN: Uint8Array = URI_CHAR.map((v, c) => (c === 0x25 ? 0 : v));
-/** With `allowUnsafeTargetChars`: any VCHAR but "#" (TARGET_CHAR), still without "%". */
-const TARGET_PLAIN_LENIENT: Uint8Array = TARGET_CHAR.map((v, c) => (c === 0x25 ? 0 : v));
+/** `targetChars: 'any'`: any VCHAR but "#" (TARGET_CHAR), still without "%". */
+const TARGET_PLAIN_ANY: Uint8Array = TARGET_CHAR.map((v, c) => (c === 0x25 ? 0 : v));
+/** `targetChars: 'browser'`: RFC 3986 plus what WHATWG URL leaves unencoded (\ ^ ` { | }), not " < >. */
+const TARGET_PLAIN_BROWSER: Uint8Array = TARGET_PLAIN_ANY.map((v, c) => (c === 0x22 || c === 0x3c || c === 0x3e ? 0 : v));
 
 /** Field sections larger than this are not kept for comparison (an idle connection would hold them). */
 const MAX_REMEMBERED_SECTION = 1024;

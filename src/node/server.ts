@@ -7,7 +7,7 @@
 import { Buffer } from 'node:buffer';
 import type net from 'node:net';
 import { ProtocolError, type SockeyeError } from '../errors.js';
-import type { RequestParserLimits } from '../http1/parser.js';
+import type { RequestParserLimits, TargetChars } from '../http1/parser.js';
 import { Http1ServerCache } from '../http1/protocol.js';
 import { simpleResponse } from '../http1/serializer.js';
 import {
@@ -105,9 +105,12 @@ export interface ServeOptions<T = unknown> {
   /** Methods served, case-sensitive (RFC 9110 §9.1); any other gets `501` (RFC 9110 §15.6.2). Default: every method
    * reaches the handler. RFC 9110 §9.1 has general-purpose servers support GET and HEAD: list them. */
   allowedMethods?: readonly string[];
-  /** Accept `"` `<` `>` `\` `^` backtick `{` `|` `}` in a request-target (outside RFC 3986, so 400 by default, RFC 9112
-   * §3.2): for clients, browsers among them, that send them unencoded in a query. Default false. */
-  allowUnsafeTargetChars?: boolean;
+  /**
+   * Which VCHARs outside RFC 3986 a request-target may hold (RFC 9112 §3.2; others: 400): `'browser'` (default)
+   * accepts the ones browsers send unencoded (`\` `^` backtick `{` `|` `}`) and refuses `"` `<` `>`; `'rfc3986'`
+   * refuses all nine; `'any'` accepts all nine. See docs/limits.md#request-target-octets.
+   */
+  targetChars?: TargetChars;
   /** Called with errors thrown by handlers (after the 500 is sent). Default: ignore. */
   onError?: (err: unknown, req: SockeyeRequest) => void;
   /** Connections from one IP address beyond this are refused (503 / closed). Default: unlimited. */
@@ -199,7 +202,7 @@ export class Server implements ServerContext {
       maxHeaderBytes: limits.maxHeaderBytes ?? MAX_HEADER_BYTES,
       maxHeaderCount: limits.maxHeaderCount ?? MAX_HEADER_COUNT,
       maxTrailerBytes: limits.maxTrailerBytes ?? MAX_TRAILER_BYTES,
-      allowUnsafeTargetChars: options.allowUnsafeTargetChars === true,
+      targetChars: options.targetChars ?? 'browser',
     };
     this.maxBodyBytes = limits.maxBodyBytes ?? MAX_BODY_BYTES;
     this.maxPipelineBytes = HTTP_MAX_PIPELINE_BYTES;

@@ -241,23 +241,60 @@ describe('RFC 9110 §9.1: methods are case-sensitive tokens; allowedMethods answ
   });
 });
 
-describe('RFC 9112 §3.2: request-target octets outside RFC 3986', () => {
-  // curl --globoff sends [] {} as typed; browsers send { } | ^ ` \\ unencoded in a query too (WHATWG URL).
-  const unsafe = ['/search?q=a|b', '/t?f={"a":1}', '/x^y', '/a\\b', '/<script>', '/q?`id`'];
+describe('RFC 9112 §3.2: request-target octets outside RFC 3986 (targetChars)', () => {
+  // curl --globoff sends [] {} as typed; browsers send { } | ^ ` \\ unencoded in a query too (WHATWG URL), never
+  // " < > (always percent-encoded).
+  const browserSends = ['/search?q=a|b', '/x^y', '/a\\b', '/q?`id`', '/t?f={a}'];
+  const neverFromBrowsers = ['/<script>', '/t?f={"a":1}', '/a>b'];
 
-  test('are answered 400 and closed by default, and the handler never sees them', async (t) => {
+  /** Raw requests on one connection each; the statuses and what reached the handler. */
+  async function statuses(port: number, targets: string[]): Promise<number[]> {
+    const out: number[] = [];
+    for (const target of targets) {
+      const r = await rawExchange(port, [`GET ${target} HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n`]);
+      out.push(...statusCodes(r.text));
+      assert.ok(r.closed, target);
+    }
+    return out;
+  }
+
+  test("default ('browser'): what browsers send reaches the handler as sent; \" < > are 400, never seen", async (t) => {
+    const seen: string[] = [];
+    const server = await startServer(t, {
+      request: (req, res) => {
+        seen.push(req.target);
+        describeRequest(req, res);
+      },
+    });
+    assert.deepEqual(
+      await statuses(server.port, browserSends),
+      browserSends.map(() => 200),
+    );
+    assert.deepEqual(seen, browserSends);
+    assert.deepEqual(
+      await statuses(server.port, neverFromBrowsers),
+      neverFromBrowsers.map(() => 400),
+    );
+    assert.deepEqual(seen, browserSends, 'the handler never saw the refused ones');
+    const curl = await run('curl', ['-sS', '--globoff', `${server.url}/q?a={b}|c`]);
+    assert.equal(JSON.parse(curl.stdout).target, '/q?a={b}|c');
+    assert.equal(server.stats().http.errors.ERR_HTTP_INVALID_TARGET, neverFromBrowsers.length);
+  });
+
+  test("'rfc3986': all nine are 400 and closed; the handler never sees them", async (t) => {
     let reached = 0;
     const server = await startServer(t, {
+      targetChars: 'rfc3986',
       request: (req, res) => {
         reached++;
         describeRequest(req, res);
       },
     });
-    for (const target of unsafe) {
-      const r = await rawExchange(server.port, [`GET ${target} HTTP/1.1\r\nHost: a\r\n\r\n`]);
-      assert.deepEqual(statusCodes(r.text), [400], target);
-      assert.ok(r.closed, target);
-    }
+    const all = [...browserSends, ...neverFromBrowsers];
+    assert.deepEqual(
+      await statuses(server.port, all),
+      all.map(() => 400),
+    );
     const curl = await run('curl', [
       '-sS',
       '--globoff',
@@ -269,20 +306,18 @@ describe('RFC 9112 §3.2: request-target octets outside RFC 3986', () => {
     ]);
     assert.equal(curl.stdout, '400');
     assert.equal(reached, 0);
-    assert.equal(server.stats().http.errors.ERR_HTTP_INVALID_TARGET, unsafe.length + 1);
+    assert.equal(server.stats().http.errors.ERR_HTTP_INVALID_TARGET, all.length + 1);
   });
 
-  test('reach the handler as sent with allowUnsafeTargetChars, on a kept-alive connection', async (t) => {
-    const server = await startServer(t, { allowUnsafeTargetChars: true, request: describeRequest });
+  test("'any': all nine reach the handler as sent, on a kept-alive connection; # and non-ASCII still never", async (t) => {
+    const server = await startServer(t, { targetChars: 'any', request: describeRequest });
+    const all = [...browserSends, ...neverFromBrowsers];
     const r = await rawExchange(server.port, [
-      `${unsafe.map((u) => `GET ${u} HTTP/1.1\r\nHost: a\r\n\r\n`).join('')}GET /last HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n`,
+      `${all.map((u) => `GET ${u} HTTP/1.1\r\nHost: a\r\n\r\n`).join('')}GET /last HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n`,
     ]);
-    assert.deepEqual(statusCodes(r.text), unsafe.map(() => 200).concat(200));
+    assert.deepEqual(statusCodes(r.text), all.map(() => 200).concat(200));
     const targets = [...r.text.matchAll(/"target":"((?:[^"\\]|\\.)*)"/g)].map((m) => JSON.parse(`"${m[1]}"`));
-    assert.deepEqual(targets, [...unsafe, '/last']);
-    const curl = await run('curl', ['-sS', '--globoff', `${server.url}/q?a={b}|c`]);
-    assert.equal(JSON.parse(curl.stdout).target, '/q?a={b}|c');
-    // Still never: a fragment, or a byte that is not ASCII.
+    assert.deepEqual(targets, [...all, '/last']);
     for (const target of ['/a#b', '/caf\xe9']) {
       const bad = await rawExchange(server.port, [Buffer.from(`GET ${target} HTTP/1.1\r\nHost: a\r\n\r\n`, 'latin1')]);
       assert.deepEqual(statusCodes(bad.text), [400], target);

@@ -107,27 +107,40 @@ describe('RFC 9112 §3: request-line = method SP request-target SP HTTP-version'
     }
   });
 
-  describe('RFC 9112 §3.2: a request-target holds RFC 3986 octets only (allowUnsafeTargetChars lifts that for 9 VCHARs)', () => {
-    const lenient = { limits: { allowUnsafeTargetChars: true } };
-    // Every octet RFC 3986 allows, in each place it can stand: accepted either way.
+  describe('RFC 9112 §3.2: request-target octets outside RFC 3986, by `targetChars`', () => {
+    const strict = { limits: { targetChars: 'rfc3986' as const } };
+    const any = { limits: { targetChars: 'any' as const } };
+    const lenient = any;
+    // Every octet RFC 3986 allows, in each place it can stand: accepted at every level.
     for (const target of [
       "/azAZ09-._~:@!$&'()*+,;=/?/?[]%20",
       "/p?q=azAZ09-._~:@!$&'()*+,;=/?",
       'http://[::1]:80/a?b',
       'http://user-less.example/a(b)',
     ]) {
-      it(`accepts ${JSON.stringify(target)} by default`, () => {
+      it(`accepts ${JSON.stringify(target)} at every level`, () => {
         assert.equal(onlyRequest(parseEverySplit(req(`GET ${target} HTTP/1.1`, 'Host: a'))).target, target);
-        assert.equal(onlyRequest(parseEverySplit(req(`GET ${target} HTTP/1.1`, 'Host: a'), lenient)).target, target);
+        assert.equal(onlyRequest(parseEverySplit(req(`GET ${target} HTTP/1.1`, 'Host: a'), strict)).target, target);
+        assert.equal(onlyRequest(parseEverySplit(req(`GET ${target} HTTP/1.1`, 'Host: a'), any)).target, target);
       });
     }
-    // VCHARs outside RFC 3986: 400 by default (RFC 9112 §3: an invalid request-line SHOULD get 400), as sent with
-    // allowUnsafeTargetChars.
-    for (const c of ['"', '<', '>', '\\', '^', '`', '{', '|', '}']) {
+    // What browsers send unencoded (WHATWG URL): accepted by default ('browser') and with 'any', 400 with 'rfc3986'.
+    for (const c of ['\\', '^', '`', '{', '|', '}']) {
       for (const target of [`/a${c}b`, `/p?q=${c}`, `http://a.example/${c}`]) {
-        it(`${JSON.stringify(target)}: 400 by default, accepted with allowUnsafeTargetChars`, () => {
+        it(`${JSON.stringify(target)}: accepted by default and with 'any', 400 with 'rfc3986'`, () => {
+          assert.equal(onlyRequest(parseEverySplit(req(`GET ${target} HTTP/1.1`, 'Host: a'))).target, target);
+          assert.equal(onlyRequest(parseEverySplit(req(`GET ${target} HTTP/1.1`, 'Host: a'), any)).target, target);
+          assertFails(req(`GET ${target} HTTP/1.1`, 'Host: a'), 400, 'ERR_HTTP_INVALID_TARGET', strict);
+        });
+      }
+    }
+    // What a browser always percent-encodes: 400 by default and with 'rfc3986', accepted with 'any' only.
+    for (const c of ['"', '<', '>']) {
+      for (const target of [`/a${c}b`, `/p?q=${c}`, `http://a.example/${c}`]) {
+        it(`${JSON.stringify(target)}: 400 by default and with 'rfc3986', accepted with 'any'`, () => {
           assertFails(req(`GET ${target} HTTP/1.1`, 'Host: a'), 400, 'ERR_HTTP_INVALID_TARGET');
-          assert.equal(onlyRequest(parseEverySplit(req(`GET ${target} HTTP/1.1`, 'Host: a'), lenient)).target, target);
+          assertFails(req(`GET ${target} HTTP/1.1`, 'Host: a'), 400, 'ERR_HTTP_INVALID_TARGET', strict);
+          assert.equal(onlyRequest(parseEverySplit(req(`GET ${target} HTTP/1.1`, 'Host: a'), any)).target, target);
         });
       }
     }
