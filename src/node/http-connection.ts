@@ -417,10 +417,13 @@ export class HttpConnection implements ResponseTarget, BodySource, ReadTarget {
       } finally {
         this.writer.commit();
       }
-      if (p.state === S_UPGRADED) {
-        this.handOver();
-        return;
-      }
+    }
+    // RFC 9112 §9.3.2 pipelining + RFC 6455 §4.2: an upgrade request pipelined behind this one is answered after it.
+    // Ending the response may itself have parsed it (the protocol goes on with pending input at once), leaving no
+    // pending bytes for the branch above: the hand-over is checked either way.
+    if (p.state === S_UPGRADED) {
+      this.handOver();
+      return;
     }
     const current = this.request;
     if (this.paused && p.pendingBytes <= this.ctx.maxPipelineBytes && (current === null || current.complete)) {
