@@ -40,9 +40,10 @@ export async function echoHandler(req: SockeyeRequest, res: SockeyeResponse): Pr
 
 /**
  * How much an echo peer may leave unread: what its own messages need, never a fixed large amount. A peer that sends
- * a 16 MiB message before it reads its echo (conformance clients do) needs 16 MiB of room; a peer that never reads
- * needs none. So the allowance is the largest message this peer has sent so far (a streamed one counts as it
- * arrives) plus this margin, for the small messages that are still in flight behind it.
+ * a 16 MiB message before it reads its echo (conformance clients do) needs 16 MiB of room, one that sends two such
+ * messages before reading (a browser page, the Autobahn-style suites) 32 MiB; a peer that never reads needs none.
+ * So the allowance is twice the largest message this peer has sent so far (a streamed one counts as it arrives:
+ * the message in flight and one behind it) plus this margin, for the small messages around them.
  */
 export const ECHO_BACKPRESSURE_MARGIN = 1024 * 1024;
 
@@ -54,7 +55,8 @@ const streaming = new WeakMap<ServerWebSocket, number>();
  * remembers the largest message so far).
  */
 function allow(ws: ServerWebSocket, size: number): void {
-  if (size + ECHO_BACKPRESSURE_MARGIN > ws.maxBackpressure) ws.maxBackpressure = size + ECHO_BACKPRESSURE_MARGIN;
+  const need = 2 * size + ECHO_BACKPRESSURE_MARGIN;
+  if (need > ws.maxBackpressure) ws.maxBackpressure = need;
 }
 
 /**
@@ -71,7 +73,7 @@ export function wsEchoOptions(maxBackpressure?: number): WebSocketOptions {
       if (!fixed) {
         // A string's UTF-8 length is at most 3 bytes per UTF-16 unit: count it only when it may raise the allowance.
         if (typeof message !== 'string') allow(ws, message.length);
-        else if (message.length * 3 + ECHO_BACKPRESSURE_MARGIN > ws.maxBackpressure)
+        else if (6 * message.length + ECHO_BACKPRESSURE_MARGIN > ws.maxBackpressure)
           allow(ws, Buffer.byteLength(message));
       }
       ws.send(message, isBinary);

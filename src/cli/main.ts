@@ -28,7 +28,7 @@ Options:
   --deflate          Accept permessage-deflate (echo): every valid RFC 7692 offer
   --max-backpressure <bytes>
                      Most bytes a WebSocket peer may leave unread (echo); past it: 1008 and it is read
-                     no more. Default: the peer's largest message so far plus 1 MiB
+                     no more. Default: twice the peer's largest message so far plus 1 MiB
   --help, -h         Show this help
 `;
 

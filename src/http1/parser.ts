@@ -861,7 +861,9 @@ const TARGET_PLAIN: Uint8Array = URI_CHAR.map((v, c) => (c === 0x25 ? 0 : v));
 /** `targetChars: 'any'`: any VCHAR but "#" (TARGET_CHAR), still without "%". */
 const TARGET_PLAIN_ANY: Uint8Array = TARGET_CHAR.map((v, c) => (c === 0x25 ? 0 : v));
 /** `targetChars: 'browser'`: RFC 3986 plus what WHATWG URL leaves unencoded (\ ^ ` { | }), not " < >. */
-const TARGET_PLAIN_BROWSER: Uint8Array = TARGET_PLAIN_ANY.map((v, c) => (c === 0x22 || c === 0x3c || c === 0x3e ? 0 : v));
+const TARGET_PLAIN_BROWSER: Uint8Array = TARGET_PLAIN_ANY.map((v, c) =>
+  c === 0x22 || c === 0x3c || c === 0x3e ? 0 : v,
+);
 
 /** Field sections larger than this are not kept for comparison (an idle connection would hold them). */
 const MAX_REMEMBERED_SECTION = 1024;

@@ -1,6 +1,6 @@
 /**
  * `sockeye echo` and a peer that never reads its echoes (issue 15): the peer may leave unread what its own
- * messages need (its largest message so far plus 1 MiB), not a fixed 256 MiB; past it the connection is failed
+ * messages need (twice its largest message so far plus 1 MiB), not a fixed 256 MiB; past it the connection is failed
  * with 1008 and read no more (RFC 6455 §7.1.7), so the server's reads stop at the failure instead of going on for
  * the close timeout; `--max-backpressure BYTES` sets a fixed bound, and a bad value is a usage error (exit 2).
  */
@@ -66,7 +66,7 @@ async function floodUntilClosed(t: import('node:test').TestContext, options: Par
   return infos[0] as CloseInfo;
 }
 
-test('default: a peer that never reads is failed with 1008 near its largest message + 1 MiB, then read no more', async (t) => {
+test('default: a peer that never reads is failed with 1008 near twice its largest message + 1 MiB, then read no more', async (t) => {
   const info = await floodUntilClosed(t, undefined);
   assert.equal(info.cause, 'backpressure');
   assert.equal(info.code, 1008);
