@@ -328,7 +328,7 @@ export class WebSocket extends EventTarget {
     // succeeds the connection takes the transport's events.
     transport.attach(this.#handshakeTarget());
     // The request waits in the socket until it connects (and, for TLS, until the handshake is done).
-    transport.write(Buffer.from(requestHead, 'latin1'));
+    transport.writer.write(Buffer.from(requestHead, 'latin1'));
 
     const timeout = options.handshakeTimeout ?? WS_HANDSHAKE_TIMEOUT_MS;
     this.#handshakeTimer = setTimeout(() => {

@@ -66,9 +66,10 @@ export class SocketWriter {
   /** HOLD_* bits: the open batch asked to be held; a held batch waits for its setImmediate. */
   private hold: number;
   private readonly owner: SocketWriterOwner;
+  // (A subclass that is its own owner passes `null`: see TcpTransport.)
 
   /** `owner.onWriterEnd()` is called (once the batch is written) when a core asked for the connection to end. */
-  constructor(socket: Socket, owner: SocketWriterOwner) {
+  constructor(socket: Socket, owner: SocketWriterOwner | null) {
     this.socket = socket;
     this.depth = 0;
     this.parts = null;
@@ -78,7 +79,7 @@ export class SocketWriter {
     this.segmentEnd = 0;
     this.endPending = false;
     this.hold = 0;
-    this.owner = owner;
+    this.owner = owner ?? (this as unknown as SocketWriterOwner);
   }
 
   /** Starts (or nests) a batch. */

@@ -46,8 +46,11 @@ export interface TransportTarget extends ReadTarget, SocketWriterOwner {
   onWriterEnd(): void;
 }
 
-/** The byte-transport contract (see the top of this file). */
-export interface Transport {
+/**
+ * The batching writer of a transport: a protocol core's sink (`write`, `writeCopy`, `end`) and the batch brackets.
+ * Drivers call it directly (PERF: no forwarding through the transport for every frame).
+ */
+export interface TransportWriter {
   begin(): void;
   commit(): void;
   holdOpen(): void;
@@ -56,6 +59,14 @@ export interface Transport {
   writeCopy(src: Uint8Array, start: number, end: number): void;
   /** Ends our side once the current batch is written, then calls the target's `onWriterEnd()`. */
   end(): void;
+  /** Bytes of the open batch not yet handed on. */
+  readonly pendingBytes: number;
+}
+
+/** The byte-transport contract (see the top of this file). */
+export interface Transport {
+  /** Writes in batches (see TransportWriter). */
+  readonly writer: TransportWriter;
   /** Ends our side now (after what is queued). */
   shutdown(): void;
   destroy(): void;
@@ -63,8 +74,6 @@ export interface Transport {
   resume(): void;
   readonly isPaused: boolean;
   attach(target: TransportTarget): void;
-  /** Bytes of the open batch not yet handed on. */
-  readonly pendingBytes: number;
   /** Bytes written (or gathered) and not yet taken: the open batch plus the transport's own buffer. */
   readonly bufferedAmount: number;
   readonly needsDrain: boolean;
@@ -83,21 +92,21 @@ type SocketWithTransport = Socket & { [kTransport]?: TcpTransport };
 const EMPTY = new Uint8Array(0);
 
 /**
- * A transport over a `net.Socket` (or a `tls.TLSSocket`, which is one): batched writes through `SocketWriter`,
- * reads through the shared read buffer when the socket was set up for it (`socket-reads.ts`), else `'data'`.
+ * A transport over a `net.Socket` (or a `tls.TLSSocket`, which is one): batched writes (it is its own
+ * `SocketWriter`: one object per connection, MEMORY), reads through the shared read buffer when the socket was set
+ * up for it (`socket-reads.ts`), else `'data'`.
  */
-export class TcpTransport implements Transport, SocketWriterOwner {
-  readonly socket: Socket;
-  readonly #writer: SocketWriter;
+export class TcpTransport extends SocketWriter implements Transport, SocketWriterOwner {
   #target: TransportTarget | null;
-  /** Reads arrive as `'data'` events (not through the shared buffer). */
-  #dataEvents: boolean;
 
   constructor(socket: Socket) {
-    this.socket = socket;
-    this.#writer = new SocketWriter(socket, this);
+    super(socket, null);
     this.#target = null;
-    this.#dataEvents = false;
+  }
+
+  /** The transport is its own writer. */
+  get writer(): TransportWriter {
+    return this;
   }
 
   /**
@@ -109,14 +118,12 @@ export class TcpTransport implements Transport, SocketWriterOwner {
     const first = this.#target === null;
     this.#target = target;
     if (!first) {
-      if (!this.#dataEvents) setReadTarget(socket, target);
+      // A socket with shared reads sends them to the new target; one on 'data' events finds it through #target.
+      setReadTarget(socket, target);
       return;
     }
     socket[kTransport] = this;
-    if (!setReadTarget(socket, target)) {
-      this.#dataEvents = true;
-      socket.on('data', tcpOnData);
-    }
+    if (!setReadTarget(socket, target)) socket.on('data', tcpOnData);
     socket.on('end', tcpOnEnd);
     socket.on('error', tcpOnError);
     socket.on('close', tcpOnClose);
@@ -127,38 +134,13 @@ export class TcpTransport implements Transport, SocketWriterOwner {
     return this.#target;
   }
 
-  /** @internal */ readsByEvents(): boolean {
-    return this.#dataEvents;
-  }
-
-  /** @internal SocketWriterOwner */
+  /** @internal SocketWriterOwner (the writer's owner is the transport itself) */
   onWriterEnd(): void {
     this.#target?.onWriterEnd();
   }
 
-  begin(): void {
-    this.#writer.begin();
-  }
-  commit(): void {
-    this.#writer.commit();
-  }
-  holdOpen(): void {
-    this.#writer.holdOpen();
-  }
-  discard(): void {
-    this.#writer.discard();
-  }
-  write(chunk: Buffer): void {
-    this.#writer.write(chunk);
-  }
-  writeCopy(src: Uint8Array, start: number, end: number): void {
-    this.#writer.writeCopy(src, start, end);
-  }
-  end(): void {
-    this.#writer.end();
-  }
   shutdown(): void {
-    if (!this.socket.writableEnded) this.socket.end();
+    if (!this.socket.writableEnded && !this.socket.destroyed) this.socket.end();
   }
   destroy(): void {
     this.socket.destroy();
@@ -172,11 +154,8 @@ export class TcpTransport implements Transport, SocketWriterOwner {
   get isPaused(): boolean {
     return this.socket.isPaused();
   }
-  get pendingBytes(): number {
-    return this.#writer.pendingBytes;
-  }
   get bufferedAmount(): number {
-    return this.#writer.pendingBytes + this.socket.writableLength;
+    return this.pendingBytes + this.socket.writableLength;
   }
   get needsDrain(): boolean {
     return this.socket.writableNeedDrain;

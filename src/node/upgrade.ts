@@ -191,7 +191,7 @@ function completeUpgrade<T>(
   // epoll_ctl calls and one more event-loop callback per handshake; a Buffer is written at once (strace, bench
   // ws-storm).
   const transport = new TcpTransport(socket);
-  transport.write(Buffer.from(response, 'latin1'));
+  transport.writer.write(Buffer.from(response, 'latin1'));
   const ws = new ServerWebSocket<T>(transport, req, protocol, data, ctx, extensions, deflateParams);
   ws.start(head);
 }

@@ -7,7 +7,7 @@
  * ones: at most `maxPendingMessages` unsettled, then reading pauses), per-connection `data`, and the API.
  */
 
-import { Buffer } from 'node:buffer';
+import type { Buffer } from 'node:buffer';
 import {
   WS_BACKPRESSURE_LIMIT,
   WS_CLOSE_TIMEOUT_MS,
@@ -28,13 +28,11 @@ import {
   isDeflateSupported,
   resolveDeflateSettings,
 } from './deflate.js';
-import type { PreparedMessage } from './prepared-message.js';
 import type { SockeyeRequest } from './request.js';
 import type { Transport } from './transport.js';
 import {
   type CloseInfo,
   newWebSocketStats,
-  toBuffer,
   type WebSocketStats,
   WsConnection,
   type WsConnectionConfig,
@@ -248,7 +246,7 @@ export class WsServerContext<T = unknown> implements WsConnectionConfig {
   /** Idle and close deadlines of every open connection, from the server's coarse tick. */
   checkTimeouts(now: number): void {
     if (this.idleTimeoutMs <= 0 && this.deflateSettings === null && this.finWaiting === 0) return;
-    for (const ws of this.open) ws.connection.checkTimers(now);
+    for (const ws of this.open) ws.checkTimers(now);
   }
 }
 
@@ -258,10 +256,14 @@ const K_CHUNK = 2;
 const K_FIRST = 4;
 const K_LAST = 8;
 
-const EMPTY = new Uint8Array(0);
+const _EMPTY = new Uint8Array(0);
 
-/** A server-side WebSocket connection: the application's face of one `WsConnection`. */
-export class ServerWebSocket<T = unknown> implements WsConnectionHandler {
+/**
+ * A server-side WebSocket connection: the application's face of a `WsConnection` (it extends it, as Python
+ * websockets' ServerProtocol extends Protocol: one object per connection, MEMORY). The connection gives it the
+ * protocol, the send policy and the end; the face adds the handlers, `data`, and receive-side flow control.
+ */
+export class ServerWebSocket<T = unknown> extends WsConnection implements WsConnectionHandler {
   /** Data attached by the `upgrade` hook. */
   data: T;
   /** The subprotocol agreed on, or `''`. */
@@ -270,9 +272,6 @@ export class ServerWebSocket<T = unknown> implements WsConnectionHandler {
   readonly extensions: string;
   /** Path of the upgrade request. */
   readonly path: string;
-  /** @internal the connection this face drives. */
-  readonly connection: WsConnection;
-  #ctx: WsServerContext<T>;
   /** Async message handlers not yet settled. */
   #pending: number;
   /** Messages and pieces parsed from an already-read chunk while `maxPendingMessages` handlers were unsettled:
@@ -289,6 +288,12 @@ export class ServerWebSocket<T = unknown> implements WsConnectionHandler {
     extensions = '',
     deflate: DeflateParams | null = null,
   ) {
+    super(
+      ctx,
+      transport,
+      deflate !== null && ctx.deflateSettings !== null ? new DeflateCodec(deflate, true, ctx.deflateSettings) : null,
+      null,
+    );
     this.data = data;
     this.protocol = protocol;
     this.extensions = extensions;
@@ -297,20 +302,21 @@ export class ServerWebSocket<T = unknown> implements WsConnectionHandler {
     // server read it at accept).
     if (ctx.options.close !== undefined) void transport.remoteAddress;
     this.path = req.path;
-    this.#ctx = ctx;
     this.#pending = 0;
     this.#backlog = null;
-    const codec =
-      deflate !== null && ctx.deflateSettings !== null ? new DeflateCodec(deflate, true, ctx.deflateSettings) : null;
-    this.connection = new WsConnection(ctx, transport, codec, this);
+  }
+
+  /** The server's shared context (the connection's config). */
+  get #ctx(): WsServerContext<T> {
+    return this.config as WsServerContext<T>;
   }
 
   /** @internal starts reading; `head` holds bytes that came after the handshake request. */
   start(head: Buffer[]): void {
-    const conn = this.connection;
-    conn.attach();
-    this.#ctx.open.add(this);
-    const open = this.#ctx.options.open;
+    this.attach();
+    const ctx = this.#ctx;
+    ctx.open.add(this as ServerWebSocket<unknown> as ServerWebSocket<T>);
+    const open = ctx.options.open;
     if (open !== undefined) {
       try {
         open(this);
@@ -318,61 +324,36 @@ export class ServerWebSocket<T = unknown> implements WsConnectionHandler {
         this.#handlerFailed(err);
       }
     }
-    conn.receiveHead(head);
-    conn.resumeIfPaused();
+    this.receiveHead(head);
+    this.resumeIfPaused();
   }
 
   /** Peer IP address, or `''` once the socket is gone if it was never read while open and no close handler or
    * `onConnectionEnd` is set (then it is kept from the start). */
   get remoteAddress(): string {
-    return this.connection.transport.remoteAddress ?? '';
+    return this.transport.remoteAddress ?? '';
   }
 
   /** Peer port (0 when unknown, as `remoteAddress`). */
   get remotePort(): number {
-    return this.connection.transport.remotePort ?? 0;
+    return this.transport.remotePort ?? 0;
   }
 
   /** 0 CONNECTING, 1 OPEN, 2 CLOSING, 3 CLOSED (WHATWG values). */
   get readyState(): number {
-    const conn = this.connection;
-    if (conn.closed) return CLOSED;
-    const state = conn.core.state;
+    if (this.closed) return CLOSED;
+    const state = this.core.state;
     return state === WS_OPEN ? OPEN : state === WS_CLOSED ? CLOSED : CLOSING;
   }
 
   /** Bytes read from the socket so far (handshake included). */
   get bytesRead(): number {
-    return this.connection.transport.bytesRead;
+    return this.transport.bytesRead;
   }
 
   /** Bytes written to the socket so far (handshake included). */
   get bytesWritten(): number {
-    return this.connection.transport.bytesWritten;
-  }
-
-  /** @internal Whether permessage-deflate holds zlib contexts for this connection now (see idleRelease). */
-  get holdsDeflateContexts(): boolean {
-    return this.connection.holdsDeflateContexts;
-  }
-
-  /** Bytes queued but not yet taken by the kernel (our batch + the socket's buffer). */
-  get bufferedAmount(): number {
-    return this.connection.bufferedAmount;
-  }
-
-  /**
-   * This connection's `maxBackpressure`: most bytes it may leave unread before the policy applies. Starts as the
-   * server's option; a handler may change it per connection (e.g. `sockeye echo` allows what the peer's own
-   * messages need: the largest one so far plus a margin).
-   */
-  get maxBackpressure(): number {
-    return this.connection.maxBackpressure;
-  }
-
-  set maxBackpressure(bytes: number) {
-    if (!(bytes > 0)) throw new RangeError(`maxBackpressure must be a positive number of bytes, got ${bytes}`);
-    this.connection.maxBackpressure = bytes;
+    return this.transport.bytesWritten;
   }
 
   // ── WsConnectionHandler ────────────────────────────────────────────────────────────────────────────
@@ -382,14 +363,14 @@ export class ServerWebSocket<T = unknown> implements WsConnectionHandler {
     if (this.#ctx.options.message === undefined) return;
     // Pausing the socket stops the next read, not the rest of this one: messages that were already read wait
     // here, so that no more than maxPendingMessages handlers are ever unsettled.
-    if (this.connection.readingPaused) this.#defer(binary ? K_BINARY : 0, data);
+    if (this.readingPaused) this.#defer(binary ? K_BINARY : 0, data);
     else this.#dispatch(binary ? K_BINARY : 0, data);
   }
 
   /** @internal A piece of a streamed message (`messageChunk`): a view of the read buffer (see `#defer`). */
   onWsMessageChunk(binary: boolean, data: Buffer, first: boolean, last: boolean): void {
     const kind = K_CHUNK | (binary ? K_BINARY : 0) | (first ? K_FIRST : 0) | (last ? K_LAST : 0);
-    if (this.connection.readingPaused) this.#defer(kind, data);
+    if (this.readingPaused) this.#defer(kind, data);
     else this.#dispatch(kind, data);
   }
 
@@ -432,12 +413,12 @@ export class ServerWebSocket<T = unknown> implements WsConnectionHandler {
   /** @internal The connection ended: report it. */
   onWsEnd(): void {
     const ctx = this.#ctx;
-    ctx.open.delete(this);
+    ctx.open.delete(this as ServerWebSocket<unknown> as ServerWebSocket<T>);
     const onEnd = ctx.onEnd;
     const onClose = ctx.options.close;
     // PERF: the report (byte counters, clock) only when someone reads it (bench ws-storm).
     if (onClose === undefined && onEnd === null) return;
-    const info = this.connection.closeInfo();
+    const info = this.closeInfo();
     try {
       onClose?.(this, info.code, info.reason, info.wasClean, info);
     } catch (err) {
@@ -488,7 +469,7 @@ export class ServerWebSocket<T = unknown> implements WsConnectionHandler {
     if (r !== undefined && typeof (r as Promise<void>).then === 'function') {
       // Receive-side flow control: while too many async handlers are behind, stop reading (the kernel's
       // receive buffer fills and TCP pushes back on the peer) instead of queueing messages without bound.
-      if (++this.#pending >= ctx.maxPendingMessages) this.connection.pauseReading();
+      if (++this.#pending >= ctx.maxPendingMessages) this.pauseReading();
       (r as Promise<void>).then(
         () => this.#settled(),
         (err: unknown) => {
@@ -502,7 +483,7 @@ export class ServerWebSocket<T = unknown> implements WsConnectionHandler {
   #settled(): void {
     this.#pending--;
     const max = this.#ctx.maxPendingMessages;
-    if (!this.connection.readingPaused || this.#pending > max >> 1) return;
+    if (!this.readingPaused || this.#pending > max >> 1) return;
     const backlog = this.#backlog;
     if (backlog !== null) {
       let i = 0;
@@ -516,13 +497,13 @@ export class ServerWebSocket<T = unknown> implements WsConnectionHandler {
       if (backlog.length > 0) return;
       this.#backlog = null;
     }
-    if (this.#pending < max) this.connection.resumeReading();
+    if (this.#pending < max) this.resumeReading();
   }
 
   /** An application handler threw or rejected: close with 1011 and report the error. */
   #handlerFailed(err: unknown): void {
     // RFC 6455 §7.4.1: 1011, the server hit an unexpected condition. Details stay in the server.
-    this.connection.fail(1011, 'Internal error', 'handler-error', err);
+    this.fail(1011, 'Internal error', 'handler-error', err);
     this.#report(err);
   }
 
@@ -536,91 +517,13 @@ export class ServerWebSocket<T = unknown> implements WsConnectionHandler {
     }
   }
 
-  // ── sending (the policy is the connection's) ───────────────────────────────────────────────────────
-
-  /**
-   * Sends a message: a string as text, bytes as binary. Returns the bytes handed to the socket; or
-   * `SEND_BACKPRESSURE` (-1) when the message was queued but the socket's buffer is above `backpressureLimit`
-   * (wait for `drain`); or `SEND_DROPPED` (0) when it was not sent: the connection is closing or closed, or
-   * the peer's unread data would pass `maxBackpressure` (see `backpressurePolicy`).
-   *
-   * With permessage-deflate, messages of `threshold` bytes or more are compressed unless `compress` is `false`.
-   */
-  send(data: string | Uint8Array | ArrayBuffer, binary?: boolean, compress?: boolean): number {
-    return this.connection.send(data, binary, compress);
-  }
-
-  /**
-   * Sends a message prepared once for many connections (`new PreparedMessage(data)`): with permessage-deflate
-   * its compressed form is computed once for all connections that compress without context takeover (the
-   * default). Returns as `send`.
-   */
-  sendPrepared(message: PreparedMessage, compress?: boolean): number {
-    return this.connection.sendPrepared(message, compress);
-  }
-
   /** Sends text (`compress: false` skips permessage-deflate for this message). */
   sendText(data: string, compress?: boolean): number {
-    return this.connection.send(data, false, compress);
+    return this.send(data, false, compress);
   }
 
   /** Sends bytes as a binary message (`compress: false` skips permessage-deflate for this message). */
   sendBinary(data: Uint8Array | ArrayBuffer, compress?: boolean): number {
-    return this.connection.send(data, true, compress);
+    return this.send(data, true, compress);
   }
-
-  /**
-   * Sends one fragment of a message (RFC 6455 §5.4): the first call's `binary` sets the message type; `fin`
-   * ends the message. Other messages cannot be sent until it is finished. With permessage-deflate the whole
-   * message is compressed (RSV1 on its first frame) unless the first call passes `compress: false`.
-   */
-  sendFragment(
-    data: string | Uint8Array | ArrayBuffer,
-    fin: boolean,
-    binary = typeof data !== 'string',
-    compress?: boolean,
-  ): number {
-    return this.connection.sendFragment(data, fin, binary, compress);
-  }
-
-  /** Streams an async iterable as one fragmented message, waiting for `drain` under backpressure. */
-  sendStream(source: AsyncIterable<string | Uint8Array> | Iterable<string | Uint8Array>, binary = true): Promise<void> {
-    return this.connection.sendStream(source, binary);
-  }
-
-  /**
-   * Resolves once `bufferedAmount` is back under `backpressureLimit` (at once if it is), or the connection is
-   * gone. A `messageChunk` handler that returns it after `send…` reported -1 stops reading while the peer is
-   * slow to read what it is sent.
-   */
-  drained(): Promise<void> {
-    return this.connection.drained();
-  }
-
-  /** Sends a ping (payload ≤ 125 bytes). */
-  ping(data: string | Uint8Array = EMPTY): void {
-    this.connection.ping(toPayload(data));
-  }
-
-  /** Sends an unsolicited pong (payload ≤ 125 bytes). */
-  pong(data: string | Uint8Array = EMPTY): void {
-    this.connection.pong(toPayload(data));
-  }
-
-  /**
-   * Starts the close handshake: sends a close frame (code 1000 by default; RangeError for a code that may not
-   * be sent, or a reason over 123 bytes), then waits up to `closeTimeout` for the peer's.
-   */
-  close(code?: number, reason = ''): void {
-    this.connection.close(code, reason);
-  }
-
-  /** Destroys the connection at once, without a close handshake (the close handler gets 1006). */
-  terminate(): void {
-    this.connection.terminate();
-  }
-}
-
-function toPayload(data: string | Uint8Array): Buffer {
-  return typeof data === 'string' ? Buffer.from(data) : toBuffer(data);
 }

@@ -120,6 +120,17 @@ export interface WsProtocolOptions {
 }
 
 /**
+ * A fragmented message being received: its fragments copied into one buffer that grows by doubling (up to
+ * maxPayload), so a fragment costs its bytes, not an object (a million 1-byte fragments cost 1 MB, not a million
+ * Buffers); and how many continuation frames it has had (for maxFragments).
+ */
+class Reassembly {
+  buf: Buffer | null = null;
+  fill = 0;
+  frames = 0;
+}
+
+/**
  * One WebSocket connection after the opening handshake, as a sans-I/O state machine.
  *
  * @example
@@ -166,15 +177,9 @@ export class WsProtocol implements FrameReceiver {
   #msgOpcode: number;
   #msgRsv1: boolean;
   #msgLength: number;
-  /**
-   * The fragments of the message so far, copied into one buffer that grows by doubling (up to maxPayload): a
-   * fragment costs its bytes, not an object (a million 1-byte fragments cost 1 MB, not a million Buffers).
-   * Created on the first fragmented message; idle connections hold none.
-   */
-  #msgBuf: Buffer | null;
-  #msgFill: number;
-  /** Frames of the current message so far, and the limit on them (0: none). */
-  #msgFrames: number;
+  /** The fragmented message being reassembled (see Reassembly); null otherwise, so idle connections hold none. */
+  #frag: Reassembly | null;
+  /** Most frames per message (0: no limit). */
   readonly maxFragments: number;
   /** The message is streamed to `onMessageChunk`; `#msgFirstChunk`: its first piece is still to be handed on. */
   #msgStreamed: boolean;
@@ -214,9 +219,7 @@ export class WsProtocol implements FrameReceiver {
     this.#msgOpcode = 0;
     this.#msgRsv1 = false;
     this.#msgLength = 0;
-    this.#msgBuf = null;
-    this.#msgFill = 0;
-    this.#msgFrames = 0;
+    this.#frag = null;
     this.maxFragments = Math.max(options.maxFragments ?? WS_MAX_FRAGMENTS, 0) || 0;
     this.#msgStreamed = false;
     this.#msgFirstChunk = false;
@@ -279,7 +282,8 @@ export class WsProtocol implements FrameReceiver {
       }
       // RFC 6455 §10.4 asks for limits on what reassembly costs; a message in a great many tiny frames costs a
       // frame header's work per byte. §7.4.1: 1008, a message that violates the endpoint's policy.
-      if (++this.#msgFrames >= this.maxFragments && this.maxFragments > 0) {
+      const frag = this.#frag;
+      if (frag !== null && ++frag.frames >= this.maxFragments && this.maxFragments > 0) {
         return this.#failWith(
           wsError(1008, 'ERR_WS_TOO_MANY_FRAGMENTS', `Message in more than ${this.maxFragments} frames`),
         );
@@ -295,7 +299,6 @@ export class WsProtocol implements FrameReceiver {
       this.#msgOpcode = opcode;
       this.#msgRsv1 = rsv1;
       this.#msgLength = 0;
-      this.#msgFrames = 0;
       // A compressed text message is checked after inflate by the adapter.
       this.#msgCheckUtf8 = opcode === OP_TEXT && !rsv1;
       this.#msgUtf8 = UTF8_ACCEPT;
@@ -352,16 +355,23 @@ export class WsProtocol implements FrameReceiver {
     }
     this.#frameChecked = false;
     if (!fin) {
-      if (payload.length > 0) this.#append(payload);
+      let frag = this.#frag;
+      if (frag === null) {
+        frag = new Reassembly();
+        this.#frag = frag;
+      }
+      if (payload.length > 0) this.#append(frag, payload);
       return true;
     }
     let data = payload;
-    if (this.#msgFill > 0) {
-      this.#append(payload);
-      data = (this.#msgBuf as Buffer).subarray(0, this.#msgFill);
-      // The message owns its buffer from here; the next fragmented message starts a new one.
-      this.#msgBuf = null;
-      this.#msgFill = 0;
+    const frag = this.#frag;
+    if (frag !== null) {
+      // The message owns its buffer from here; the next fragmented message starts anew.
+      this.#frag = null;
+      if (frag.fill > 0) {
+        this.#append(frag, payload);
+        data = (frag.buf as Buffer).subarray(0, frag.fill);
+      }
     }
     const binary = this.#msgOpcode === OP_BINARY;
     const rsv1 = this.#msgRsv1;
@@ -496,27 +506,26 @@ export class WsProtocol implements FrameReceiver {
     if (this.side === SIDE_SERVER) this.#end();
   }
 
-  /** Copies a fragment's payload after the message's earlier ones (see `#msgBuf`). */
-  #append(payload: Buffer): void {
-    const need = this.#msgFill + payload.length;
-    let buf = this.#msgBuf;
+  /** Copies a fragment's payload after the message's earlier ones (see `#frag`). */
+  #append(frag: Reassembly, payload: Buffer): void {
+    const need = frag.fill + payload.length;
+    let buf = frag.buf;
     if (buf === null || need > buf.length) {
       // Doubling keeps the copies of regrowth under one more pass over the message; the message's length so far
       // (#msgLength, which counts the current frame whole) is a floor, maxPayload a ceiling.
       let size = Math.max(need, this.#msgLength, buf === null ? 1024 : buf.length * 2);
       if (this.maxPayload > 0 && size > this.maxPayload) size = Math.max(need, this.maxPayload);
       const grown = Buffer.allocUnsafe(size);
-      if (buf !== null) buf.copy(grown, 0, 0, this.#msgFill);
+      if (buf !== null) buf.copy(grown, 0, 0, frag.fill);
       buf = grown;
-      this.#msgBuf = grown;
+      frag.buf = grown;
     }
-    payload.copy(buf, this.#msgFill);
-    this.#msgFill = need;
+    payload.copy(buf, frag.fill);
+    frag.fill = need;
   }
 
   #freeMessage(): void {
-    this.#msgBuf = null;
-    this.#msgFill = 0;
+    this.#frag = null;
     this.#msgOpcode = 0;
     this.#msgLength = 0;
     this.#msgStreamed = false;
@@ -631,7 +640,7 @@ export class WsProtocol implements FrameReceiver {
 
   /** Bytes held for an incomplete frame or message (for diagnostics). */
   get bufferedBytes(): number {
-    return this.#parser.bufferedBytes + this.#msgFill;
+    return this.#parser.bufferedBytes + (this.#frag?.fill ?? 0);
   }
 
   #sendControl(opcode: number, data: Buffer): void {

@@ -7,12 +7,16 @@
  */
 
 import { Buffer } from 'node:buffer';
-import type { Transport, TransportTarget } from '../../src/node/transport.js';
+import type { Transport, TransportTarget, TransportWriter } from '../../src/node/transport.js';
 
-export class MemoryTransport implements Transport {
+export class MemoryTransport implements Transport, TransportWriter {
   /** Every byte handed on, in order (one entry per batch or unbatched write). */
   readonly written: Buffer[] = [];
   target: TransportTarget | null = null;
+  /** The transport is its own writer. */
+  get writer(): TransportWriter {
+    return this;
+  }
   peer: MemoryTransport | null = null;
   destroyed = false;
   writableEnded = false;

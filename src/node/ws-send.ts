@@ -1,0 +1,432 @@
+/**
+ * The send side of one WebSocket connection (the base of `WsConnection`, ws-connection.ts): the backpressure policy
+ * (`maxBackpressure`: admit, or drop, or fail with 1008), what `send` returns (`SEND_BACKPRESSURE` over
+ * `backpressureLimit`), when `drain` fires (under the limit again, never merely "the socket flushed"), permessage-
+ * deflate on what we send (whole messages, prepared ones, fragments), and control frames.
+ */
+
+import { Buffer } from 'node:buffer';
+import { ConnectionClosedError, InvalidStateError } from '../errors.js';
+import { OP_BINARY, OP_CONTINUATION, OP_TEXT } from '../ws/frame.js';
+import { rsv1ForFrame } from '../ws/permessage-deflate.js';
+import { WS_OPEN, type WsProtocol } from '../ws/protocol.js';
+import { coarseNow } from './clock.js';
+import { type DeflateCodec, deflateStats } from './deflate.js';
+import type { PreparedMessage } from './prepared-message.js';
+import type { Transport } from './transport.js';
+import { bump, type CloseCause, type WsConnectionConfig, type WsConnectionHandler } from './ws-types.js';
+
+/** `send()` result: bytes handed to the transport (> 0), or one of these. */
+export const SEND_BACKPRESSURE = -1;
+export const SEND_DROPPED = 0;
+
+// Connection flags (one integer instead of several booleans), shared by both halves of the connection.
+/** @internal */ export const F_CLOSED = 1;
+/** @internal */ export const F_WANT_DRAIN = 2;
+/** @internal */ export const F_FRAGMENT_OPEN = 4;
+/** @internal */ export const F_PAUSED = 8;
+/** @internal */ export const F_FRAGMENT_COMPRESSED = 16;
+/** @internal */ export const F_FAILED = 32;
+/** Reading stopped for good (failed for backpressure): `resumeReading` does nothing. @internal */
+export const F_READ_STOPPED = 64;
+/** The message being inflated in slices is binary. @internal */
+export const F_INFLATING_BINARY = 128;
+/** The transport closed while messages were still being inflated: the end is told after them. @internal */
+export const F_END_DEFERRED = 256;
+
+const EMPTY_BUFFER = Buffer.alloc(0);
+
+/**
+ * Per-connection state that an open, idle connection never needs, made on first use (MEMORY: an idle connection
+ * holds one null instead of seven fields; bench/idle-memory.sh): how the end is going (close timer, the wait for
+ * the peer's FIN, the code we sent, the cause, why we failed), messages waiting behind a sliced inflate, and the
+ * drain callback.
+ * @internal
+ */
+export class RareState {
+  closeTimer: NodeJS.Timeout | null = null;
+  /** When the wait for the peer's TCP close began (0: not waiting). */
+  finWaitSince = 0;
+  /** Close code of the close frame we sent (0: none). */
+  sentCode = 0;
+  cause: CloseCause | null = null;
+  error: unknown = undefined;
+  /** While a message is inflated in slices: what the core reported after it, in order. */
+  deferred: (() => void)[] | null = null;
+  drainCheck: (() => void) | null = null;
+}
+
+/** The send half of a WebSocket connection; `WsConnection` adds the receive half, timers and the end. */
+export abstract class WsSendPath {
+  abstract readonly core: WsProtocol;
+  readonly transport: Transport;
+  readonly config: WsConnectionConfig;
+  protected readonly handler: WsConnectionHandler;
+  /** permessage-deflate codec, when negotiated. */
+  protected readonly codec: DeflateCodec | null;
+  protected flags: number;
+  /** This connection's `maxBackpressure` (the config's unless changed, see the accessor). */
+  #maxBackpressure: number;
+  /** What only a closing, draining or inflating connection needs, made on first use (see RareState). */
+  protected rare: RareState | null;
+
+  constructor(
+    config: WsConnectionConfig,
+    transport: Transport,
+    codec: DeflateCodec | null,
+    handler: WsConnectionHandler | null,
+  ) {
+    this.transport = transport;
+    this.config = config;
+    // A face that extends the connection (ServerWebSocket) is its own handler: one object per connection.
+    this.handler = handler ?? (this as unknown as WsConnectionHandler);
+    this.codec = codec;
+    this.flags = 0;
+    this.#maxBackpressure = config.maxBackpressure;
+    this.rare = null;
+  }
+
+  /** The connection's RareState, made now if it has none yet. */
+  protected st(): RareState {
+    let r = this.rare;
+    if (r === null) {
+      r = new RareState();
+      this.rare = r;
+    }
+    return r;
+  }
+
+  /**
+   * This connection's `maxBackpressure`: most bytes it may leave unread before the policy applies. Starts as the
+   * server's option; a handler may change it per connection (e.g. `sockeye echo` allows what the peer's own
+   * messages need).
+   */
+  get maxBackpressure(): number {
+    return this.#maxBackpressure;
+  }
+
+  set maxBackpressure(bytes: number) {
+    if (!(bytes > 0)) throw new RangeError(`maxBackpressure must be a positive number of bytes, got ${bytes}`);
+    this.#maxBackpressure = bytes;
+  }
+
+  /** Fails the connection (RFC 6455 §7.1.7): see WsConnection.fail. */
+  abstract fail(code: number, reason: string, cause: CloseCause, error?: unknown): void;
+
+  /** Whether messages may be sent now. */
+  get isOpen(): boolean {
+    return this.core.state === WS_OPEN && (this.flags & F_CLOSED) === 0;
+  }
+
+  /** Bytes queued but not yet taken by the transport's peer (the open batch included). */
+  get bufferedAmount(): number {
+    return this.transport.bufferedAmount;
+  }
+
+  /**
+   * @internal The transport flushed its buffer. `drain` means "under backpressureLimit again", never merely "the
+   * transport wrote something": bytes queued since (or a batch still open) keep it waiting for the next flush.
+   */
+  onDrain(): void {
+    if ((this.flags & F_WANT_DRAIN) === 0 || (this.flags & F_CLOSED) !== 0) return;
+    if (!this.#belowLimit()) {
+      this.#afterFlush(this.#drainCheck);
+      return;
+    }
+    this.flags &= ~F_WANT_DRAIN;
+    // Nothing can be sent any more once our side ended: no drain to tell of.
+    if (!this.transport.writableEnded && !this.transport.destroyed) this.handler.onWsDrain();
+  }
+
+  /** The callback of a wait for the transport to flush: made once, on the first wait. */
+  get #drainCheck(): () => void {
+    const st = this.st();
+    let fn = st.drainCheck;
+    if (fn === null) {
+      fn = () => {
+        if ((this.flags & F_CLOSED) === 0) this.onDrain();
+      };
+      st.drainCheck = fn;
+    }
+    return fn;
+  }
+
+  /**
+   * Calls `fn` once the transport may hold less: after its own queue is written, or, when all of the excess sits
+   * in an open batch (held for a streamed echo), in the next loop turn, once the batch is written. (An empty write
+   * completes at once when the transport's queue is empty: waiting on one then would spin without the batch ever
+   * being released.)
+   */
+  #afterFlush(fn: () => void): void {
+    const t = this.transport;
+    if (t.bufferedAmount - this.transport.writer.pendingBytes === 0) setImmediate(fn);
+    else t.whenWritten(fn);
+  }
+
+  /** Under the limit again, or nothing more can be sent (our side ended, or the transport is gone). */
+  #belowLimit(): boolean {
+    const t = this.transport;
+    return (
+      t.bufferedAmount <= this.config.backpressureLimit ||
+      t.destroyed ||
+      t.writableEnded ||
+      (this.flags & F_CLOSED) !== 0
+    );
+  }
+
+  // ── sending: the backpressure policy ────────────────────────────────────────────────────────────────
+
+  /**
+   * Room for `n` more bytes under `maxBackpressure`; otherwise applies the policy: `drop` skips the message,
+   * `close` fails the connection with 1008. Returns whether the message may be queued.
+   */
+  #admit(n: number): boolean {
+    const config = this.config;
+    const buffered = this.transport.bufferedAmount;
+    // A message on an empty buffer always goes: the limit bounds what piles up, not message size.
+    if (buffered === 0 || buffered + n <= this.#maxBackpressure) return true;
+    const stats = config.stats;
+    if (config.dropOnBackpressure) {
+      if (stats !== null) stats.backpressureDrops++;
+      return false;
+    }
+    if (stats !== null) stats.backpressureCloses++;
+    // RFC 6455 §7.4.1: 1008, a message that violates the server's policy. The frame queues behind what the
+    // peer has not read; if it cannot be delivered within closeTimeout the transport is destroyed.
+    this.fail(1008, `Backpressure limit of ${this.#maxBackpressure} bytes exceeded`, 'backpressure');
+    // RFC 6455 §7.1.7: after failing the connection nothing more of the peer's is processed, so nothing more is
+    // read either: a peer that sends and never reads costs no more reads (and no more echoes) until it is gone.
+    this.flags |= F_READ_STOPPED;
+    this.transport.pause();
+    return false;
+  }
+
+  /**
+   * Sends a message: a string as text, bytes as binary unless `binary` is false. Returns the bytes handed to the
+   * transport, `SEND_BACKPRESSURE` (queued, over `backpressureLimit`) or `SEND_DROPPED` (closing, or the policy).
+   * With permessage-deflate, messages the codec wants are compressed unless `compress` is `false`.
+   */
+  send(data: string | Uint8Array | ArrayBuffer, binary?: boolean, compress?: boolean): number {
+    if (!this.isOpen) return SEND_DROPPED;
+    let b: Buffer | null = null;
+    let n: number;
+    if (typeof data === 'string') {
+      if (binary === true) {
+        b = Buffer.from(data, 'utf8');
+        n = b.length;
+      } else n = data.length;
+    } else {
+      b = toBuffer(data);
+      n = b.length;
+    }
+    const isText = b === null || binary === false;
+    const codec = this.codec;
+    if (codec !== null) {
+      // The threshold is in bytes; a string's UTF-8 length is 1 to 3 times its length in UTF-16 units.
+      if (
+        compress !== false &&
+        (codec.wants(n) || (b === null && codec.wants(n * 3) && codec.wants(Buffer.byteLength(data as string))))
+      ) {
+        return this.#sendCompressed(b ?? Buffer.from(data as string), isText);
+      }
+      deflateStats.skipped++;
+    }
+    if (!this.#admit(n)) return SEND_DROPPED;
+    this.transport.writer.begin();
+    try {
+      if (b === null) this.core.sendText(data as string);
+      else if (binary === false) this.core.sendText(b);
+      else this.core.sendBinary(b);
+    } finally {
+      this.transport.writer.commit();
+    }
+    this.#countOut(n, isText ? 'text' : 'binary', true);
+    return this.#afterSend(n);
+  }
+
+  /** RFC 7692 §7.2.1: one frame with RSV1 set, holding the compressed message. */
+  #sendCompressed(plain: Buffer, isText: boolean): number {
+    const codec = this.codec as DeflateCodec;
+    this.#checkNoFragmentOpen();
+    // With context takeover, whatever we compress joins the history the peer must have seen: a message the
+    // backpressure policy then dropped would corrupt the next ones. So such a connection is admitted on the
+    // uncompressed size first; without takeover, on what is queued: the compressed bytes.
+    if (!codec.sharesOutput && !this.#admit(plain.length)) return SEND_DROPPED;
+    const payload = codec.compress(plain, coarseNow());
+    return this.#sendFrameCounted(payload, plain.length, isText, true, codec.sharesOutput);
+  }
+
+  /** A new message cannot start inside a fragmented one (checked before compressing it into the context). */
+  #checkNoFragmentOpen(): void {
+    if ((this.flags & F_FRAGMENT_OPEN) !== 0) {
+      throw new InvalidStateError('Cannot start a message: a fragmented message is being sent');
+    }
+  }
+
+  /** Sends a message prepared once for many connections (see prepared-message.ts). Returns as `send`. */
+  sendPrepared(message: PreparedMessage, compress?: boolean): number {
+    if (!this.isOpen) return SEND_DROPPED;
+    const plain = message.data;
+    const codec = this.codec;
+    if (codec === null || compress === false || !codec.wants(plain.length)) {
+      if (codec !== null) deflateStats.skipped++;
+      return this.#sendFrameCounted(plain, plain.length, !message.binary, false, true);
+    }
+    this.#checkNoFragmentOpen();
+    if (!codec.sharesOutput && !this.#admit(plain.length)) return SEND_DROPPED;
+    const payload = message.compressedFor(codec, coarseNow());
+    return this.#sendFrameCounted(payload, plain.length, !message.binary, true, codec.sharesOutput);
+  }
+
+  /** One whole message in one frame, counted and (when `admit`) checked against the backpressure limits. */
+  #sendFrameCounted(payload: Buffer, plainLength: number, isText: boolean, rsv1: boolean, admit: boolean): number {
+    if (admit && !this.#admit(payload.length)) return SEND_DROPPED;
+    this.transport.writer.begin();
+    try {
+      this.core.sendFrame(isText ? OP_TEXT : OP_BINARY, payload, true, rsv1);
+    } finally {
+      this.transport.writer.commit();
+    }
+    this.#countOut(plainLength, isText ? 'text' : 'binary', true);
+    return this.#afterSend(payload.length);
+  }
+
+  #countOut(payloadBytes: number, frame: string, messageEnds: boolean): void {
+    const stats = this.config.stats;
+    if (stats === null) return;
+    if (messageEnds) stats.messagesOut++;
+    stats.payloadBytesOut += payloadBytes;
+    bump(stats.framesOut, frame);
+  }
+
+  /**
+   * Sends one fragment of a message (RFC 6455 §5.4): the first call's `binary` sets the message type; `fin`
+   * ends the message. With permessage-deflate the whole message is compressed (RSV1 on its first frame) unless
+   * the first call passes `compress: false`.
+   */
+  sendFragment(
+    data: string | Uint8Array | ArrayBuffer,
+    fin: boolean,
+    binary = typeof data !== 'string',
+    compress?: boolean,
+  ): number {
+    if (!this.isOpen) return SEND_DROPPED;
+    let b = typeof data === 'string' ? Buffer.from(data, 'utf8') : toBuffer(data);
+    const plainLength = b.length;
+    const open = (this.flags & F_FRAGMENT_OPEN) !== 0;
+    // The first fragment decides whether the message is compressed (RFC 7692 §6.1: RSV1 on the first frame).
+    if (!open && this.codec !== null && compress !== false) this.flags |= F_FRAGMENT_COMPRESSED;
+    const compressed = (this.flags & F_FRAGMENT_COMPRESSED) !== 0;
+    // Admitted before compressing: a fragment compressed and then dropped would corrupt the stream.
+    if (!this.#admit(b.length)) {
+      if (!open) this.flags &= ~F_FRAGMENT_COMPRESSED;
+      return SEND_DROPPED;
+    }
+    if (compressed) b = (this.codec as DeflateCodec).compressFragment(b, fin, coarseNow());
+    const opcode = open ? OP_CONTINUATION : binary ? OP_BINARY : OP_TEXT;
+    this.transport.writer.begin();
+    try {
+      this.core.sendFrame(opcode, b, fin, rsv1ForFrame(compressed, open));
+    } finally {
+      this.transport.writer.commit();
+    }
+    if (fin) this.flags &= ~(F_FRAGMENT_OPEN | F_FRAGMENT_COMPRESSED);
+    else this.flags |= F_FRAGMENT_OPEN;
+    this.#countOut(plainLength, open ? 'continuation' : binary ? 'binary' : 'text', fin);
+    return this.#afterSend(b.length);
+  }
+
+  /** Streams an iterable as one fragmented message, waiting for `drain` under backpressure. */
+  async sendStream(
+    source: AsyncIterable<string | Uint8Array> | Iterable<string | Uint8Array>,
+    binary = true,
+  ): Promise<void> {
+    let pending: Buffer | null = null;
+    for await (const part of source) {
+      const b = typeof part === 'string' ? Buffer.from(part, 'utf8') : toBuffer(part);
+      if (pending !== null) {
+        if (this.sendFragment(pending, false, binary) === SEND_DROPPED) {
+          throw new ConnectionClosedError(1006, '', false);
+        }
+        if (this.bufferedAmount > this.config.backpressureLimit) await this.#waitDrain();
+      }
+      pending = b;
+    }
+    if (this.sendFragment(pending ?? EMPTY_BUFFER, true, binary) === SEND_DROPPED) {
+      throw new ConnectionClosedError(1006, '', false);
+    }
+  }
+
+  /** Resolves once `bufferedAmount` is back under `backpressureLimit` (at once if it is), or the connection is gone. */
+  drained(): Promise<void> {
+    const limit = this.config.backpressureLimit;
+    if (this.bufferedAmount <= limit || (this.flags & F_CLOSED) !== 0) return Promise.resolve();
+    // Called in a handler, the bytes may still be gathered by the read's batch, which is written when the handler
+    // returns, often whole (no 'drain' would ever come for them): look again once it has been written.
+    return Promise.resolve().then(() =>
+      this.bufferedAmount > limit && (this.flags & F_CLOSED) === 0 ? this.#waitDrain() : undefined,
+    );
+  }
+
+  /** Resolves once `bufferedAmount` is under `backpressureLimit` (or the connection is gone): each flush of the
+   * transport is one look, so a peer that never reads keeps it waiting. */
+  #waitDrain(): Promise<void> {
+    return new Promise((resolve) => {
+      const look = (): void => {
+        if (this.#belowLimit()) resolve();
+        else this.#afterFlush(look);
+      };
+      this.#afterFlush(look);
+    });
+  }
+
+  #afterSend(n: number): number {
+    if (this.transport.bufferedAmount <= this.config.backpressureLimit) return n;
+    if ((this.flags & F_WANT_DRAIN) === 0) {
+      this.flags |= F_WANT_DRAIN;
+      // The bytes may still sit in the open batch: once it is written (after the current handler), make sure the
+      // drain handler is called even when the transport will not signal a drain (see Transport.whenWritten).
+      queueMicrotask(() => {
+        if ((this.flags & F_WANT_DRAIN) !== 0 && !this.transport.needsDrain) {
+          this.transport.whenWritten(this.#drainCheck);
+        }
+      });
+    }
+    return SEND_BACKPRESSURE;
+  }
+
+  /** Sends a ping (payload ≤ 125 bytes; RangeError above). Does nothing unless open. */
+  ping(data: string | Uint8Array = EMPTY_BUFFER): void {
+    if (!this.isOpen || this.core.closeSent) return;
+    this.control(true, toPayload(data));
+  }
+
+  /** Sends an unsolicited pong (payload ≤ 125 bytes). Does nothing unless open. */
+  pong(data: string | Uint8Array = EMPTY_BUFFER): void {
+    if (!this.isOpen || this.core.closeSent) return;
+    this.control(false, toPayload(data));
+  }
+
+  protected control(ping: boolean, data: Buffer): void {
+    this.transport.writer.begin();
+    try {
+      if (ping) this.core.ping(data);
+      else this.core.pong(data);
+    } finally {
+      this.transport.writer.commit();
+    }
+    const stats = this.config.stats;
+    if (stats !== null) bump(stats.framesOut, ping ? 'ping' : 'pong');
+  }
+}
+
+function toPayload(data: string | Uint8Array): Buffer {
+  return typeof data === 'string' ? Buffer.from(data) : toBuffer(data);
+}
+
+/** A view of `data` as a Buffer (no copy). */
+export function toBuffer(data: Uint8Array | ArrayBuffer): Buffer {
+  if (Buffer.isBuffer(data)) return data;
+  if (data instanceof ArrayBuffer) return Buffer.from(data);
+  return Buffer.from(data.buffer, data.byteOffset, data.byteLength);
+}
