@@ -169,9 +169,15 @@ class ZContext {
     else deflateStats.contexts++;
   }
 
-  /** One writeSync: returns [output bytes written, input bytes left]. */
-  write(input: Uint8Array, inOff: number, inLen: number, out: Buffer, outOff: number): [number, number] {
-    const outLen = out.length - outOff;
+  /** One writeSync, into at most `outLen` bytes of `out` from `outOff`: returns [output bytes written, input left]. */
+  write(
+    input: Uint8Array,
+    inOff: number,
+    inLen: number,
+    out: Buffer,
+    outOff: number,
+    outLen = out.length - outOff,
+  ): [number, number] {
     this.#handle.writeSync(Z_SYNC_FLUSH, input, inOff, inLen, out, outOff, outLen);
     return [outLen - this.#state[0]!, this.#state[1]!];
   }
@@ -602,7 +608,11 @@ class InflateJob {
     let made = 0;
     while (this.#pass < 2) {
       const input = this.#pass === 0 ? this.data : TAIL;
-      const [written, rest] = ctx.write(input, input.length - this.#left, this.#left, this.#out, this.#off);
+      // One slice makes at most `budget` bytes, whatever the chunk's size: chunks stay large (few buffers, little
+      // GC work), slices stay short.
+      let room = this.#out.length - this.#off;
+      if (budget - made < room) room = budget - made;
+      const [written, rest] = ctx.write(input, input.length - this.#left, this.#left, this.#out, this.#off, room);
       if (ctx.error !== null) {
         deflateStats.invalid++;
         return INFLATE_INVALID;
@@ -614,21 +624,31 @@ class InflateJob {
         deflateStats.tooBig++;
         return INFLATE_TOO_BIG;
       }
-      if (this.#off < this.#out.length) {
+      if (written < room) {
         // All input taken and output flushed; input left over means the peer ended its stream (BFINAL).
         if (rest > 0) this.#ended = true;
         this.#pass++;
         this.#left = TAIL.length;
         continue;
       }
-      // Output full: keep it and go on in a new chunk (at most INFLATE_SLICE_BYTES, so that a slice stays short).
-      const out = this.#out;
-      if (this.#chunks === null) this.#chunks = [];
-      this.#chunks.push(out === scratch ? Buffer.from(out) : out);
-      this.#total += this.#off;
-      this.#off = 0;
-      this.#out = Buffer.allocUnsafe(Math.min(Math.max(64 * 1024, this.#total), INFLATE_SLICE_BYTES));
-      if (made >= budget) return INFLATE_PENDING;
+      if (this.#off === this.#out.length) {
+        // Output full: keep it and go on in a new chunk.
+        const out = this.#out;
+        if (this.#chunks === null) this.#chunks = [];
+        this.#chunks.push(out === scratch ? Buffer.from(out) : out);
+        this.#total += this.#off;
+        this.#off = 0;
+        this.#out = Buffer.allocUnsafe(Math.min(Math.max(64 * 1024, this.#total), 4 * 1024 * 1024));
+      }
+      if (made >= budget) {
+        // Between slices the scratch buffer may serve other inflates: what this message has in it moves out.
+        if (this.#out === scratch) {
+          const own = Buffer.allocUnsafe(scratch.length);
+          scratch.copy(own, 0, 0, this.#off);
+          this.#out = own;
+        }
+        return INFLATE_PENDING;
+      }
     }
     if (this.#ended) ctx.reset();
     deflateStats.decompressed++;
