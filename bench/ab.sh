@@ -5,7 +5,8 @@
 # operation (process user+sys from /proc over the run), which is steadier than throughput.
 #   bash bench/ab.sh OLD_CHECKOUT WORKLOAD [ROUNDS=5]
 # OLD_CHECKOUT: another built checkout (e.g. `git worktree add /tmp/old <commit> && cd /tmp/old && npm ci && npm run build`).
-# WORKLOAD: get | post | pipe | 32 | 1k | 64k | 1m | storm.
+# WORKLOAD: get | post | pipe | 32 | 1k | 64k | 1m | storm, or 1kz | 64kz (permessage-deflate: both sockeye servers
+# run with SOCKEYE_DEFLATE=1 and the client compresses; the raw floor declines the extension and echoes plain).
 # OLD_ENV: environment for the "old" server, e.g. `OLD_ENV=SOCKEYE_STREAM=0 bash bench/ab.sh . 1m` compares two
 # settings of one build.
 set -euo pipefail
@@ -18,8 +19,9 @@ WSLOAD="$DEPS/bin/wsload"
 PIDS=()
 cleanup() { for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null || true; done; }
 trap cleanup EXIT
-PORT=9851 taskset -c 0 node "$ROOT/dist/bench/server.js" >/dev/null 2>&1 & PIDS+=($!)
- env ${OLD_ENV:-} PORT=9852 taskset -c 0 node "$OLD/dist/bench/server.js" >/dev/null 2>&1 & PIDS+=($!)
+case $W in *z) DEFLATE_ENV=SOCKEYE_DEFLATE=1 ;; *) DEFLATE_ENV= ;; esac
+env $DEFLATE_ENV PORT=9851 taskset -c 0 node "$ROOT/dist/bench/server.js" >/dev/null 2>&1 & PIDS+=($!)
+env $DEFLATE_ENV ${OLD_ENV:-} PORT=9852 taskset -c 0 node "$OLD/dist/bench/server.js" >/dev/null 2>&1 & PIDS+=($!)
 NODE_PATH="$DEPS/node_modules" PORT=9853 taskset -c 0 node "$SHARED/servers/impl/raw-net.cjs" >/dev/null 2>&1 & PIDS+=($!)
 sleep 1.5
 load() { # port seconds -> operations per second
@@ -31,6 +33,8 @@ load() { # port seconds -> operations per second
     1k) taskset -c 1 "$WSLOAD" -c 100 -w 4 -s 1k -d "$2" "ws://127.0.0.1:$1/" 2>&1 | awk '/msg\/s/{print $1}' ;;
     64k) taskset -c 1 "$WSLOAD" -c 10 -w 2 -s 64k -d "$2" "ws://127.0.0.1:$1/" 2>&1 | awk '/msg\/s/{print $1}' ;;
     1m) taskset -c 1 "$WSLOAD" -c 1 -w 1 -s 1m -d "$2" "ws://127.0.0.1:$1/" 2>&1 | awk '/msg\/s/{print $1}' ;;
+    1kz) taskset -c 1 "$WSLOAD" -z -t text -c 50 -w 4 -s 1k -d "$2" "ws://127.0.0.1:$1/" 2>&1 | awk '/msg\/s/{print $1}' ;;
+    64kz) taskset -c 1 "$WSLOAD" -z -t text -c 10 -w 2 -s 64k -d "$2" "ws://127.0.0.1:$1/" 2>&1 | awk '/msg\/s/{print $1}' ;;
     storm) taskset -c 1 "$WSLOAD" -m storm -n $((2500 * $2)) -c 50 "ws://127.0.0.1:$1/" 2>&1 | awk '/handshakes\/s/{print $(NF-1)}' ;;
     *) echo "unknown workload $W" >&2; exit 2 ;;
   esac
