@@ -45,6 +45,7 @@ export {
   CONNECTING,
   OPEN,
   type PerMessageDeflateOptions,
+  type PublishResult,
   SEND_BACKPRESSURE,
   SEND_DROPPED,
   ServerWebSocket,

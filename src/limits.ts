@@ -159,3 +159,13 @@ export const WRITER_COPY_LIMIT = 2 * 1024;
  * counted per chunk there). MAX_CHUNK_LINE_BYTES bounds one line; this bounds many small lines that would
  * otherwise cost parsing time without limit while carrying no content. 400, as the per-line bound. */
 export const MAX_CHUNK_EXTENSIONS_BYTES = 16 * 1024;
+
+// Pub/sub topics (src/pubsub/topics.ts).
+
+/** Longest topic name: 1 KiB of UTF-8. Topics name rooms, users, documents; 1 KiB is far above that and bounds what
+ * one connection can make the registry hold (PUBSUB_MAX_TOPICS_PER_SUBSCRIBER of them: 1 MiB). RangeError above. */
+export const PUBSUB_MAX_TOPIC_BYTES = 1024;
+
+/** Topics one connection may be in: 1,000 (Centrifugo's client channel limit defaults to 128; uWS and socket.io set
+ * none). `maxTopicsPerConnection` changes it. RangeError above. */
+export const PUBSUB_MAX_TOPICS_PER_SUBSCRIBER = 1000;

@@ -5,6 +5,8 @@
  */
 
 import { Buffer } from 'node:buffer';
+import { OP_BINARY, OP_TEXT } from '../ws/frame.js';
+import { encodeFrame } from '../ws/frame-writer.js';
 import type { DeflateCodec } from './deflate.js';
 
 /**
@@ -17,6 +19,9 @@ export class PreparedMessage {
   readonly data: Buffer;
   readonly binary: boolean;
   readonly #compressed: Map<string, Buffer>;
+  /** The whole server frame of the plain message, and of each shared compressed form: encoded once each. */
+  #frame: Buffer | null;
+  readonly #compressedFrames: Map<string, Buffer>;
 
   constructor(data: string | Uint8Array, binary = typeof data !== 'string') {
     this.data =
@@ -27,6 +32,35 @@ export class PreparedMessage {
           : Buffer.from(data.buffer, data.byteOffset, data.byteLength);
     this.binary = binary;
     this.#compressed = new Map();
+    this.#frame = null;
+    this.#compressedFrames = new Map();
+  }
+
+  /**
+   * The message as one server frame (FIN, unmasked: RFC 6455 §5.1, a server never masks), header and payload in one
+   * buffer, encoded on first use and then written as it is to every connection. @internal
+   */
+  frame(): Buffer {
+    let f = this.#frame;
+    if (f === null) {
+      f = encodeFrame(true, false, this.binary ? OP_BINARY : OP_TEXT, this.data, false);
+      this.#frame = f;
+    }
+    return f;
+  }
+
+  /**
+   * For a codec whose output suits every connection (no context takeover, `sharesOutput`): the compressed message as
+   * one frame with RSV1 (RFC 7692 §7.2.1), encoded once per compressor setting. @internal
+   */
+  compressedFrameFor(codec: DeflateCodec, now: number): Buffer {
+    const key = codec.shareKey;
+    let f = this.#compressedFrames.get(key);
+    if (f === undefined) {
+      f = encodeFrame(true, true, this.binary ? OP_BINARY : OP_TEXT, this.compressedFor(codec, now), false);
+      this.#compressedFrames.set(key, f);
+    }
+    return f;
   }
 
   /** The compressed payload for `codec`: shared when the codec allows it, else compressed by the codec. @internal */

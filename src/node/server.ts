@@ -46,6 +46,7 @@ import { upgradeToWebSocket } from './upgrade.js';
 import {
   type CloseInfo,
   newWebSocketStats,
+  type PublishResult,
   type ServerWebSocket,
   type WebSocketOptions,
   WsServerContext,
@@ -287,6 +288,35 @@ export class Server implements ServerContext {
   /** Open WebSocket connections. */
   get websockets(): ReadonlySet<ServerWebSocket<unknown>> {
     return this.#ws === null ? EMPTY_SET : this.#ws.open;
+  }
+
+  /**
+   * Publishes a message to every WebSocket subscribed to `topic` (`ws.subscribe(topic)`): framed once (and
+   * compressed once per shared permessage-deflate setting), the same bytes written to each subscriber in the order
+   * they subscribed; each subscriber's backpressure policy applies to it alone, so a slow one never delays the
+   * others. Messages published to one topic reach each subscriber in publish order. Returns how many subscribers got
+   * it now, have it queued over `backpressureLimit`, and did not get it.
+   *
+   * @example
+   * server.publish('room:42', JSON.stringify({ from: 'ada', text: 'hi' }));
+   * @throws TypeError when `topic` is not a string
+   */
+  publish(
+    topic: string,
+    data: string | Uint8Array | ArrayBuffer,
+    isBinary?: boolean,
+    compress?: boolean,
+  ): PublishResult {
+    if (this.#ws === null) {
+      if (typeof topic !== 'string') throw new TypeError(`topic must be a string, got ${typeof topic}`);
+      return { sent: 0, queued: 0, dropped: 0 };
+    }
+    return this.#ws.publish(topic, data, isBinary, compress, null);
+  }
+
+  /** How many WebSockets are subscribed to `topic`. */
+  subscriberCount(topic: string): number {
+    return this.#ws === null ? 0 : this.#ws.topics.subscriberCount(topic);
   }
 
   #openCount(): number {

@@ -19,6 +19,7 @@ import {
   WS_PONG_TIMEOUT_S,
   WS_STREAM_THRESHOLD,
 } from '../limits.js';
+import { TopicRegistry } from '../pubsub/topics.js';
 import { checkDeflatePolicy, type DeflateParams, type DeflateServerPolicy } from '../ws/permessage-deflate.js';
 import { SIDE_SERVER, WS_CLOSED, WS_OPEN } from '../ws/protocol.js';
 import {
@@ -28,11 +29,13 @@ import {
   isDeflateSupported,
   resolveDeflateSettings,
 } from './deflate.js';
+import { PreparedMessage } from './prepared-message.js';
 import type { SockeyeRequest } from './request.js';
 import type { Transport } from './transport.js';
 import {
   type CloseInfo,
   newWebSocketStats,
+  SEND_BACKPRESSURE,
   type WebSocketStats,
   WsConnection,
   type WsConnectionConfig,
@@ -47,6 +50,14 @@ export {
   SEND_DROPPED,
   type WebSocketStats,
 } from './ws-connection.js';
+
+/** What a publish did: subscribers that got the message now, that have it queued over `backpressureLimit`, and that
+ * did not get it (closing, their `maxBackpressure` policy, or in the middle of sending a fragmented message). */
+export interface PublishResult {
+  sent: number;
+  queued: number;
+  dropped: number;
+}
 
 /** What the application's `upgrade` hook may return. */
 export type UpgradeResult<T> =
@@ -167,6 +178,8 @@ export interface WebSocketOptions<T = unknown> {
   pongTimeout?: number;
   /** Unsettled async `message` handlers per connection before reading pauses. Default 16. */
   maxPendingMessages?: number;
+  /** Most topics one connection may subscribe to (`ws.subscribe` throws a RangeError above). Default 1,000. */
+  maxTopicsPerConnection?: number;
   /**
    * permessage-deflate (RFC 7692): `true` for the defaults, or options. Off by default. Compression and
    * decompression run synchronously, one message at a time; inflating stops at `maxPayload` (1009).
@@ -206,6 +219,8 @@ export class WsServerContext<T = unknown> implements WsConnectionConfig {
   readonly deflateSettings: DeflateSettings | null;
   readonly stats: WebSocketStats;
   readonly open: Set<ServerWebSocket<T>>;
+  /** Which connections subscribe to which topics (src/pubsub/topics.ts). */
+  readonly topics: TopicRegistry<ServerWebSocket<T>>;
   /** Server-level hook for every end (logging). */
   onEnd: ((ws: ServerWebSocket<T>, info: CloseInfo) => void) | null;
 
@@ -239,8 +254,39 @@ export class WsServerContext<T = unknown> implements WsConnectionConfig {
     }
     this.stats = newWebSocketStats();
     this.open = new Set();
+    this.topics = new TopicRegistry({ maxTopicsPerSubscriber: options.maxTopicsPerConnection });
     this.finWaiting = 0;
     this.onEnd = null;
+  }
+
+  /**
+   * Publishes to every subscriber of `topic` but `except`: the message is framed once (and compressed once per
+   * shared compressor setting) and the same bytes are written to each, in subscription order, each connection's
+   * backpressure policy applying to it alone.
+   */
+  publish(
+    topic: string,
+    data: string | Uint8Array | ArrayBuffer,
+    isBinary: boolean | undefined,
+    compress: boolean | undefined,
+    except: ServerWebSocket<T> | null,
+  ): PublishResult {
+    const subs = this.topics.subscribers(topic);
+    if (typeof topic !== 'string') throw new TypeError(`topic must be a string, got ${typeof topic}`);
+    const result: PublishResult = { sent: 0, queued: 0, dropped: 0 };
+    if (subs.size === 0 || (subs.size === 1 && except !== null && subs.has(except))) return result;
+    const message = new PreparedMessage(
+      data instanceof ArrayBuffer ? new Uint8Array(data) : data,
+      isBinary ?? typeof data !== 'string',
+    );
+    for (const ws of subs) {
+      if (ws === except) continue;
+      const r = ws.publishPrepared(message, compress);
+      if (r > 0) result.sent++;
+      else if (r === SEND_BACKPRESSURE) result.queued++;
+      else result.dropped++;
+    }
+    return result;
   }
 
   /** Idle and close deadlines of every open connection, from the server's coarse tick. */
@@ -417,7 +463,24 @@ export class ServerWebSocket<T = unknown> extends WsConnection implements WsConn
     const onEnd = ctx.onEnd;
     const onClose = ctx.options.close;
     // PERF: the report (byte counters, clock) only when someone reads it (bench ws-storm).
-    if (onClose === undefined && onEnd === null) return;
+    if (onClose === undefined && onEnd === null) {
+      ctx.topics.unsubscribeAll(this);
+      return;
+    }
+    // The close handler still sees `ws.topics` (to tell a room someone left); the connection leaves them after.
+    try {
+      this.#reportEnd(ctx, onClose, onEnd);
+    } finally {
+      ctx.topics.unsubscribeAll(this);
+    }
+  }
+
+  /** Tells the close handler and the server's end hook. */
+  #reportEnd(
+    _ctx: WsServerContext<T>,
+    onClose: WebSocketOptions<T>['close'],
+    onEnd: ((ws: ServerWebSocket<T>, info: CloseInfo) => void) | null,
+  ): void {
     const info = this.closeInfo();
     try {
       onClose?.(this, info.code, info.reason, info.wasClean, info);
@@ -515,6 +578,51 @@ export class ServerWebSocket<T = unknown> extends WsConnection implements WsConn
     } catch {
       // an error reporter that throws must not take the server down
     }
+  }
+
+  // ── topics (pub/sub) ─────────────────────────────────────────────────────────────────────────────────
+
+  /**
+   * Subscribes this connection to `topic` (any string of 1 to 1,024 UTF-8 bytes): `server.publish(topic, …)` and
+   * other connections' `ws.publish(topic, …)` reach it. Returns false if it was subscribed already, or the connection
+   * has ended. Unsubscribed from everything when it ends.
+   * @throws TypeError when `topic` is not a string; RangeError for an empty or too long name, or past
+   * `maxTopicsPerConnection`
+   */
+  subscribe(topic: string): boolean {
+    if (this.closed) {
+      this.#ctx.topics.checkTopic(topic);
+      return false;
+    }
+    return this.#ctx.topics.subscribe(this, topic);
+  }
+
+  /** Unsubscribes from `topic`; false if it was not subscribed. @throws TypeError when `topic` is not a string */
+  unsubscribe(topic: string): boolean {
+    return this.#ctx.topics.unsubscribe(this, topic);
+  }
+
+  isSubscribed(topic: string): boolean {
+    return this.#ctx.topics.isSubscribed(this, topic);
+  }
+
+  /** The topics this connection is subscribed to (a copy). */
+  get topics(): string[] {
+    return [...this.#ctx.topics.topicsOf(this)];
+  }
+
+  /**
+   * Publishes to every subscriber of `topic` but this connection (see `server.publish`): framed once, written to
+   * each, in order; each subscriber's backpressure policy applies to it alone.
+   * @throws TypeError when `topic` is not a string
+   */
+  publish(
+    topic: string,
+    data: string | Uint8Array | ArrayBuffer,
+    isBinary?: boolean,
+    compress?: boolean,
+  ): PublishResult {
+    return this.#ctx.publish(topic, data, isBinary, compress, this);
   }
 
   /** Sends text (`compress: false` skips permessage-deflate for this message). */

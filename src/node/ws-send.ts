@@ -266,16 +266,43 @@ export abstract class WsSendPath {
   /** Sends a message prepared once for many connections (see prepared-message.ts). Returns as `send`. */
   sendPrepared(message: PreparedMessage, compress?: boolean): number {
     if (!this.isOpen) return SEND_DROPPED;
+    this.#checkNoFragmentOpen();
+    return this.#sendPrepared(message, compress);
+  }
+
+  /**
+   * @internal A publish's send: as `sendPrepared`, but a connection that cannot take a message now (closing, or in
+   * the middle of a fragmented send, which another message must not interleave: RFC 6455 §5.4) counts as dropped
+   * instead of throwing, so one subscriber never stops a publish to the others.
+   */
+  publishPrepared(message: PreparedMessage, compress?: boolean): number {
+    if (!this.isOpen || (this.flags & F_FRAGMENT_OPEN) !== 0) return SEND_DROPPED;
+    return this.#sendPrepared(message, compress);
+  }
+
+  /** The frame is encoded once per message (and per shared compressor setting) and written as it is. */
+  #sendPrepared(message: PreparedMessage, compress: boolean | undefined): number {
     const plain = message.data;
+    const isText = !message.binary;
     const codec = this.codec;
     if (codec === null || compress === false || !codec.wants(plain.length)) {
       if (codec !== null) deflateStats.skipped++;
-      return this.#sendFrameCounted(plain, plain.length, !message.binary, false, true);
+      return this.#sendEncoded(message.frame(), plain.length, isText);
     }
-    this.#checkNoFragmentOpen();
-    if (!codec.sharesOutput && !this.#admit(plain.length)) return SEND_DROPPED;
-    const payload = message.compressedFor(codec, coarseNow());
-    return this.#sendFrameCounted(payload, plain.length, !message.binary, true, codec.sharesOutput);
+    if (codec.sharesOutput)
+      return this.#sendEncoded(message.compressedFrameFor(codec, coarseNow()), plain.length, isText);
+    // With context takeover the compressed bytes depend on this connection's history: compressed for it alone,
+    // admitted first (see #sendCompressed).
+    if (!this.#admit(plain.length)) return SEND_DROPPED;
+    return this.#sendFrameCounted(codec.compress(plain, coarseNow()), plain.length, isText, true, false);
+  }
+
+  /** A message already encoded as one frame, shared with other connections: written as it is (no copy). */
+  #sendEncoded(frame: Buffer, plainLength: number, isText: boolean): number {
+    if (!this.#admit(frame.length)) return SEND_DROPPED;
+    this.core.sendEncoded(frame);
+    this.#countOut(plainLength, isText ? 'text' : 'binary', true);
+    return this.#afterSend(frame.length);
   }
 
   /** One whole message in one frame, counted and (when `admit`) checked against the backpressure limits. */

@@ -550,6 +550,18 @@ export class WsProtocol implements FrameReceiver {
   }
 
   /**
+   * Sends a whole message that is already one encoded frame (FIN set, unmasked, RSV1 only if an extension using
+   * it was negotiated): one frame written to many connections (a publish), encoded once. A server's frames only:
+   * RFC 6455 §5.3 has a client mask every frame with a fresh key.
+   * @throws InvalidStateError on a client, after a close frame was sent, or while a fragmented message is being sent
+   */
+  sendEncoded(frame: Buffer): void {
+    if (this.#mask) throw new InvalidStateError('A client masks every frame with a new key: no shared encoded frames');
+    this.#checkCanSendMessage();
+    this.#sink.write(frame);
+  }
+
+  /**
    * Sends a binary message in one frame.
    * @throws InvalidStateError after a close frame was sent, or while a fragmented message is being sent
    */
