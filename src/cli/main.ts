@@ -2,6 +2,7 @@
  * The `sockeye` command, built on the public API only.
  *
  *   sockeye echo [--port 9001] [--host 127.0.0.1] [--deflate] [--max-backpressure BYTES]   echo server
+ *   sockeye pubsub [--port 9002] [--host 127.0.0.1] [--deflate]   broadcast server: /NAME is topic NAME
  *   sockeye demo [--port 3000] [--host 127.0.0.1]   the demo server
  *   sockeye connect URL [-p protocol] [-H header]    interactive WebSocket client
  */
@@ -15,17 +16,19 @@ const USAGE = `Usage: sockeye <command> [options]
 Commands:
   echo    Echo server: HTTP requests are answered with a JSON description of them,
           WebSocket messages (any path) are echoed back as received
+  pubsub  Broadcast server: a WebSocket to /NAME subscribes to topic NAME (percent-decoded),
+          and each message it sends goes to every other subscriber of NAME (text and binary kept)
   demo    Demo server (chat room + HTTP routes)
   connect <url>      Interactive WebSocket client: lines typed are sent as text;
                      /ping [data], /close [code] [reason]. Exit codes: 0 clean close
                      (1000/1001/1005), 1 other close code, 3 could not connect, 4 dropped
 
 Options:
-  --port <n>         Port to listen on (echo: 9001, demo: 3000)
+  --port <n>         Port to listen on (echo: 9001, pubsub: 9002, demo: 3000)
   -p, --protocol <p> Subprotocol to offer (connect; repeatable)
   -H, --header <h>   Extra request header "Name: value" (connect; repeatable)
   --host <addr>      Address to bind (default 127.0.0.1)
-  --deflate          Accept permessage-deflate (echo): every valid RFC 7692 offer
+  --deflate          Accept permessage-deflate (echo, pubsub): every valid RFC 7692 offer
   --max-backpressure <bytes>
                      Most bytes a WebSocket peer may leave unread (echo); past it: 1008 and it is read
                      no more. Default: twice the peer's largest message so far plus 1 MiB
@@ -74,6 +77,18 @@ export async function main(argv: string[]): Promise<number> {
         websocket: values.deflate ? { ...ws, perMessageDeflate: true } : ws,
       });
       process.stdout.write(`sockeye echo listening on ${server.url}\n`);
+      shutdownOnSignal(server);
+      return -1;
+    }
+    case 'pubsub': {
+      const { pubsubOptions } = await import('./pubsub.js');
+      const server = await serve({
+        port: Number(values.port ?? 9002),
+        host: values.host,
+        request: (_req, res) => res.send('sockeye pubsub: open a WebSocket to /NAME to join topic NAME\n'),
+        websocket: pubsubOptions(values.deflate === true),
+      });
+      process.stdout.write(`sockeye pubsub listening on ${server.url}\n`);
       shutdownOnSignal(server);
       return -1;
     }

@@ -22,12 +22,20 @@ export interface EchoProcess {
 
 /** Starts `sockeye echo --port 0` (plus `extra` arguments); resolves once it listens. Killed after the test. */
 export function startEchoProcess(t: TestContext, extra: string[] = []): Promise<EchoProcess> {
-  const child = spawn(process.execPath, [BIN, 'echo', '--port', '0', ...extra], {
+  return startSockeyeProcess(t, 'echo', extra);
+}
+
+/**
+ * Starts `sockeye COMMAND --port 0` (plus `extra` arguments) as users run it; resolves with its port once it prints
+ * `listening on http://host:port`. Killed after the test.
+ */
+export function startSockeyeProcess(t: TestContext, command: string, extra: string[] = []): Promise<EchoProcess> {
+  const child = spawn(process.execPath, [BIN, command, '--port', '0', ...extra], {
     stdio: ['ignore', 'pipe', 'inherit'],
   });
   t.after(() => child.kill('SIGKILL'));
   return new Promise((resolve, reject) => {
-    const timer = setTimeout(() => reject(new Error('sockeye echo did not start')), 10_000);
+    const timer = setTimeout(() => reject(new Error(`sockeye ${command} did not start`)), 10_000);
     let out = '';
     child.stdout?.on('data', (d) => {
       out += d;

@@ -1,0 +1,78 @@
+/**
+ * `sockeye pubsub` as users run it (a child process), with `ws` clients: a WebSocket to `/NAME` joins topic NAME
+ * (percent-decoded) and each message it sends reaches every other subscriber of NAME, text as text and binary as
+ * binary, never the sender and never another topic (checked with a sentinel each); `--deflate` negotiates
+ * permessage-deflate; a path without a name is refused with 400.
+ */
+
+import assert from 'node:assert/strict';
+import { Buffer } from 'node:buffer';
+import net from 'node:net';
+import { test } from 'node:test';
+import type WebSocket from 'ws';
+import { startSockeyeProcess } from '../helpers/echo-process.js';
+import { openWs, waitFor } from '../helpers/slow-peers.js';
+
+function collect(ws: WebSocket): string[] {
+  const got: string[] = [];
+  ws.on('message', (d, isBinary) => got.push(isBinary ? `bin:${(d as Buffer).toString('hex')}` : String(d)));
+  return got;
+}
+
+test('sockeye pubsub: /NAME is topic NAME; messages go to every other subscriber, text and binary kept', async (t) => {
+  const { port } = await startSockeyeProcess(t, 'pubsub');
+  const base = `ws://127.0.0.1:${port}`;
+  const [a, b, c, d] = await Promise.all([
+    openWs(t, `${base}/room%20one`),
+    openWs(t, `${base}/room%20one`),
+    openWs(t, `${base}/other`),
+    openWs(t, `${base}/other`),
+  ]);
+  const [ga, gb, gc] = [collect(a), collect(b), collect(c)];
+  a.send('hi');
+  a.send(Buffer.from([1, 2]));
+  await waitFor(() => gb.length >= 2, 5000, 'b to get both');
+  assert.deepEqual(gb, ['hi', 'bin:0102']);
+  // Sentinels: what b sends reaches a, and d's reaches c; had a got its own or c another topic's, they would be first.
+  b.send('from b');
+  d.send('from d');
+  await waitFor(() => ga.length >= 1 && gc.length >= 1, 5000, 'the sentinels');
+  assert.deepEqual(ga, ['from b'], 'the sender does not get its own messages');
+  assert.deepEqual(gc, ['from d'], 'another topic gets nothing');
+});
+
+test('sockeye pubsub --deflate: permessage-deflate negotiated, messages pass compressed', async (t) => {
+  const { port } = await startSockeyeProcess(t, 'pubsub', ['--deflate']);
+  const url = `ws://127.0.0.1:${port}/news`;
+  const [a, b] = await Promise.all([
+    openWs(t, url, { perMessageDeflate: true }),
+    openWs(t, url, { perMessageDeflate: true }),
+  ]);
+  assert.match(a.extensions, /permessage-deflate/);
+  const gb = collect(b);
+  const big = 'headline '.repeat(500);
+  a.send(big);
+  await waitFor(() => gb.length >= 1, 5000, 'the message');
+  assert.equal(gb[0], big);
+});
+
+test('sockeye pubsub: a path without a topic name is refused with 400', async (t) => {
+  const { port } = await startSockeyeProcess(t, 'pubsub');
+  const status = await new Promise<string>((resolve, reject) => {
+    const s = net.connect(port, '127.0.0.1', () => {
+      s.write(
+        'GET / HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n',
+      );
+    });
+    let buf = '';
+    s.on('data', (d) => {
+      buf += d;
+      if (buf.includes('\r\n')) {
+        resolve(buf.slice(0, buf.indexOf('\r\n')));
+        s.destroy();
+      }
+    });
+    s.on('error', reject);
+  });
+  assert.equal(status, 'HTTP/1.1 400 Bad Request');
+});
