@@ -22,6 +22,7 @@ export { CloseEvent, type CloseEventInit, ErrorEvent, type ErrorEventInit } from
 export type { FetchHandler, FetchInfo } from './node/fetch.js';
 export type { ListenStats } from './node/listen-stats.js';
 export { PreparedMessage } from './node/prepared-message.js';
+export type { PubSubAdapter, PubSubHub } from './node/pubsub-adapter.js';
 export { SockeyeRequest } from './node/request.js';
 export { type BodyInit, SockeyeResponse } from './node/response.js';
 export {

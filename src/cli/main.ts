@@ -2,7 +2,7 @@
  * The `sockeye` command, built on the public API only.
  *
  *   sockeye echo [--port 9001] [--host 127.0.0.1] [--deflate] [--max-backpressure BYTES]   echo server
- *   sockeye pubsub [--port 9002] [--host 127.0.0.1] [--deflate]   broadcast server: /NAME is topic NAME
+ *   sockeye pubsub [--port 9002] [--host 127.0.0.1] [--redis URL] [--deflate]   broadcast: /NAME is topic NAME
  *   sockeye demo [--port 3000] [--host 127.0.0.1]   the demo server
  *   sockeye connect URL [-p protocol] [-H header]    interactive WebSocket client
  */
@@ -29,6 +29,8 @@ Options:
   -H, --header <h>   Extra request header "Name: value" (connect; repeatable)
   --host <addr>      Address to bind (default 127.0.0.1)
   --deflate          Accept permessage-deflate (echo, pubsub): every valid RFC 7692 offer
+  --redis <url>      Share topics with every other sockeye pubsub on this Redis (pubsub): channel
+                     names are "sockeye:" + topic; needs the ioredis package
   --max-backpressure <bytes>
                      Most bytes a WebSocket peer may leave unread (echo); past it: 1008 and it is read
                      no more. Default: twice the peer's largest message so far plus 1 MiB
@@ -46,6 +48,7 @@ export async function main(argv: string[]): Promise<number> {
       host: { type: 'string', default: '127.0.0.1' },
       deflate: { type: 'boolean' },
       'max-backpressure': { type: 'string' },
+      redis: { type: 'string' },
       help: { type: 'boolean', short: 'h' },
     },
   });
@@ -82,12 +85,30 @@ export async function main(argv: string[]): Promise<number> {
     }
     case 'pubsub': {
       const { pubsubOptions } = await import('./pubsub.js');
+      let pubsub: import('../index.js').PubSubAdapter | undefined;
+      if (values.redis !== undefined) {
+        let redis: typeof import('../redis/index.js');
+        try {
+          redis = await import('../redis/index.js');
+        } catch {
+          process.stderr.write('sockeye pubsub --redis needs the ioredis package: npm install ioredis\n');
+          return 2;
+        }
+        pubsub = redis.redisPubSub({ url: values.redis });
+      }
+      let stats: () => unknown = () => null;
       const server = await serve({
         port: Number(values.port ?? 9002),
         host: values.host,
-        request: (_req, res) => res.send('sockeye pubsub: open a WebSocket to /NAME to join topic NAME\n'),
+        // GET /stats: server.stats() as JSON (the adapter's state and counters under "pubsub").
+        request: (req, res) => {
+          if (req.path === '/stats') res.json(stats());
+          else res.send('sockeye pubsub: open a WebSocket to /NAME to join topic NAME\n');
+        },
         websocket: pubsubOptions(values.deflate === true),
+        ...(pubsub === undefined ? {} : { pubsub }),
       });
+      stats = () => server.stats();
       process.stdout.write(`sockeye pubsub listening on ${server.url}\n`);
       shutdownOnSignal(server);
       return -1;

@@ -39,6 +39,7 @@ import {
 import type { ListenStats } from './listen-stats.js';
 import { createListener, type Listener } from './listener.js';
 import { formatMetrics } from './metrics.js';
+import type { PubSubAdapter } from './pubsub-adapter.js';
 import type { SockeyeRequest } from './request.js';
 import type { SockeyeResponse } from './response.js';
 import type { ServerStats } from './stats.js';
@@ -120,6 +121,11 @@ export interface ServeOptions<T = unknown> {
   tcpKeepAlive?: number | false;
   /** Serve `stats()` in the Prometheus text format at this path (e.g. `"/metrics"`). Default: off. */
   metrics?: string;
+  /**
+   * Topics across nodes: an adapter that carries publishes to other processes or machines and delivers theirs
+   * (`redisPubSub()` from `sockeye/redis`, or your own `PubSubAdapter`). Needs a `websocket` section.
+   */
+  pubsub?: PubSubAdapter;
   /** Called when any connection ends (HTTP or WebSocket), with why, for logging. */
   onConnectionEnd?: (info: ConnectionEndInfo) => void;
 }
@@ -227,6 +233,10 @@ export class Server implements ServerContext {
     const wsOptions = options.websocket as WebSocketOptions<unknown> | undefined;
     this.#ws = wsOptions === undefined ? null : new WsServerContext(wsOptions);
     if (this.#ws !== null) this.#ws.onEnd = (ws, info) => this.#websocketEnded(ws, info);
+    if (options.pubsub !== undefined) {
+      if (this.#ws === null) throw new TypeError('serve({ pubsub }) needs a websocket section: topics are WebSockets');
+      this.#ws.useAdapter(options.pubsub);
+    }
     if (options.request !== undefined) this.#handler = options.request;
     else if (options.fetch !== undefined) {
       const fetch = options.fetch;
@@ -530,7 +540,13 @@ export class Server implements ServerContext {
         this.#stopTick?.();
         this.#stopTick = null;
         result.closed = Math.max(0, total - result.terminated);
-        resolve(result);
+        const adapter = this.#ws?.adapter ?? null;
+        if (adapter === null) resolve(result);
+        else
+          adapter.close().then(
+            () => resolve(result),
+            () => resolve(result),
+          );
       };
       this.#onEmpty = finish;
       for (const c of this.connections) {
@@ -621,6 +637,7 @@ export class Server implements ServerContext {
         ws === null || ws.deflateSettings === null ? null : { ...deflateStats, connectionsHoldingContexts: holding },
       listen: this.#listener?.queue == null ? NO_LISTEN_STATS : this.#listener.queue.snapshot(),
       uptimeSeconds: (Date.now() - this.#startedAt) / 1000,
+      pubsub: this.#ws?.adapter?.stats?.() ?? null,
     };
   }
 }

@@ -40,4 +40,6 @@ export interface ServerStats {
   listen: ListenStats;
   /** Seconds since the server started listening. */
   uptimeSeconds: number;
+  /** The pub/sub adapter's state and counters (`serve({ pubsub })`), or null without one. */
+  pubsub: Record<string, number | string> | null;
 }

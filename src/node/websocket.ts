@@ -30,6 +30,7 @@ import {
   resolveDeflateSettings,
 } from './deflate.js';
 import { PreparedMessage } from './prepared-message.js';
+import type { PublishResult, PubSubAdapter } from './pubsub-adapter.js';
 import type { SockeyeRequest } from './request.js';
 import type { Transport } from './transport.js';
 import {
@@ -42,6 +43,7 @@ import {
   type WsConnectionHandler,
 } from './ws-connection.js';
 
+export type { PublishResult } from './pubsub-adapter.js';
 export {
   type CloseCause,
   type CloseInfo,
@@ -50,14 +52,6 @@ export {
   SEND_DROPPED,
   type WebSocketStats,
 } from './ws-connection.js';
-
-/** What a publish did: subscribers that got the message now, that have it queued over `backpressureLimit`, and that
- * did not get it (closing, their `maxBackpressure` policy, or in the middle of sending a fragmented message). */
-export interface PublishResult {
-  sent: number;
-  queued: number;
-  dropped: number;
-}
 
 /** What the application's `upgrade` hook may return. */
 export type UpgradeResult<T> =
@@ -221,6 +215,8 @@ export class WsServerContext<T = unknown> implements WsConnectionConfig {
   readonly open: Set<ServerWebSocket<T>>;
   /** Which connections subscribe to which topics (src/pubsub/topics.ts). */
   readonly topics: TopicRegistry<ServerWebSocket<T>>;
+  /** The bridge to other nodes (`serve({ pubsub })`), or null. */
+  adapter: PubSubAdapter | null;
   /** Server-level hook for every end (logging). */
   onEnd: ((ws: ServerWebSocket<T>, info: CloseInfo) => void) | null;
 
@@ -255,14 +251,25 @@ export class WsServerContext<T = unknown> implements WsConnectionConfig {
     this.stats = newWebSocketStats();
     this.open = new Set();
     this.topics = new TopicRegistry({ maxTopicsPerSubscriber: options.maxTopicsPerConnection });
+    this.adapter = null;
     this.finWaiting = 0;
     this.onEnd = null;
+  }
+
+  /** Connects `adapter`: it hears of topics gaining their first and losing their last local subscriber. */
+  useAdapter(adapter: PubSubAdapter): void {
+    this.adapter = adapter;
+    this.topics.events = { added: (t) => adapter.subscribe(t), removed: (t) => adapter.unsubscribe(t) };
+    adapter.attach({
+      deliver: (topic, data, isBinary) => this.publish(topic, data, isBinary, undefined, null, false),
+      topics: () => this.topics.topics(),
+    });
   }
 
   /**
    * Publishes to every subscriber of `topic` but `except`: the message is framed once (and compressed once per
    * shared compressor setting) and the same bytes are written to each, in subscription order, each connection's
-   * backpressure policy applying to it alone.
+   * backpressure policy applying to it alone. With an adapter (and `forward`), other nodes get it too.
    */
   publish(
     topic: string,
@@ -270,15 +277,21 @@ export class WsServerContext<T = unknown> implements WsConnectionConfig {
     isBinary: boolean | undefined,
     compress: boolean | undefined,
     except: ServerWebSocket<T> | null,
+    forward = true,
   ): PublishResult {
-    const subs = this.topics.subscribers(topic);
     if (typeof topic !== 'string') throw new TypeError(`topic must be a string, got ${typeof topic}`);
+    const subs = this.topics.subscribers(topic);
     const result: PublishResult = { sent: 0, queued: 0, dropped: 0 };
-    if (subs.size === 0 || (subs.size === 1 && except !== null && subs.has(except))) return result;
+    const adapter = forward ? this.adapter : null;
+    if (adapter === null && (subs.size === 0 || (subs.size === 1 && except !== null && subs.has(except)))) {
+      return result;
+    }
     const message = new PreparedMessage(
       data instanceof ArrayBuffer ? new Uint8Array(data) : data,
       isBinary ?? typeof data !== 'string',
     );
+    // Other nodes first: what they deliver does not depend on this node's subscribers.
+    if (adapter !== null) adapter.publish(topic, message.data, message.binary);
     for (const ws of subs) {
       if (ws === except) continue;
       const r = ws.publishPrepared(message, compress);

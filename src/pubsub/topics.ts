@@ -11,6 +11,12 @@
 
 import { PUBSUB_MAX_TOPIC_BYTES, PUBSUB_MAX_TOPICS_PER_SUBSCRIBER } from '../limits.js';
 
+/** Told when a topic gains its first subscriber and loses its last (a pub/sub adapter subscribes elsewhere then). */
+export interface TopicEvents {
+  added(topic: string): void;
+  removed(topic: string): void;
+}
+
 /** Limits of a registry. */
 export interface TopicLimits {
   /** Longest topic name in UTF-8 bytes. Default 1 KiB (`PUBSUB_MAX_TOPIC_BYTES`). */
@@ -25,8 +31,11 @@ export class TopicRegistry<S extends object> {
   readonly #topics: Map<string, Set<S>>;
   readonly #of: WeakMap<S, Set<string>>;
   readonly #limits: TopicLimits;
+  /** Who hears about topics gaining their first / losing their last subscriber (null: nobody). */
+  events: TopicEvents | null;
 
   constructor(limits: Partial<TopicLimits> = {}) {
+    this.events = null;
     this.#topics = new Map();
     this.#of = new WeakMap();
     this.#limits = {
@@ -57,6 +66,9 @@ export class TopicRegistry<S extends object> {
     if (subs === undefined) {
       subs = new Set();
       this.#topics.set(topic, subs);
+      subs.add(sub);
+      this.events?.added(topic);
+      return true;
     }
     subs.add(sub);
     return true;
@@ -87,7 +99,10 @@ export class TopicRegistry<S extends object> {
     if (subs === undefined) return;
     subs.delete(sub);
     // A topic without subscribers is forgotten: the registry holds only topics someone is in.
-    if (subs.size === 0) this.#topics.delete(topic);
+    if (subs.size === 0) {
+      this.#topics.delete(topic);
+      this.events?.removed(topic);
+    }
   }
 
   isSubscribed(sub: S, topic: string): boolean {

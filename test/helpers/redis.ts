@@ -1,0 +1,87 @@
+/**
+ * A real Debian `redis-server` for a test: started on a free loopback port with a temp dir (no persistence),
+ * stopped when the test ends; `restart()` kills it and starts it again on the same port (a Redis outage).
+ */
+
+import { type ChildProcess, spawn } from 'node:child_process';
+import { mkdtempSync, rmSync } from 'node:fs';
+import net from 'node:net';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import type { TestContext } from 'node:test';
+
+export const REDIS_SERVER = '/usr/bin/redis-server';
+
+export interface RedisServer {
+  port: number;
+  url: string;
+  /** Kills redis-server (SIGKILL: no goodbye to the clients) and resolves once it is gone. */
+  stop(): Promise<void>;
+  /** Starts it again on the same port (empty: no persistence). */
+  start(): Promise<void>;
+}
+
+/** A free TCP port on 127.0.0.1 (listen on 0, read it, close). */
+export function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const srv = net.createServer();
+    srv.on('error', reject);
+    srv.listen(0, '127.0.0.1', () => {
+      const port = (srv.address() as net.AddressInfo).port;
+      srv.close(() => resolve(port));
+    });
+  });
+}
+
+/** Resolves once redis answers PING on `port` (bounded: 10 s). */
+async function waitReady(port: number): Promise<void> {
+  const deadline = Date.now() + 10_000;
+  for (;;) {
+    const ok = await new Promise<boolean>((resolve) => {
+      const s = net.connect(port, '127.0.0.1', () => s.write('PING\r\n'));
+      s.setTimeout(500, () => {
+        s.destroy();
+        resolve(false);
+      });
+      s.on('data', (d) => {
+        s.destroy();
+        resolve(d.toString().startsWith('+PONG'));
+      });
+      s.on('error', () => resolve(false));
+    });
+    if (ok) return;
+    if (Date.now() > deadline) throw new Error(`redis-server did not answer on port ${port}`);
+    await new Promise((r) => setTimeout(r, 50));
+  }
+}
+
+export async function startRedis(t: TestContext): Promise<RedisServer> {
+  const port = await freePort();
+  const dir = mkdtempSync(path.join(tmpdir(), 'sockeye-redis-'));
+  let child: ChildProcess | null = null;
+  const start = async () => {
+    child = spawn(
+      REDIS_SERVER,
+      ['--port', String(port), '--bind', '127.0.0.1', '--dir', dir, '--save', '', '--appendonly', 'no'],
+      { stdio: 'ignore' },
+    );
+    await waitReady(port);
+  };
+  const stop = () =>
+    new Promise<void>((resolve) => {
+      const c = child as ChildProcess | null;
+      child = null;
+      if (c === null || c.exitCode !== null) {
+        resolve();
+        return;
+      }
+      c.once('exit', () => resolve());
+      c.kill('SIGKILL');
+    });
+  await start();
+  t.after(async () => {
+    await stop();
+    rmSync(dir, { recursive: true, force: true });
+  });
+  return { port, url: `redis://127.0.0.1:${port}`, stop, start };
+}
