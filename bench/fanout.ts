@@ -1,0 +1,146 @@
+/**
+ * Fan-out (issue 17 §4): one publisher, N subscribers, messages of SIZE bytes: deliveries per second and server CPU
+ * per delivery, for sockeye's `server.publish` (framed once), `ws` with a loop over its clients (the usual way), and
+ * Bun's `server.publish` (uWebSockets) when the shared harness has Bun, in one run. Each server runs in a child
+ * pinned to core 0 and publishes in bursts of 16 messages per event-loop turn, for SECONDS, to every subscriber;
+ * the subscribers are plain sockets in this process (run it under `taskset -c 1`), counting bytes only (a frame
+ * is SIZE bytes plus a 2, 4 or 10-byte header on the wire), so the load side does as little as possible per message.
+ *
+ *   taskset -c 1 node dist/bench/fanout.js [SUBSCRIBERS=1000] [SIZE=32] [SECONDS=5]
+ *
+ * A server that cannot keep up queues for its subscribers: every server gets a large maxBackpressure, and only
+ * what reached the subscribers counts. CPU per delivery comes from /proc (user+sys of the server over the run).
+ */
+
+import { spawn } from 'node:child_process';
+import { readFileSync } from 'node:fs';
+import net from 'node:net';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+const here = path.dirname(fileURLToPath(import.meta.url));
+const root = path.join(here, '../..');
+const N = Number(process.argv[2] ?? 1000);
+const SIZE = Number(process.argv[3] ?? 32);
+const SECONDS = Number(process.argv[4] ?? 5);
+const DEPS = process.env.BENCH_DEPS ?? '/tmp/bench-deps';
+const BUN = path.join(DEPS, 'node_modules/@oven/bun-linux-x64/bin/bun');
+
+// Each server: WebSocket on /, and on the HTTP request GET /go it publishes for SECONDS and answers when done.
+const servers: { name: string; cmd: string[]; code: string }[] = [
+  {
+    name: 'sockeye publish',
+    cmd: [process.execPath, '--input-type=module', '-e'],
+    code: `
+      const { serve } = await import(${JSON.stringify(path.join(root, 'dist/src/index.js'))});
+      const msg = Buffer.alloc(${SIZE}, 120);
+      const server = await serve({ port: 0, host: '127.0.0.1', websocket: { maxBackpressure: 1 << 30,
+        open(ws) { ws.subscribe('t'); } },
+        request(req, res) {
+          const end = Date.now() + ${SECONDS * 1000};
+          const burst = () => { for (let i = 0; i < 16; i++) server.publish('t', msg); if (Date.now() < end) setImmediate(burst); else res.send('done'); };
+          burst();
+        } });
+      console.log('port', server.port);`,
+  },
+  {
+    name: 'ws loop',
+    cmd: [process.execPath, '-e'],
+    code: `
+      const http = require('node:http'); const { WebSocketServer } = require(${JSON.stringify(path.join(DEPS, 'node_modules/ws'))});
+      const msg = Buffer.alloc(${SIZE}, 120);
+      const srv = http.createServer((req, res) => {
+        const end = Date.now() + ${SECONDS * 1000};
+        const burst = () => { for (let i = 0; i < 16; i++) for (const c of wss.clients) c.send(msg); if (Date.now() < end) setImmediate(burst); else res.end('done'); };
+        burst();
+      });
+      const wss = new WebSocketServer({ server: srv, perMessageDeflate: false });
+      srv.listen(0, '127.0.0.1', () => console.log('port', srv.address().port));`,
+  },
+  {
+    name: 'bun publish',
+    cmd: [BUN, '-e'],
+    code: `
+      const msg = new Uint8Array(${SIZE}).fill(120);
+      const server = Bun.serve({ hostname: '127.0.0.1', port: 0,
+        fetch(req, server) {
+          if (server.upgrade(req)) return;
+          return new Promise((resolve) => {
+            const end = Date.now() + ${SECONDS * 1000};
+            const burst = () => { for (let i = 0; i < 16; i++) server.publish('t', msg); if (Date.now() < end) setImmediate(burst); else resolve(new Response('done')); };
+            burst();
+          });
+        },
+        websocket: { perMessageDeflate: false, backpressureLimit: 1 << 30, open(ws) { ws.subscribe('t'); }, message() {} } });
+      console.log('port', server.port);`,
+  },
+];
+
+function cpuOf(pid: number): number {
+  const f = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]?.split(' ') ?? [];
+  return (Number(f[11]) + Number(f[12])) / 100;
+}
+
+async function runOne(s: (typeof servers)[number]): Promise<string> {
+  if (s.cmd[0] === BUN) {
+    try {
+      readFileSync(BUN);
+    } catch {
+      return `${s.name}: skipped (no Bun at ${BUN})`;
+    }
+  }
+  const child = spawn('taskset', ['-c', '0', ...s.cmd, s.code], { stdio: ['ignore', 'pipe', 'inherit'] });
+  const port = await new Promise<number>((resolve) => {
+    let out = '';
+    child.stdout.on('data', (d) => {
+      out += d;
+      const m = /port (\d+)/.exec(out);
+      if (m) resolve(Number(m[1]));
+    });
+  });
+  let bytes = 0;
+  const sockets: net.Socket[] = [];
+  const key = 'dGhlIHNhbXBsZSBub25jZQ==';
+  for (let i = 0; i < N; i += 100) {
+    await Promise.all(
+      Array.from({ length: Math.min(100, N - i) }, () => {
+        const sock = net.connect(port, '127.0.0.1');
+        sockets.push(sock);
+        return new Promise<void>((resolve) => {
+          let head = true;
+          sock.on('data', (d: Buffer) => {
+            if (head) {
+              const at = d.indexOf('\r\n\r\n');
+              if (at < 0) return;
+              head = false;
+              bytes += d.length - at - 4;
+              resolve();
+              return;
+            }
+            bytes += d.length;
+          });
+          sock.write(
+            `GET / HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Key: ${key}\r\nSec-WebSocket-Version: 13\r\n\r\n`,
+          );
+        });
+      }),
+    );
+  }
+  await new Promise((r) => setTimeout(r, 300));
+  bytes = 0;
+  const cpu0 = cpuOf(child.pid as number);
+  const t0 = performance.now();
+  const res = await fetch(`http://127.0.0.1:${port}/go`);
+  await res.text();
+  // What was published late in the window is still in flight: give it a moment, bounded.
+  await new Promise((r) => setTimeout(r, 200));
+  const elapsed = (performance.now() - t0) / 1000;
+  const cpu = cpuOf(child.pid as number) - cpu0;
+  const deliveries = bytes / (SIZE + (SIZE < 126 ? 2 : SIZE < 65536 ? 4 : 10));
+  for (const s of sockets) s.destroy();
+  child.kill('SIGKILL');
+  return `${s.name}: ${N} subscribers, ${SIZE} B: ${(deliveries / elapsed / 1e6).toFixed(2)} M deliveries/s, server CPU ${((cpu / deliveries) * 1e9).toFixed(0)} ns per delivery (${(deliveries / 1e6).toFixed(1)} M in ${elapsed.toFixed(1)} s)`;
+}
+
+for (const s of servers) console.log(await runOne(s));
+process.exit(0);
