@@ -221,6 +221,14 @@ export class SocketWriter {
     return this.bytes;
   }
 
+  /**
+   * Of those, the bytes of a batch held to the end of the event-loop turn (see holdOpen): about to be written, and
+   * never more than HOLD_MAX (a fuller batch is written at once), so backpressure policies need not count them.
+   */
+  get heldBytes(): number {
+    return (this.hold & HOLDING) !== 0 ? this.bytes : 0;
+  }
+
   private flush(): void {
     let rewindArena: Buffer | null = null;
     let rewindStart = 0;

@@ -61,6 +61,8 @@ export interface TransportWriter {
   end(): void;
   /** Bytes of the open batch not yet handed on. */
   readonly pendingBytes: number;
+  /** Of those, the bytes of a batch held to the end of the event-loop turn (bounded; 0 when none is held). */
+  readonly heldBytes: number;
 }
 
 /** The byte-transport contract (see the top of this file). */

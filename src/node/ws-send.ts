@@ -182,7 +182,9 @@ export abstract class WsSendPath {
    */
   #admit(n: number): boolean {
     const config = this.config;
-    const buffered = this.transport.bufferedAmount;
+    // A batch held to the end of this turn (a burst of publishes, a streamed echo) is about to be written and is
+    // bounded by the writer (HOLD_MAX): what piles up for a slow peer is the rest.
+    const buffered = this.transport.bufferedAmount - this.transport.writer.heldBytes;
     // A message on an empty buffer always goes: the limit bounds what piles up, not message size.
     if (buffered === 0 || buffered + n <= this.#maxBackpressure) return true;
     const stats = config.stats;
@@ -417,7 +419,8 @@ export abstract class WsSendPath {
   }
 
   #afterSend(n: number): number {
-    if (this.transport.bufferedAmount <= this.config.backpressureLimit) return n;
+    const t = this.transport;
+    if (t.bufferedAmount - t.writer.heldBytes <= this.config.backpressureLimit) return n;
     if ((this.flags & F_WANT_DRAIN) === 0) {
       this.flags |= F_WANT_DRAIN;
       // The bytes may still sit in the open batch: once it is written (after the current handler), make sure the

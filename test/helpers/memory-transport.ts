@@ -110,6 +110,9 @@ export class MemoryTransport implements Transport, TransportWriter {
     return n;
   }
 
+  /** Nothing is held past a batch here. */
+  readonly heldBytes = 0;
+
   get bufferedAmount(): number {
     return this.pendingBytes + this.#unreadBytes;
   }
