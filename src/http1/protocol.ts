@@ -858,8 +858,10 @@ function checkTarget(method: string, target: string, info: RequestInfo): Protoco
   if (target === '*') {
     return method === 'OPTIONS' ? null : httpError(400, 'ERR_HTTP_INVALID_TARGET', 'Asterisk-form is only for OPTIONS');
   }
-  // absolute-form = absolute-URI (RFC 3986 §4.3: scheme ":" hier-part [ "?" query ])
-  const m = /^([A-Za-z][A-Za-z0-9+\-.]*):\/\/([^/?#]*)(.*)$/.exec(target);
+  // absolute-form = absolute-URI (RFC 3986 §4.3: scheme ":" hier-part [ "?" query ]). SECURITY (ReDoS): anchored
+  // at the start only, with no `(.*)$` after the authority (which, were a line terminator ever in the target, would
+  // retry every shorter authority: quadratic): each part stops at a character the next cannot start with.
+  const m = /^([A-Za-z][A-Za-z0-9+\-.]*):\/\/([^/?#]*)/.exec(target);
   if (m === null) return httpError(400, 'ERR_HTTP_INVALID_TARGET', 'Invalid request-target');
   const authority = m[2] as string;
   // RFC 9110 §4.2.4: a recipient "SHOULD parse for userinfo and treat its presence as an error" (it is a
