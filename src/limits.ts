@@ -38,7 +38,8 @@ export const MAX_REQUESTS_PER_CONNECTION = 0;
 /** Graceful close: connections still busy after 10 s are destroyed. */
 export const CLOSE_DEADLINE_MS = 10_000;
 
-/** Bytes the HTTP adapter buffers ahead of the handler (pipelined requests) before it pauses the socket. */
+/** Bytes the HTTP adapter buffers ahead of the handler (pipelined requests) before it pauses the socket; also the
+ * responses a pipelining client has not read before the next pipelined request waits (docs/attacks.md). */
 export const HTTP_MAX_PIPELINE_BYTES = 64 * 1024;
 
 /** Unread request-body bytes held per request before the socket is paused (resumed below half of it): 64 KiB, the
@@ -92,7 +93,8 @@ export const WS_FRAGMENT_SIZE = 64 * 1024;
 export const WS_BACKPRESSURE_LIMIT = 64 * 1024;
 
 /** Most bytes queued for a peer that does not read before the policy applies (close 1008 or drop): 1 MiB, as
- * uWS's default maxBackpressure (the issue's "e.g. 1 MiB"). Bounds server memory per slow consumer. */
+ * uWS's default maxBackpressure (the issue's "e.g. 1 MiB"). Bounds server memory per slow consumer; pongs count
+ * too (a ping flood that is never read, ws-send.ts checkPongBacklog). */
 export const WS_MAX_BACKPRESSURE = 1024 * 1024;
 
 /** Seconds without traffic before a liveness ping: 120 s, uWS's default idleTimeout. */

@@ -154,6 +154,13 @@ export class Http1ServerProtocol implements RequestParserHandler {
   private contentRemaining: number;
   private continueSent: boolean;
   private inReceive: boolean;
+  /**
+   * Set by the adapter while the peer is not reading the responses already written: the next pipelined request
+   * is not started (its bytes wait in `pending`, bounded by the adapter pausing its reads) until this is cleared
+   * and `drive()` called. Without it a client that pipelines requests and never reads makes the server queue one
+   * response per request it parses, without bound.
+   */
+  holdNext: boolean;
   /** Requests seen on this connection. */
   requests: number;
   /** The previous accepted request's analysis and what it was made from (see onHead). */
@@ -182,6 +189,7 @@ export class Http1ServerProtocol implements RequestParserHandler {
     this.contentRemaining = -1;
     this.continueSent = false;
     this.inReceive = false;
+    this.holdNext = false;
     this.requests = 0;
     this.lastAnalysis = null;
     this.lastAnalyzedFields = null;
@@ -238,6 +246,8 @@ export class Http1ServerProtocol implements RequestParserHandler {
           this.parser.next();
           this.state = S_IDLE;
         }
+        // Between two requests, the adapter may hold the next one (see holdNext).
+        if (this.holdNext && this.state === S_IDLE && this.parser.isIdle) break;
         if (this.parser.isFailed) break;
         const pending = this.pending;
         const buf = pending[0] as Buffer;
@@ -848,8 +858,10 @@ function checkTarget(method: string, target: string, info: RequestInfo): Protoco
   if (target === '*') {
     return method === 'OPTIONS' ? null : httpError(400, 'ERR_HTTP_INVALID_TARGET', 'Asterisk-form is only for OPTIONS');
   }
-  // absolute-form = absolute-URI (RFC 3986 §4.3: scheme ":" hier-part [ "?" query ])
-  const m = /^([A-Za-z][A-Za-z0-9+\-.]*):\/\/([^/?#]*)(.*)$/.exec(target);
+  // absolute-form = absolute-URI (RFC 3986 §4.3: scheme ":" hier-part [ "?" query ]). SECURITY (ReDoS): anchored
+  // at the start only, with no `(.*)$` after the authority (which, were a line terminator ever in the target, would
+  // retry every shorter authority: quadratic): each part stops at a character the next cannot start with.
+  const m = /^([A-Za-z][A-Za-z0-9+\-.]*):\/\/([^/?#]*)/.exec(target);
   if (m === null) return httpError(400, 'ERR_HTTP_INVALID_TARGET', 'Invalid request-target');
   const authority = m[2] as string;
   // RFC 9110 §4.2.4: a recipient "SHOULD parse for userinfo and treat its presence as an error" (it is a

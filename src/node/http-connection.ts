@@ -97,6 +97,8 @@ export class HttpConnection implements ResponseTarget, BodySource, ReadTarget {
   lastBody: number;
   /** The socket is paused because of the body or the pipeline. */
   paused: boolean;
+  /** Responses wait unread past maxPipelineBytes: the next pipelined request waits (see afterResponse). */
+  outputHeld: boolean;
   /** The connection is ending (after `end()`): the socket is half-closed and lingering. */
   ending: boolean;
   closed: boolean;
@@ -119,6 +121,7 @@ export class HttpConnection implements ResponseTarget, BodySource, ReadTarget {
     this.phaseStart = coarseNow();
     this.lastBody = 0;
     this.paused = false;
+    this.outputHeld = false;
     this.ending = false;
     this.closed = false;
     this.draining = false;
@@ -167,6 +170,7 @@ export class HttpConnection implements ResponseTarget, BodySource, ReadTarget {
     } finally {
       this.writer.commit();
     }
+    if (this.outputHeld) this.releaseOutput();
     if (p.state === S_UPGRADED) {
       this.handOver();
       return;
@@ -224,6 +228,7 @@ export class HttpConnection implements ResponseTarget, BodySource, ReadTarget {
   private drainWaiters: (() => void)[] = [];
 
   /** @internal */ onDrain(): void {
+    if (this.outputHeld) this.releaseOutput();
     const w = this.drainWaiters;
     if (w.length === 0) return;
     this.drainWaiters = [];
@@ -409,6 +414,21 @@ export class HttpConnection implements ResponseTarget, BodySource, ReadTarget {
     }
     this.phaseStart = coarseNow();
     if (p.state === S_CLOSING || this.ending) return;
+    // SECURITY: a client that pipelines requests and never reads the responses would make us parse and answer
+    // its requests, queueing every response, as fast as it sends them. Once the responses not yet taken by the
+    // kernel pass the pipeline budget, the next request waits until the peer has read them (onDrain); its bytes
+    // wait in the protocol, and past maxPipelineBytes of them reading stops (receive). What such a client costs
+    // is bounded: maxPipelineBytes of requests, as much of responses, plus one read and one response.
+    if (this.writer.pendingBytes + this.socket.writableLength > this.ctx.maxPipelineBytes) {
+      this.outputHeld = true;
+      this.protocol.holdNext = true;
+    }
+    this.continuePipeline();
+  }
+
+  /** After a response: goes on with the pipelined requests unless held, and reads again when nothing holds it. */
+  private continuePipeline(): void {
+    const p = this.protocol;
     if (!p.isInReceive && p.pendingBytes > 0) {
       // Pipelined requests were waiting for this response.
       this.writer.begin();
@@ -426,10 +446,38 @@ export class HttpConnection implements ResponseTarget, BodySource, ReadTarget {
       return;
     }
     const current = this.request;
-    if (this.paused && p.pendingBytes <= this.ctx.maxPipelineBytes && (current === null || current.complete)) {
+    if (
+      this.paused &&
+      !this.outputHeld &&
+      p.pendingBytes <= this.ctx.maxPipelineBytes &&
+      (current === null || current.complete)
+    ) {
       this.resume();
     }
     this.releaseExchange();
+  }
+
+  /**
+   * Once a batch is written or the socket drained: while the socket keeps up, go on with the held requests (each
+   * round may hold again). A socket still over the budget is waited for: its 'drain' comes, since a write took it
+   * past its highWaterMark (unless that is above the budget: then nothing would come, and we go on).
+   */
+  private releaseOutput(): void {
+    const socket = this.socket;
+    while (
+      this.outputHeld &&
+      !this.closed &&
+      !this.ending &&
+      this.writer.pendingBytes === 0 &&
+      (socket.writableLength <= this.ctx.maxPipelineBytes || !socket.writableNeedDrain)
+    ) {
+      this.outputHeld = false;
+      this.protocol.holdNext = false;
+      this.continuePipeline();
+    }
+    // The peer's FIN came while requests were held (onEnd found the connection busy): now they are answered, the
+    // end is handled as it would have been then.
+    if (!this.outputHeld && this.socket.readableEnded && !this.closed && !this.ending) this.onEnd();
   }
 
   /** Lets go of the request and response once both are over: an idle keep-alive connection keeps neither (nor
@@ -452,6 +500,7 @@ export class HttpConnection implements ResponseTarget, BodySource, ReadTarget {
 
   uncork(): void {
     this.writer.commit();
+    if (this.outputHeld) this.releaseOutput();
   }
 
   /** Deadline checks, from the server's coarse tick. */

@@ -162,7 +162,9 @@ export interface WebSocketOptions<T = unknown> {
   /**
    * Most bytes queued for a peer that does not read. A message that would pass it is not queued: with policy
    * `close` (default) the connection is closed with 1008 and destroyed if the close frame cannot be delivered
-   * within `closeTimeout`; with `drop` the message is skipped and counted. Default 1 MiB.
+   * within `closeTimeout`; with `drop` the message is skipped and counted. The pongs answering a peer's pings
+   * count too: past the limit, `close` fails the connection with 1008 and `drop` stops reading until the peer has
+   * read (RFC 6455 §5.5.3: only the latest ping needs its pong). Default 1 MiB.
    */
   maxBackpressure?: number;
   backpressurePolicy?: BackpressurePolicy;

@@ -26,6 +26,7 @@ import {
   F_FAILED,
   F_INFLATING_BINARY,
   F_PAUSED,
+  F_PONG_HELD,
   F_READ_STOPPED,
   WsSendPath,
 } from './ws-send.js';
@@ -137,7 +138,7 @@ export class WsConnection extends WsSendPath implements WsHandler, TransportTarg
   resumeIfPaused(): void {
     // `resume()` on a flowing socket still schedules a tick to restart a stream that never stopped (PERF: bench
     // ws-storm): only a paused one.
-    if ((this.flags & (F_CLOSED | F_PAUSED | F_READ_STOPPED)) === 0 && this.transport.isPaused) {
+    if ((this.flags & (F_CLOSED | F_PAUSED | F_READ_STOPPED | F_PONG_HELD)) === 0 && this.transport.isPaused) {
       this.transport.resume();
     }
   }
@@ -503,7 +504,7 @@ export class WsConnection extends WsSendPath implements WsHandler, TransportTarg
       this.onTransportClose();
       return;
     }
-    if ((this.flags & (F_PAUSED | F_READ_STOPPED | F_CLOSED)) === 0) this.transport.resume();
+    if ((this.flags & (F_PAUSED | F_READ_STOPPED | F_CLOSED | F_PONG_HELD)) === 0) this.transport.resume();
   }
 
   #deliver(binary: boolean, data: Buffer): void {
@@ -535,6 +536,8 @@ export class WsConnection extends WsSendPath implements WsHandler, TransportTarg
 
   /** @internal */
   onPing(data: Buffer): void {
+    // The core has written the pong already: a peer that pings and never reads must not grow our queue.
+    this.checkPongBacklog();
     const deferred = this.#deferred;
     if (deferred !== null) {
       const kept = Buffer.from(data);
@@ -614,7 +617,7 @@ export class WsConnection extends WsSendPath implements WsHandler, TransportTarg
   resumeReading(): void {
     if ((this.flags & F_PAUSED) === 0) return;
     this.flags &= ~F_PAUSED;
-    if ((this.flags & (F_CLOSED | F_READ_STOPPED)) === 0) this.transport.resume();
+    if ((this.flags & (F_CLOSED | F_READ_STOPPED | F_PONG_HELD)) === 0) this.transport.resume();
   }
 
   get readingPaused(): boolean {

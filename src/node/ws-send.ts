@@ -33,6 +33,8 @@ export const F_READ_STOPPED = 64;
 export const F_INFLATING_BINARY = 128;
 /** The transport closed while messages were still being inflated: the end is told after them. @internal */
 export const F_END_DEFERRED = 256;
+/** Reading is held until the peer reads the pongs it made us queue (policy drop, see `checkPongBacklog`). @internal */
+export const F_PONG_HELD = 512;
 
 const EMPTY_BUFFER = Buffer.alloc(0);
 
@@ -192,6 +194,13 @@ export abstract class WsSendPath {
       if (stats !== null) stats.backpressureDrops++;
       return false;
     }
+    this.#failBackpressure();
+    return false;
+  }
+
+  /** Policy `close` past `maxBackpressure`: fail with 1008 and read no more. */
+  #failBackpressure(): void {
+    const stats = this.config.stats;
     if (stats !== null) stats.backpressureCloses++;
     // RFC 6455 §7.4.1: 1008, a message that violates the server's policy. The frame queues behind what the
     // peer has not read; if it cannot be delivered within closeTimeout the transport is destroyed.
@@ -200,7 +209,40 @@ export abstract class WsSendPath {
     // read either: a peer that sends and never reads costs no more reads (and no more echoes) until it is gone.
     this.flags |= F_READ_STOPPED;
     this.transport.pause();
-    return false;
+  }
+
+  /**
+   * The core has just queued a pong (it answers each ping as it parses it). SECURITY: a peer that sends pings and
+   * never reads would otherwise make us queue pongs without bound. RFC 6455 §5.5.2 has a ping answered, but
+   * §5.5.3 lets an endpoint that has not yet answered earlier pings answer "only the most recently processed"
+   * one: a backlog of pongs answers nothing the last one does not. So pongs count against `maxBackpressure` as
+   * messages do: past it, policy `close` fails the connection with 1008 and reads no more; policy `drop` (which
+   * cannot drop a pong already queued) stops reading until the peer has read its backlog down to
+   * `backpressureLimit`, so that no more pings, hence pongs, come in meanwhile.
+   */
+  protected checkPongBacklog(): void {
+    // No pong was queued once our close frame is out (the core answers no ping then).
+    if (this.core.closeSent || (this.flags & F_CLOSED) !== 0) return;
+    if (this.transport.bufferedAmount <= this.#maxBackpressure) return;
+    if (!this.config.dropOnBackpressure) {
+      this.#failBackpressure();
+      return;
+    }
+    if ((this.flags & F_PONG_HELD) !== 0) return;
+    this.flags |= F_PONG_HELD;
+    this.transport.pause();
+    const look = (): void => {
+      if (!this.#belowLimit()) {
+        this.#afterFlush(look);
+        return;
+      }
+      this.flags &= ~F_PONG_HELD;
+      // Unless something else holds reading: the application (pauseReading), a failure, a sliced inflate.
+      if ((this.flags & (F_CLOSED | F_PAUSED | F_READ_STOPPED)) === 0 && (this.rare?.deferred ?? null) === null) {
+        this.transport.resume();
+      }
+    };
+    this.#afterFlush(look);
   }
 
   /**

@@ -236,3 +236,14 @@ export async function connectDeflate(
     }),
   };
 }
+
+/**
+ * A decompression bomb: `mib` MiB of zeros as the payload of one compressed message (RSV1), about a thousandth of
+ * that in size: sync-flushed raw deflates of 1 MiB of zeros (level 9), repeated, without the final DEFLATE_TAIL
+ * (RFC 7692 §7.2.1).
+ */
+export function zeroBomb(mib: number): Buffer {
+  const unit = zlib.deflateRawSync(Buffer.alloc(1024 * 1024), { level: 9, finishFlush: Z_SYNC_FLUSH });
+  const all = Buffer.concat(new Array<Buffer>(mib).fill(unit));
+  return all.subarray(0, all.length - 4);
+}
