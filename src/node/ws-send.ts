@@ -223,7 +223,7 @@ export abstract class WsSendPath {
   protected checkPongBacklog(): void {
     // No pong was queued once our close frame is out (the core answers no ping then).
     if (this.core.closeSent || (this.flags & F_CLOSED) !== 0) return;
-    if (this.transport.bufferedAmount <= this.#maxBackpressure) return;
+    if (this.transport.bufferedAmount - this.transport.writer.heldBytes <= this.#maxBackpressure) return;
     if (!this.config.dropOnBackpressure) {
       this.#failBackpressure();
       return;
