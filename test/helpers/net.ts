@@ -73,8 +73,10 @@ export function rawExchange(
     const sock = net.connect(port, '127.0.0.1');
     const parts: Buffer[] = [];
     let closed = false;
+    let finished = false;
     let timer: NodeJS.Timeout | null = null;
     const done = () => {
+      finished = true;
       if (timer) clearTimeout(timer);
       const data = Buffer.concat(parts);
       sock.destroy();
@@ -98,7 +100,7 @@ export function rawExchange(
         if (options.gapMs) await new Promise((r) => setTimeout(r, options.gapMs));
       }
       if (options.endAfterWrite) sock.end();
-      timer = setTimeout(done, waitMs);
+      if (!finished) timer = setTimeout(done, waitMs);
     });
   });
 }
