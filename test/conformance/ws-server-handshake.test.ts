@@ -209,6 +209,7 @@ test('async upgrade hook: data attached is visible in open() and ws.data; the re
     websocket: {
       ...wsEcho,
       async upgrade(req) {
+        // Kept: a hook that decides in a later turn (the result is asserted, not time).
         await delay(20);
         return { data: { user: req.searchParams.get('user'), path: req.path } };
       },
@@ -284,6 +285,7 @@ const failingHooks: [string, () => unknown][] = [
   [
     'async upgrade hook that rejects',
     async () => {
+      // Kept: a hook that rejects in a later turn (the status is asserted, not time).
       await delay(10);
       throw new Error('boom');
     },

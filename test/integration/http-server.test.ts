@@ -182,6 +182,7 @@ describe('Node clients', () => {
         let n = 0;
         for await (const chunk of req) {
           total += chunk.length;
+          // A slow reader (kept: it paces the handler; the test asserts the total, not time).
           if (++n % 16 === 0) await new Promise((r) => setTimeout(r, 1));
         }
         res.send(String(total));
@@ -212,6 +213,7 @@ describe('RFC 9112 §9.3 pipelining over a raw socket', () => {
   test('async handlers of different speeds still answer in request order', async (t) => {
     const server = await startServer(t, {
       request: async (req, res) => {
+        // Kept: handlers run one at a time here, so no event can make /slow wait for /fast; order is asserted.
         const delay = req.path === '/slow' ? 100 : 0;
         await new Promise((r) => setTimeout(r, delay));
         res.send(req.path);
@@ -256,6 +258,7 @@ describe('RFC 9112 §9.3 pipelining over a raw socket', () => {
   test('an error in request N+1 does not replace the response to request N', async (t) => {
     const server = await startServer(t, {
       request: async (req, res) => {
+        // Kept: a slow handler (the error behind it is counted only once it is answered: no event to wait for).
         await new Promise((r) => setTimeout(r, 50));
         res.send(`ok ${req.path}`);
       },
@@ -419,6 +422,7 @@ describe('responses', () => {
     const server = await startServer(t, {
       request: async (_req, res) => {
         res.write('partial');
+        // Kept: the throw comes in a later turn than the write (what is asserted is the cut response, not time).
         await new Promise((r) => setTimeout(r, 10));
         throw new Error('boom');
       },
