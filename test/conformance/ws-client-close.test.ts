@@ -11,8 +11,9 @@
 import assert from 'node:assert/strict';
 import { Buffer } from 'node:buffer';
 import { test } from 'node:test';
+import { ioRoundTrip } from '../helpers/net.js';
 import { closeBody } from '../helpers/ws-frames.js';
-import { delay, describe, OP_CLOSE, OP_CONT, OP_PING, OP_PONG, OP_TEXT } from '../helpers/ws-raw-client.js';
+import { describe, OP_CLOSE, OP_CONT, OP_PING, OP_PONG, OP_TEXT } from '../helpers/ws-raw-client.js';
 import {
   assertClientFrames,
   expectClientFail,
@@ -24,8 +25,6 @@ import {
 
 const VALID_CODES = [1000, 1001, 1002, 1003, 1007, 1008, 1009, 1010, 1011, 1012, 1013, 1014, 3000, 3999, 4000, 4999];
 const INVALID_CODES = [0, 999, 1004, 1005, 1006, 1015, 1016, 1100, 2000, 2999, 5000, 65535];
-/** Long enough to show that the client waited, short against the default closeTimeout (5 s). */
-const SETTLE_MS = 100;
 
 test('7.1.1 server close without payload: the echo is empty too, CloseEvent 1005, clean', async (t) => {
   const server = await startRawServer(t);
@@ -48,7 +47,7 @@ test('7.1.2 a second close frame from the server is ignored', async (t) => {
 });
 
 test('7.1.3/7.1.4 ping and text after the close are ignored (RFC 6455 §1.4: data after close is discarded)', async (t) => {
-  const server = await startRawServer(t);
+  const server = await startRawServer(t, { autoClose: false });
   const c = await openClient(t, server);
   await c.conn.write([
     sf({ opcode: OP_TEXT, payload: 'before' }),
@@ -57,14 +56,15 @@ test('7.1.3/7.1.4 ping and text after the close are ignored (RFC 6455 §1.4: dat
     sf({ opcode: OP_TEXT, payload: 'after' }),
   ]);
   await c.conn.waitCloseFrame();
-  // More data in a later write, too.
+  // More data in a later write, too. Our FIN follows it: the client reads it before it sees the end of TCP.
   await c.conn.send({ opcode: OP_TEXT, payload: 'much later' }, { opcode: OP_PING, payload: 'later' });
-  await delay(SETTLE_MS);
   c.conn.end();
   const ev = await c.events.waitClose();
   assert.deepEqual([ev.code, ev.reason, ev.wasClean], [1000, 'done', true], c.events.summary());
   assert.deepEqual(c.events.types(), ['open', 'message', 'close'], c.events.summary());
   assert.deepEqual(c.events.messages(), ['before']);
+  // A pong would come before the client's FIN.
+  assert.equal(await c.conn.waitClientEnd(), true);
   assertClientFrames(c.conn, [{ opcode: OP_CLOSE, payload: closeBody(1000) }]);
 });
 
@@ -89,7 +89,8 @@ test('7.1.6 after the echo, readyState is CLOSING and the client waits for the s
   const c = await openClient(t, server);
   await c.conn.send({ opcode: OP_CLOSE, payload: closeBody(1000, 'done') });
   await c.conn.waitCloseFrame();
-  await delay(SETTLE_MS);
+  // The sentinel: a FIN the client sent with (or right after) its echo has arrived by the end of this round trip.
+  await ioRoundTrip();
   assert.equal(c.ws.readyState, c.ws.CLOSING);
   assert.equal(c.conn.clientEnded, false, 'RFC 6455 §7.1.1: the client must not close TCP first');
   assert.equal(c.events.closeEvent(), undefined, 'no close event before TCP is closed');
@@ -207,7 +208,8 @@ test('7.x a close frame between fragments of a message: echoed, the message drop
   const server = await startRawServer(t);
   const c = await openClient(t, server);
   await c.conn.send({ opcode: OP_TEXT, payload: 'part', fin: false });
-  await delay(10);
+  // The client has read the fragment on its own before the close frame comes.
+  await ioRoundTrip();
   await expectServerClose(c, 1001, 'going away');
   assert.deepEqual(c.events.messages(), []);
 });
@@ -223,7 +225,9 @@ test('7.x ws.close(code, reason): the frame carries them; CloseEvent has the ser
   assert.deepEqual(close.payload, closeBody(4001, 'client bye'));
   // RFC 6455 §7.1.5: the close code is the one in the close frame received.
   await c.conn.send({ opcode: OP_CLOSE, payload: closeBody(4002, 'server bye') });
-  await delay(SETTLE_MS);
+  // The sentinel: a FIN the client sent on reading our close frame has arrived by the end of this round trip.
+  await ioRoundTrip();
+  assert.equal(c.ws.readyState, c.ws.CLOSING);
   assert.equal(c.conn.clientEnded, false, 'RFC 6455 §7.1.1: the client waits for the server to close TCP');
   c.conn.end();
   const ev = await c.events.waitClose();
@@ -257,11 +261,13 @@ test('7.x after ws.close(), messages from the server are still delivered until i
     { opcode: OP_PING, payload: 'late ping' },
     { opcode: OP_CLOSE, payload: closeBody(1000) },
   );
-  await delay(SETTLE_MS);
+  // Our FIN follows these frames: the client reads them before it sees the end of TCP.
   c.conn.end();
   const ev = await c.events.waitClose();
   assert.deepEqual([ev.code, ev.wasClean], [1000, true], c.events.summary());
   assert.deepEqual(c.events.messages(), [], 'no message event once CLOSING');
+  // A pong would come before the client's FIN.
+  assert.equal(await c.conn.waitClientEnd(), true);
   // RFC 6455 §5.5.1: no data frame may follow our close frame. (A pong may: §5.5.2 only exempts pings that come
   // after the peer's close; ours stays silent, which this test allows but does not require.)
   const after = c.conn.frames.slice(1);

@@ -12,6 +12,7 @@ import net from 'node:net';
 import { test } from 'node:test';
 import type { ServerWebSocket } from '../../src/index.js';
 import { assertFrames, cf, expectFail, startEcho } from '../fixtures/ws/echo-server.js';
+import { ioRoundTrip } from '../helpers/net.js';
 import { closeBody } from '../helpers/ws-frames.js';
 import { delay, describe, handshakeRequest, OP_CLOSE, OP_CONT, OP_PING, OP_TEXT } from '../helpers/ws-raw-client.js';
 
@@ -262,7 +263,8 @@ test('7.x the client answers nothing after the close handshake (no FIN): the ser
   socket.write(cf({ opcode: OP_CLOSE, payload: closeBody(1000) }));
   for (let i = 0; i < 100 && !ended; i++) await delay(10);
   assert.equal(ended, true, 'the server closed its side first (RFC 6455 §7.1.1)');
-  await delay(100);
+  // The sentinel: had the server dropped the connection on sending its FIN, it would have by the end of this.
+  await ioRoundTrip();
   assert.equal(echo.closes.length, 0, 'the server still waits for our FIN');
   const [c] = await echo.waitCloses(1, 5000);
   assert.deepEqual(c, { code: 1000, reason: '', wasClean: true });

@@ -12,7 +12,8 @@ import { test } from 'node:test';
 import { wsEcho } from '../../src/cli/echo.js';
 import { type ServerWebSocket, serve } from '../../src/index.js';
 import { assertFrames, cf, startEcho, trackClients } from '../fixtures/ws/echo-server.js';
-import { startServer } from '../helpers/net.js';
+import { ioRoundTrip, startServer } from '../helpers/net.js';
+import { waitFor, within } from '../helpers/slow-peers.js';
 import { decodeFrames } from '../helpers/ws-frames.js';
 import {
   acceptFor,
@@ -208,6 +209,7 @@ test('async upgrade hook: data attached is visible in open() and ws.data; the re
     websocket: {
       ...wsEcho,
       async upgrade(req) {
+        // Kept: a hook that decides in a later turn (the result is asserted, not time).
         await delay(20);
         return { data: { user: req.searchParams.get('user'), path: req.path } };
       },
@@ -255,14 +257,14 @@ test('client disconnecting during an async upgrade hook: no crash, nothing opene
   const sock = net.connect(server.port, '127.0.0.1');
   sock.on('error', () => {});
   sock.write(request(server.port, GOOD));
-  await Promise.race([hookEntered, delay(3000)]);
+  await within(hookEntered, 3000, 'the hook to be entered');
   const gone = new Promise<void>((r) => sock.on('close', () => r()));
   sock.destroy();
-  await Promise.race([gone, delay(3000)]);
-  // Give the server's side time to read the FIN before the hook decides (a wait, not a threshold).
-  await delay(250);
+  await within(gone, 3000, 'the client socket to close');
+  // The server's side has read the FIN by the end of a round trip on another connection: the hook decides after.
+  await ioRoundTrip();
   release();
-  await delay(100);
+  await waitFor(() => server.stats().websocket.abandoned === 1, 3000, 'the upgrade to be counted as abandoned');
   assert.equal(opened, 0, 'open() must not be called for a client that left');
   assert.equal(closed, 0);
   assert.equal(server.stats().websocket.abandoned, 1);
@@ -283,6 +285,7 @@ const failingHooks: [string, () => unknown][] = [
   [
     'async upgrade hook that rejects',
     async () => {
+      // Kept: a hook that rejects in a later turn (the status is asserted, not time).
       await delay(10);
       throw new Error('boom');
     },
@@ -360,9 +363,10 @@ test('frames that arrive while an async upgrade hook decides are kept and echoed
   const got: Buffer[] = [];
   sock.on('data', (d: Buffer) => got.push(d));
   sock.write(request(echo.port, GOOD));
-  await Promise.race([hookEntered, delay(3000)]);
-  sock.write(cf({ opcode: OP_TEXT, payload: 'while deciding' }));
-  await delay(50);
+  await within(hookEntered, 3000, 'the hook to be entered');
+  await new Promise((r) => sock.write(cf({ opcode: OP_TEXT, payload: 'while deciding' }), r));
+  // The server has read the frame by the end of a round trip on another connection: the hook decides after.
+  await ioRoundTrip();
   release();
   const deadline = Date.now() + 3000;
   while (Date.now() < deadline && !Buffer.concat(got).includes('while deciding')) await delay(10);

@@ -1,6 +1,7 @@
 /**
- * Loopback helpers for integration tests: raw socket exchanges with a bounded wait, and a server on port 0
- * that is always closed after the test.
+ * Loopback helpers for integration tests: raw socket exchanges with a bounded wait, a server on port 0 that is
+ * always closed after the test, and `ioRoundTrip()`, the sentinel a test awaits before it checks that something
+ * did not happen.
  */
 
 import { Buffer } from 'node:buffer';
@@ -14,6 +15,41 @@ export async function startServer(t: TestContext, options: ServeOptions): Promis
   const server = await serve({ host: '127.0.0.1', port: 0, ...options });
   t.after(() => server.close({ deadline: 200 }));
   return server;
+}
+
+let sentinelPort: Promise<number> | null = null;
+
+/** An echo server on 127.0.0.1:0 for `ioRoundTrip`, made once per process; unref'd, it never keeps it alive. */
+function sentinelServer(): Promise<number> {
+  sentinelPort ??= new Promise((resolve, reject) => {
+    const server = net.createServer((s) => {
+      s.on('data', (d) => s.write(d));
+      s.on('error', () => {});
+    });
+    server.unref();
+    server.once('error', reject);
+    server.listen(0, '127.0.0.1', () => resolve((server.address() as net.AddressInfo).port));
+  });
+  return sentinelPort;
+}
+
+/**
+ * The sentinel for "nothing happened": resolves once a byte has made a round trip over a fresh loopback
+ * connection of this process (connect, accept, read, echo, read: several turns of the event loop, each polling
+ * every socket). Whatever was already in a socket's kernel queue when it was called (bytes, a FIN, a reset) has
+ * been read by then by every socket of this process that is reading, and handled: a test that checks that a
+ * paused or waiting peer did nothing checks after this, not after a fixed delay. It says nothing about timers.
+ */
+export async function ioRoundTrip(): Promise<void> {
+  const port = await sentinelServer();
+  await new Promise<void>((resolve, reject) => {
+    const sock = net.connect(port, '127.0.0.1', () => sock.write('?'));
+    sock.once('data', () => {
+      sock.destroy();
+      resolve();
+    });
+    sock.once('error', reject);
+  });
 }
 
 /** Result of a raw exchange: everything the server sent, and whether it closed the connection. */
@@ -37,8 +73,10 @@ export function rawExchange(
     const sock = net.connect(port, '127.0.0.1');
     const parts: Buffer[] = [];
     let closed = false;
+    let finished = false;
     let timer: NodeJS.Timeout | null = null;
     const done = () => {
+      finished = true;
       if (timer) clearTimeout(timer);
       const data = Buffer.concat(parts);
       sock.destroy();
@@ -62,7 +100,7 @@ export function rawExchange(
         if (options.gapMs) await new Promise((r) => setTimeout(r, options.gapMs));
       }
       if (options.endAfterWrite) sock.end();
-      timer = setTimeout(done, waitMs);
+      if (!finished) timer = setTimeout(done, waitMs);
     });
   });
 }

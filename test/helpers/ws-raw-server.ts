@@ -16,6 +16,7 @@ import net from 'node:net';
 import type { TestContext } from 'node:test';
 import { WebSocket, type WebSocketClientOptions } from '../../src/node/client.js';
 import type { CloseEvent } from '../../src/node/events.js';
+import { ioRoundTrip } from './net.js';
 import { closeBody, type FrameSpec, frame, type StreamFrame, StreamFrameReader } from './ws-frames.js';
 import { acceptFor, delay, describe, OP_BINARY, OP_CLOSE, OP_TEXT, WAIT_MS } from './ws-raw-client.js';
 
@@ -549,6 +550,8 @@ export async function expectServerClose(
   // RFC 6455 §5.5.1: "the endpoint MUST send a Close frame in response ... (typically echoing the status code)".
   const echoed = echo.payload.length >= 2 ? echo.payload.readUInt16BE(0) : null;
   assert.equal(echoed, code, `echoed close code; client frames ${describe(conn.frames)}`);
+  // The sentinel: a FIN the client sent with (or right after) its echo has arrived by the end of this round trip.
+  await ioRoundTrip();
   assert.equal(conn.clientEndedFirst, false, 'RFC 6455 §7.1.1: the client waits for the server to close TCP');
   conn.end();
   const close = await events.waitClose();

@@ -10,6 +10,7 @@ import http from 'node:http';
 import net from 'node:net';
 import { describe, test } from 'node:test';
 import { rawExchange, run, startServer, statusCodes } from '../helpers/net.js';
+import { waitFor, within } from '../helpers/slow-peers.js';
 
 const echoJson = async (
   req: import('../../src/index.js').SockeyeRequest,
@@ -181,6 +182,7 @@ describe('Node clients', () => {
         let n = 0;
         for await (const chunk of req) {
           total += chunk.length;
+          // A slow reader (kept: it paces the handler; the test asserts the total, not time).
           if (++n % 16 === 0) await new Promise((r) => setTimeout(r, 1));
         }
         res.send(String(total));
@@ -191,12 +193,15 @@ describe('Node clients', () => {
   });
 });
 
+// The last request of an exchange that should leave the connection open says `Connection: close`: the server's
+// close then ends the exchange, after everything it had to send (not a fixed wait for more bytes).
 describe('RFC 9112 §9.3 pipelining over a raw socket', () => {
   test('three pipelined requests are answered in order in one exchange', async (t) => {
     const server = await startServer(t, { request: (req, res) => res.send(req.path) });
     const r = await rawExchange(server.port, [
-      'GET /1 HTTP/1.1\r\nHost: a\r\n\r\nGET /2 HTTP/1.1\r\nHost: a\r\n\r\nGET /3 HTTP/1.1\r\nHost: a\r\n\r\n',
+      'GET /1 HTTP/1.1\r\nHost: a\r\n\r\nGET /2 HTTP/1.1\r\nHost: a\r\n\r\nGET /3 HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n',
     ]);
+    assert.ok(r.closed);
     assert.deepEqual(statusCodes(r.text), [200, 200, 200]);
     const bodies = r.text
       .split('\r\n\r\n')
@@ -208,14 +213,16 @@ describe('RFC 9112 §9.3 pipelining over a raw socket', () => {
   test('async handlers of different speeds still answer in request order', async (t) => {
     const server = await startServer(t, {
       request: async (req, res) => {
+        // Kept: handlers run one at a time here, so no event can make /slow wait for /fast; order is asserted.
         const delay = req.path === '/slow' ? 100 : 0;
         await new Promise((r) => setTimeout(r, delay));
         res.send(req.path);
       },
     });
     const r = await rawExchange(server.port, [
-      'GET /slow HTTP/1.1\r\nHost: a\r\n\r\nGET /fast HTTP/1.1\r\nHost: a\r\n\r\n',
+      'GET /slow HTTP/1.1\r\nHost: a\r\n\r\nGET /fast HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n',
     ]);
+    assert.ok(r.closed);
     assert.ok(r.text.indexOf('/slow') < r.text.indexOf('/fast'), r.text);
     assert.deepEqual(statusCodes(r.text), [200, 200]);
   });
@@ -237,10 +244,11 @@ describe('RFC 9112 §9.3 pipelining over a raw socket', () => {
         'GET /first HTTP/1.1\r\nHost: a\r\n\r\n' +
           `POST /cl HTTP/1.1\r\nHost: a\r\nContent-Length: ${big.length}\r\n\r\n${big}` +
           `POST /chunked HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\n${chunkedBig}0\r\n\r\n` +
-          'GET /last HTTP/1.1\r\nHost: a\r\n\r\n',
+          'GET /last HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n',
       ],
-      { waitMs: 500 },
+      { waitMs: 3000 },
     );
+    assert.ok(r.closed);
     assert.deepEqual(statusCodes(r.text), [200, 200, 200, 200]);
     for (const expected of ['/first 0 0', '/cl 70000 0', '/chunked 70000 0', '/last 0 0']) {
       assert.ok(r.text.includes(expected), `${expected} in ${r.text.replaceAll('\r\n', ' | ')}`);
@@ -250,6 +258,7 @@ describe('RFC 9112 §9.3 pipelining over a raw socket', () => {
   test('an error in request N+1 does not replace the response to request N', async (t) => {
     const server = await startServer(t, {
       request: async (req, res) => {
+        // Kept: a slow handler (the error behind it is counted only once it is answered: no event to wait for).
         await new Promise((r) => setTimeout(r, 50));
         res.send(`ok ${req.path}`);
       },
@@ -276,8 +285,9 @@ describe('RFC 9112 §9.3 pipelining over a raw socket', () => {
   test('a response that does not read the body still lets the next request through', async (t) => {
     const server = await startServer(t, { request: (req, res) => res.send(req.path) });
     const r = await rawExchange(server.port, [
-      'POST /a HTTP/1.1\r\nHost: a\r\nContent-Length: 5\r\n\r\nhelloGET /b HTTP/1.1\r\nHost: a\r\n\r\n',
+      'POST /a HTTP/1.1\r\nHost: a\r\nContent-Length: 5\r\n\r\nhelloGET /b HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n',
     ]);
+    assert.ok(r.closed);
     assert.deepEqual(statusCodes(r.text), [200, 200]);
     assert.ok(r.text.includes('/b'));
   });
@@ -379,8 +389,9 @@ describe('responses', () => {
       },
     });
     const r = await rawExchange(server.port, [
-      'HEAD / HTTP/1.1\r\nHost: a\r\n\r\nGET /204 HTTP/1.1\r\nHost: a\r\n\r\nGET /304 HTTP/1.1\r\nHost: a\r\n\r\nGET / HTTP/1.1\r\nHost: a\r\n\r\n',
+      'HEAD / HTTP/1.1\r\nHost: a\r\n\r\nGET /204 HTTP/1.1\r\nHost: a\r\n\r\nGET /304 HTTP/1.1\r\nHost: a\r\n\r\nGET / HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n',
     ]);
+    assert.ok(r.closed);
     assert.deepEqual(statusCodes(r.text), [200, 204, 304, 200]);
     assert.equal(r.text.split('hello body').length, 2, 'only the GET carries the body');
     assert.match(r.text, /^HTTP\/1\.1 200 OK\r\n[\s\S]*?Content-Length: 10\r\n/);
@@ -400,7 +411,8 @@ describe('responses', () => {
         }
       },
     });
-    const r = await rawExchange(server.port, ['GET / HTTP/1.1\r\nHost: a\r\n\r\n']);
+    const r = await rawExchange(server.port, ['GET / HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n']);
+    assert.ok(r.closed);
     assert.deepEqual(statusCodes(r.text), [500]);
     assert.ok(!r.text.includes('pwned'));
     assert.equal((thrown as { code: string }).code, 'ERR_HTTP_INVALID_HEADER_VALUE');
@@ -410,6 +422,7 @@ describe('responses', () => {
     const server = await startServer(t, {
       request: async (_req, res) => {
         res.write('partial');
+        // Kept: the throw comes in a later turn than the write (what is asserted is the cut response, not time).
         await new Promise((r) => setTimeout(r, 10));
         throw new Error('boom');
       },
@@ -427,7 +440,7 @@ describe('server lifecycle', () => {
     const server = await startServer(t, { maxConnections: 1, request: (_q, s) => s.send('x') });
     const first = net.connect(server.port, '127.0.0.1');
     await new Promise((r) => first.once('connect', r));
-    await new Promise((r) => setTimeout(r, 50));
+    await waitFor(() => server.stats().accepted === 1, 3000, 'the server to accept the first connection');
     const r = await rawExchange(server.port, ['GET / HTTP/1.1\r\nHost: a\r\n\r\n']);
     assert.deepEqual(statusCodes(r.text), [503]);
     assert.equal(server.stats().rejected.maxConnections, 1);
@@ -439,19 +452,39 @@ describe('server lifecycle', () => {
     const gate = new Promise<void>((r) => {
       release = r;
     });
+    let entered: () => void = () => {};
+    const slowStarted = new Promise<void>((r) => {
+      entered = r;
+    });
     const server = await startServer(t, {
       request: async (req, res) => {
-        if (req.path === '/slow') await gate;
+        if (req.path === '/slow') {
+          entered();
+          await gate;
+        }
         res.send('done');
       },
     });
-    // One idle keep-alive connection.
-    const idle = await rawExchange(server.port, ['GET /fast HTTP/1.1\r\nHost: a\r\n\r\n'], { waitMs: 100 });
-    assert.deepEqual(statusCodes(idle.text), [200]);
+    // One idle keep-alive connection, answered and left open.
+    const idle = net.connect(server.port, '127.0.0.1');
+    t.after(() => idle.destroy());
+    let idleText = '';
+    const idleAnswered = new Promise<void>((resolve) => {
+      idle.on('data', (d) => {
+        idleText += d.toString('latin1');
+        if (idleText.endsWith('done')) resolve();
+      });
+    });
+    const idleClosed = new Promise<void>((resolve) => idle.on('close', () => resolve()));
+    idle.on('error', () => {});
+    idle.write('GET /fast HTTP/1.1\r\nHost: a\r\n\r\n');
+    await within(idleAnswered, 3000, 'the idle connection to be answered');
+    assert.deepEqual(statusCodes(idleText), [200]);
     const busy = rawExchange(server.port, ['GET /slow HTTP/1.1\r\nHost: a\r\n\r\n'], { waitMs: 3000 });
-    await new Promise((r) => setTimeout(r, 100));
+    await within(slowStarted, 3000, 'the slow request to reach its handler');
     const closing = server.close({ deadline: 2000 });
-    await new Promise((r) => setTimeout(r, 50));
+    // The idle connection is closed by the server: close() is under way while the slow handler still runs.
+    await within(idleClosed, 3000, 'the idle connection to be closed');
     release();
     const b = await busy;
     assert.deepEqual(statusCodes(b.text), [200]);
@@ -473,13 +506,19 @@ describe('server lifecycle', () => {
   });
 
   test('graceful close terminates what is still running at the deadline', async (t) => {
+    let entered: () => void = () => {};
+    const started = new Promise<void>((r) => {
+      entered = r;
+    });
     const server = await startServer(t, {
       request: async () => {
-        await new Promise((r) => setTimeout(r, 5000));
+        entered();
+        // Never answers (a pending promise holds no timer: nothing keeps the process alive).
+        await new Promise(() => {});
       },
     });
     const busy = rawExchange(server.port, ['GET / HTTP/1.1\r\nHost: a\r\n\r\n'], { waitMs: 3000 });
-    await new Promise((r) => setTimeout(r, 100));
+    await within(started, 3000, 'the request to reach its handler');
     const result = await server.close({ deadline: 200 });
     assert.equal(result.terminated, 1);
     assert.ok((await busy).closed);
@@ -496,12 +535,22 @@ describe('server lifecycle', () => {
         socket.on('data', (d) => socket.end(`|${d.toString()}`));
       },
     });
-    const r = await rawExchange(
-      server.port,
-      ['GET /up HTTP/1.1\r\nHost: a\r\nConnection: Upgrade\r\nUpgrade: x\r\n\r\nEARLY', 'LATER'],
-      { gapMs: 50 },
-    );
-    assert.deepEqual(statusCodes(r.text), [101]);
-    assert.ok(r.text.endsWith('/up|EARLY|LATER'), r.text);
+    // LATER is written once the hook has answered with what came with the head: it reaches the hook's socket.
+    const sock = net.connect(server.port, '127.0.0.1');
+    t.after(() => sock.destroy());
+    let text = '';
+    let wrote = false;
+    const ended = new Promise<void>((resolve) => sock.on('end', () => resolve()));
+    sock.on('data', (d) => {
+      text += d.toString('latin1');
+      if (!wrote && text.endsWith('/up|EARLY')) {
+        wrote = true;
+        sock.write('LATER');
+      }
+    });
+    sock.write('GET /up HTTP/1.1\r\nHost: a\r\nConnection: Upgrade\r\nUpgrade: x\r\n\r\nEARLY');
+    await within(ended, 3000, 'the hook to end the connection');
+    assert.deepEqual(statusCodes(text), [101]);
+    assert.ok(text.endsWith('/up|EARLY|LATER'), text);
   });
 });

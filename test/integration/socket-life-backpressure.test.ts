@@ -11,7 +11,7 @@ import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { SEND_BACKPRESSURE } from '../../src/index.js';
 import { FLOOD_COUNT, FLOOD_SIZE, TAIL_COUNT } from '../fixtures/socket-life/flood.js';
-import { startServer } from '../helpers/net.js';
+import { ioRoundTrip, startServer } from '../helpers/net.js';
 import {
   connectSlowConsumer,
   floodPayloadIntact,
@@ -175,6 +175,8 @@ test('send() returns -1 above backpressureLimit, and drain fires once the peer r
   const results: number[] = [];
   let drains = 0;
   let afterDrain = 0;
+  let resumed = false;
+  let drainedBeforeResume = false;
   const server = await startServer(t, {
     websocket: {
       backpressureLimit: 64 * 1024,
@@ -190,6 +192,7 @@ test('send() returns -1 above backpressureLimit, and drain fires once the peer r
       },
       drain(ws) {
         drains++;
+        if (!resumed) drainedBeforeResume = true;
         afterDrain = ws.send('after drain');
       },
     },
@@ -201,13 +204,16 @@ test('send() returns -1 above backpressureLimit, and drain fires once the peer r
     results.slice(0, -1).every((r) => r === 64 * 1024),
     'bytes (payload) before the first -1',
   );
-  await new Promise((r) => setTimeout(r, 200));
+  // The sentinel: a round trip on another connection; a drain due now (the kernel taking our buffer) has come.
+  await ioRoundTrip();
   assert.equal(drains, 0, 'no drain while the peer does not read');
 
+  resumed = true;
   slow.socket.resume();
   const n = results.length;
   assert.ok(await slow.waitUntil(() => slow.frames.length >= n + 1, 10_000), `all ${n} messages and the drain one`);
   assert.equal(drains, 1, 'drain fired once');
+  assert.equal(drainedBeforeResume, false, 'drain came after the peer read again');
   assert.ok(afterDrain > 0, 'a send after drain is accepted');
   const last = slow.frames[n];
   assert.equal(last?.opcode, OP_TEXT);
@@ -282,9 +288,11 @@ test('receive-side flow control: at most maxPendingMessages async handlers unset
   for (let i = 0; i < N; i++) client.send(`msg ${i} ${'x'.repeat(1000)}`);
   // The server reads until 4 handlers are behind, then stops reading.
   await waitFor(() => received.length >= 4, 5000, '4 messages to reach the handler');
-  await new Promise((r) => setTimeout(r, 300));
+  // The sentinel: a round trip on another connection. A server still reading would have read on meanwhile (the
+  // client's bytes wait in the kernel) and called a fifth handler.
+  await ioRoundTrip();
   assert.equal(maxPending, 4, 'no more than maxPendingMessages unsettled at once');
-  assert.ok(received.length < N, `reading paused (${received.length} of ${N} delivered)`);
+  assert.equal(received.length, 4, `reading paused (${received.length} of ${N} delivered)`);
 
   openGate();
   await waitFor(() => acks.length >= N, 10_000, `${N} acks (got ${acks.length})`);

@@ -86,8 +86,9 @@ test('close({ deadline }): 1,000 WebSockets get 1001, an in-flight request compl
   assert.equal(server.stats().connections.httpActive, 1);
 
   const closing = server.close({ deadline: 5000 });
-  // The handler finishes while the server is closing.
-  setTimeout(() => release(), 100);
+  // The handler finishes while the server is closing: once a WebSocket has seen the server's 1001.
+  await within(codes[0]!, 8000, 'the first WebSocket to be closed');
+  release();
   const result = await within(closing, 8000, 'close() to resolve');
   assert.deepEqual(result, { closed: N + 1, terminated: 0 });
 

@@ -364,6 +364,7 @@ test('onConnectionEnd: HTTP and WebSocket ends with their causes, bytes and dura
     onConnectionEnd: (info) => ends.push(info),
   });
   const port = server.port;
+  // Kept, not an event: durationMs > 0 (whole ms) needs each connection to live a few ms of real time.
   const pause = () => new Promise((r) => setTimeout(r, 5));
 
   // HTTP peer-close: the client ends an idle keep-alive connection.

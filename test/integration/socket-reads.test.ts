@@ -18,18 +18,9 @@ import net from 'node:net';
 import { describe, it, type TestContext } from 'node:test';
 import { readBuffer } from '../../src/node/read-buffer.js';
 import { hasSharedReads, type ReadTarget, setReadTarget, useSharedReads } from '../../src/node/socket-reads.js';
-import { startServer } from '../helpers/net.js';
+import { ioRoundTrip, startServer } from '../helpers/net.js';
 import { frame } from '../helpers/ws-frames.js';
-import {
-  connectRaw,
-  delay,
-  OP_BINARY,
-  OP_CONT,
-  OP_PING,
-  OP_PONG,
-  OP_TEXT,
-  randomMask,
-} from '../helpers/ws-raw-client.js';
+import { connectRaw, OP_BINARY, OP_CONT, OP_PING, OP_PONG, OP_TEXT, randomMask } from '../helpers/ws-raw-client.js';
 
 const ENABLED = process.env.SOCKEYE_SHARED_READS !== '0';
 
@@ -168,8 +159,9 @@ describe('socket-reads on a plain net.Server', () => {
     const c = await connect(port);
     c.write('first');
     assert.ok(await until(() => reads.length === 1));
-    c.write('second');
-    await delay(150);
+    await new Promise((r) => c.write('second', r));
+    // The sentinel: by the end of a round trip on another connection, a socket still reading has read 'second'.
+    await ioRoundTrip();
     assert.deepEqual(reads, ['first'], 'nothing is read while paused');
     (server as unknown as net.Socket).resume();
     assert.ok(await until(() => reads.join('') === 'firstsecond'));
@@ -190,9 +182,11 @@ describe('socket-reads on a plain net.Server', () => {
     const c = await connect(port);
     const sent = randomBytes(4 * 1024 * 1024);
     c.write(sent);
-    await delay(300);
     const s = server as unknown as net.Socket;
-    // Nobody reads 'data' yet: the socket holds at most its high-water mark plus one read; the rest stays in TCP.
+    // Nobody reads 'data' yet: the socket reads until it holds its high-water mark, then stops (by the end of a
+    // round trip on another connection, one still reading would have read on); the rest stays in TCP.
+    assert.ok(await until(() => s.readableLength >= s.readableHighWaterMark), `buffered ${s.readableLength} bytes`);
+    await ioRoundTrip();
     assert.ok(
       s.readableLength <= s.readableHighWaterMark + 65536,
       `buffered ${s.readableLength} bytes (high-water mark ${s.readableHighWaterMark})`,

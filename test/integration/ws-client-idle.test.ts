@@ -9,6 +9,7 @@ import { spawn } from 'node:child_process';
 import { test } from 'node:test';
 import { WebSocket } from '../../src/index.js';
 import { startServer } from '../helpers/net.js';
+import { within } from '../helpers/slow-peers.js';
 
 const FROZEN_SERVER = `
 const net = require('net'); const crypto = require('crypto');
@@ -57,25 +58,38 @@ test('a frozen server is detected: ping, no answer, error then close 1006', asyn
   });
   await waitFor(/upgraded/);
   child.kill('SIGSTOP');
-  const timeout = new Promise<never>((_, reject) =>
-    setTimeout(() => reject(new Error('no close within 10 s')), 10_000),
-  );
-  const e = await Promise.race([closed, timeout]);
+  const e = await within(closed, 10_000, 'the close');
   assert.equal(e.code, 1006);
   assert.equal(e.wasClean, false);
   assert.deepEqual(events, ['error']);
 });
 
 test('a quiet but live server answers the pings and the connection stays open', async (t) => {
+  // The client has one ping outstanding at a time: it sends the next only after the last was answered (else it
+  // closes after pongTimeout). So the server seeing ping N+1 means ping N's pong was taken and the connection kept.
+  const PINGS = 3;
   let pings = 0;
-  const server = await startServer(t, { websocket: { ping: () => void pings++ } });
+  let seen: () => void = () => {};
+  const allSeen = new Promise<void>((r) => {
+    seen = r;
+  });
+  const server = await startServer(t, {
+    websocket: {
+      ping: () => {
+        if (++pings === PINGS) seen();
+      },
+    },
+  });
   const ws = new WebSocket(`ws://127.0.0.1:${server.port}/`, [], { idleTimeout: 0.2, pongTimeout: 0.5 });
   t.after(() => ws.close());
+  const events: string[] = [];
   await new Promise((resolve, reject) => {
     ws.onopen = resolve;
     ws.onerror = reject;
   });
-  await new Promise((r) => setTimeout(r, 1500));
+  ws.onerror = () => events.push('error');
+  ws.onclose = () => events.push('close');
+  await within(allSeen, 10_000, `ping ${PINGS} at the server`);
   assert.equal(ws.readyState, WebSocket.OPEN);
-  assert.ok(pings >= 2, `server saw ${pings} pings`);
+  assert.deepEqual(events, []);
 });

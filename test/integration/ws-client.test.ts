@@ -519,10 +519,10 @@ describe('messages through a ws echo server', () => {
     ws.send('12345');
     ws.send(new Uint8Array(3));
     assert.equal(ws.bufferedAmount, 8);
-    for (let i = 0; i < 100 && ws.bufferedAmount > 0; i++) await new Promise((r) => setTimeout(r, 10));
+    // Both echoes back: the bytes have left this socket.
+    await w.message();
+    await w.message();
     assert.equal(ws.bufferedAmount, 0);
-    await w.message();
-    await w.message();
     ws.close();
     await w.closed();
   });
@@ -897,6 +897,7 @@ describe('frames from a raw server', () => {
 
   test('a masked frame from the server: client sends close 1002, error, then close 1006', async (t) => {
     let clientClose: Promise<DecodedFrame> | undefined;
+    let afterOpen: () => void = () => {};
     const { url } = await startRaw(t, (socket, head, rest) => {
       socket.write(switching(head), 'latin1');
       const r = frameReader(socket, rest);
@@ -905,9 +906,11 @@ describe('frames from a raw server', () => {
         () => socket.end(),
         () => {},
       );
-      setTimeout(() => socket.write(frame({ opcode: 1, payload: 'masked', mask: true })), 20);
+      afterOpen = () => socket.write(frame({ opcode: 1, payload: 'masked', mask: true }));
     });
     const { ws, w } = await connect(url);
+    // The frame comes once the page has seen open.
+    afterOpen();
     const e = await w.closed();
     const f = await clientClose!;
     assert.equal(f.payload.readUInt16BE(0), 1002);
@@ -921,6 +924,7 @@ describe('frames from a raw server', () => {
 
   test('invalid UTF-8 in a text message: close 1007, error, close 1006', async (t) => {
     let clientClose: Promise<DecodedFrame> | undefined;
+    let afterOpen: () => void = () => {};
     const { url } = await startRaw(t, (socket, head, rest) => {
       socket.write(switching(head), 'latin1');
       const r = frameReader(socket, rest);
@@ -929,9 +933,11 @@ describe('frames from a raw server', () => {
         () => socket.end(),
         () => {},
       );
-      setTimeout(() => socket.write(serverFrame(1, Buffer.from([0x68, 0xc3, 0x28]))), 20);
+      afterOpen = () => socket.write(serverFrame(1, Buffer.from([0x68, 0xc3, 0x28])));
     });
     const { w } = await connect(url);
+    // The frame comes once the page has seen open.
+    afterOpen();
     const e = await w.closed();
     assert.equal((await clientClose!).payload.readUInt16BE(0), 1007);
     assert.deepEqual(w.log, ['open', 'error', 'close 1006']);
@@ -940,6 +946,7 @@ describe('frames from a raw server', () => {
 
   test('a message over maxPayload: close 1009, error, close 1006', async (t) => {
     let clientClose: Promise<DecodedFrame> | undefined;
+    let afterOpen: () => void = () => {};
     const { url } = await startRaw(t, (socket, head, rest) => {
       socket.write(switching(head), 'latin1');
       const r = frameReader(socket, rest);
@@ -948,9 +955,11 @@ describe('frames from a raw server', () => {
         () => socket.end(),
         () => {},
       );
-      setTimeout(() => socket.write(serverFrame(2, Buffer.alloc(11))), 20);
+      afterOpen = () => socket.write(serverFrame(2, Buffer.alloc(11)));
     });
     const { w } = await connect(url, [], { maxPayload: 10 });
+    // The frame comes once the page has seen open.
+    afterOpen();
     await w.closed();
     assert.equal((await clientClose!).payload.readUInt16BE(0), 1009);
     assert.deepEqual(w.log, ['open', 'error', 'close 1006']);
@@ -958,6 +967,7 @@ describe('frames from a raw server', () => {
 
   test('server-initiated close over raw TCP: the client echoes the code and waits for the server to close', async (t) => {
     let echoed: Promise<DecodedFrame> | undefined;
+    let afterOpen: () => void = () => {};
     const { url } = await startRaw(t, (socket, head, rest) => {
       socket.write(switching(head), 'latin1');
       const r = frameReader(socket, rest);
@@ -966,9 +976,11 @@ describe('frames from a raw server', () => {
         () => socket.end(),
         () => {},
       );
-      setTimeout(() => socket.write(serverFrame(8, closeBody(4444, 'raw bye'))), 20);
+      afterOpen = () => socket.write(serverFrame(8, closeBody(4444, 'raw bye')));
     });
     const { w } = await connect(url);
+    // The frame comes once the page has seen open.
+    afterOpen();
     const e = await w.closed();
     const f = await echoed!;
     assert.equal(f.payload.readUInt16BE(0), 4444);

@@ -9,6 +9,7 @@ import assert from 'node:assert/strict';
 import { after, describe, it } from 'node:test';
 import WebSocket from 'ws';
 import { PreparedMessage, type Server, type ServerWebSocket, serve } from '../../src/index.js';
+import { within } from '../helpers/slow-peers.js';
 
 const N = 12;
 
@@ -20,6 +21,10 @@ interface Room {
 
 async function room(serverNoContextTakeover: boolean): Promise<Room> {
   const members: ServerWebSocket[] = [];
+  let allOpen: () => void = () => {};
+  const opened = new Promise<void>((r) => {
+    allOpen = r;
+  });
   const server = await serve({
     port: 0,
     host: '127.0.0.1',
@@ -27,7 +32,7 @@ async function room(serverNoContextTakeover: boolean): Promise<Room> {
     websocket: {
       perMessageDeflate: { serverNoContextTakeover },
       open: (ws) => {
-        members.push(ws);
+        if (members.push(ws) === N) allOpen();
       },
     },
   });
@@ -42,7 +47,7 @@ async function room(serverNoContextTakeover: boolean): Promise<Room> {
     clients.push(c);
   }
   // The server's open handler ran for every client once its 101 left; wait for the last one to register.
-  for (let i = 0; i < 50 && members.length < N; i++) await new Promise((r) => setTimeout(r, 10));
+  await within(opened, 5000, `${N} open handlers`);
   assert.equal(members.length, N);
   return { server, members, clients };
 }

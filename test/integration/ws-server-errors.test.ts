@@ -8,6 +8,7 @@ import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import WebSocket from 'ws';
 import { startServer } from '../helpers/net.js';
+import { waitFor } from '../helpers/slow-peers.js';
 
 function closeOf(ws: WebSocket): Promise<number> {
   return new Promise((resolve, reject) => {
@@ -36,6 +37,7 @@ function echoOnce(url: string): Promise<string> {
 
 test('throwing open, ping and close handlers: 1011 where the connection is open, reported, server goes on', async (t) => {
   const errors: string[] = [];
+  const ended: string[] = [];
   const server = await startServer(t, {
     websocket: {
       open(ws) {
@@ -48,6 +50,7 @@ test('throwing open, ping and close handlers: 1011 where the connection is open,
         ws.send(m);
       },
       close(ws) {
+        ended.push(ws.path);
         if (ws.path === '/close') throw new Error('close failed');
       },
       error(_ws, err) {
@@ -70,6 +73,8 @@ test('throwing open, ping and close handlers: 1011 where the connection is open,
   assert.equal(await closeOf(c), 1000);
 
   assert.equal(await echoOnce(`${url}/other`), 'still alive');
-  await new Promise((r) => setTimeout(r, 100));
+  // Every connection has ended on the server's side (its close handler ran): whatever was to be reported is.
+  await waitFor(() => ended.length === 4, 5000, `four close handlers (got ${ended.join(', ')})`);
+  assert.deepEqual(ended.sort(), ['/close', '/open', '/other', '/ping']);
   assert.deepEqual(errors.sort(), ['close failed', 'open failed', 'ping failed']);
 });

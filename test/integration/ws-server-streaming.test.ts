@@ -264,10 +264,11 @@ test('pieces waiting while reading is paused survive the reads of other connecti
   const sent: Buffer[] = [];
   for (let i = 0; i < 150; i++) sent.push(randomBytes(2 * KiB + i));
   for (const m of sent) slow.ws.send(m);
+  // Paced by the server's answers (at most 2 big messages unanswered), not by a clock.
   const noise = (async () => {
     for (let i = 0; i < 400 && !slowDone; i++) {
       fast.ws.send(randomBytes(256 * KiB));
-      await new Promise((r) => setTimeout(r, 2));
+      if (i >= 1) await fast.message(i - 1, 15_000);
     }
   })();
   for (let i = 0; i < sent.length; i++) {
@@ -366,9 +367,15 @@ test('drained() waits while the peer does not read, and resolves once it has rea
   let state = 'none';
   let sent = 0;
   let bufferedAtResolve = -1;
+  let resumed = false;
+  let resumedAtResolve = false;
+  let stateAtPing = '';
   const server = await startServer(t, {
     websocket: {
       maxBackpressure: 256 * MiB,
+      ping() {
+        stateAtPing = state;
+      },
       async message(ws) {
         // Fill the kernel's buffers, a turn at a time, until bytes stay queued on our side.
         const block = Buffer.alloc(MiB, 7);
@@ -380,6 +387,7 @@ test('drained() waits while the peer does not read, and resolves once it has rea
         state = 'pending';
         await ws.drained();
         bufferedAtResolve = ws.bufferedAmount;
+        resumedAtResolve = resumed;
         state = 'resolved';
       },
     },
@@ -388,10 +396,15 @@ test('drained() waits while the peer does not read, and resolves once it has rea
   peer.ws.pause();
   peer.ws.send('fill');
   await until(() => state === 'pending', 'the server filled the socket');
-  await new Promise((r) => setTimeout(r, 100));
-  assert.equal(state, 'pending', 'drained() waits while the peer reads nothing');
+  // The sentinel: a ping read (and handed to the ping handler) after drained() was called, while the peer reads
+  // nothing. Its pong cannot get through; the handler says what drained() was doing meanwhile.
+  peer.ws.ping();
+  await until(() => stateAtPing !== '', 'the ping to reach the server');
+  assert.equal(stateAtPing, 'pending', 'drained() waits while the peer reads nothing');
+  resumed = true;
   peer.ws.resume();
   await until(() => state === 'resolved', 'drained() after the peer read');
+  assert.ok(resumedAtResolve, 'drained() resolved only after the peer read again');
   assert.ok(bufferedAtResolve <= 64 * KiB, `bufferedAmount ${bufferedAtResolve} at resolution`);
   await until(() => peer.messages.length === sent, `all ${sent} messages read`);
 });
