@@ -60,18 +60,24 @@ export class RareState {
 
 /** The send half of a WebSocket connection; `WsConnection` adds the receive half, timers and the end. */
 export abstract class WsSendPath {
+  /** @internal */
   abstract readonly core: WsProtocol;
+  /** @internal */
   readonly transport: Transport;
+  /** @internal */
   readonly config: WsConnectionConfig;
+  /** @internal */
   protected readonly handler: WsConnectionHandler;
-  /** permessage-deflate codec, when negotiated. */
+  /** @internal permessage-deflate codec, when negotiated. */
   protected readonly codec: DeflateCodec | null;
+  /** @internal */
   protected flags: number;
   /** This connection's `maxBackpressure` (the config's unless changed, see the accessor). */
   #maxBackpressure: number;
-  /** What only a closing, draining or inflating connection needs, made on first use (see RareState). */
+  /** @internal What only a closing, draining or inflating connection needs, made on first use (see RareState). */
   protected rare: RareState | null;
 
+  /** @internal */
   constructor(
     config: WsConnectionConfig,
     transport: Transport,
@@ -88,7 +94,7 @@ export abstract class WsSendPath {
     this.rare = null;
   }
 
-  /** The connection's RareState, made now if it has none yet. */
+  /** @internal The connection's RareState, made now if it has none yet. */
   protected st(): RareState {
     let r = this.rare;
     if (r === null) {
@@ -112,10 +118,10 @@ export abstract class WsSendPath {
     this.#maxBackpressure = bytes;
   }
 
-  /** Fails the connection (RFC 6455 §7.1.7): see WsConnection.fail. */
+  /** @internal Fails the connection (RFC 6455 §7.1.7): see WsConnection.fail. */
   abstract fail(code: number, reason: string, cause: CloseCause, error?: unknown): void;
 
-  /** Whether messages may be sent now. */
+  /** @internal Whether messages may be sent now. */
   get isOpen(): boolean {
     return this.core.state === WS_OPEN && (this.flags & F_CLOSED) === 0;
   }
@@ -488,6 +494,7 @@ export abstract class WsSendPath {
     this.control(false, toPayload(data));
   }
 
+  /** @internal */
   protected control(ping: boolean, data: Buffer): void {
     this.transport.writer.begin();
     try {
