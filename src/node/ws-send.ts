@@ -218,7 +218,7 @@ export abstract class WsSendPath {
   }
 
   /**
-   * The core has just queued a pong (it answers each ping as it parses it). SECURITY: a peer that sends pings and
+   * @internal The core has just queued a pong (it answers each ping as it parses it). SECURITY: a peer that sends pings and
    * never reads would otherwise make us queue pongs without bound. RFC 6455 §5.5.2 has a ping answered, but
    * §5.5.3 lets an endpoint that has not yet answered earlier pings answer "only the most recently processed"
    * one: a backlog of pongs answers nothing the last one does not. So pongs count against `maxBackpressure` as
