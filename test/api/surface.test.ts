@@ -5,13 +5,31 @@
  */
 
 import assert from 'node:assert/strict';
+import { readFileSync } from 'node:fs';
+import path from 'node:path';
 import { test } from 'node:test';
-import { apiSurface, declarationErrors, readSnapshot } from './surface.js';
+import { apiSurface, declarationErrors, ENTRIES, ROOT, readSnapshot } from './surface.js';
 
 const STRIP_HINT =
   'A user compiling with skipLibCheck: false gets these errors. Usual cause: a declaration marked @internal ' +
   '(stripped by tsconfig stripInternal) that a published declaration still names, or an `implements` of an ' +
   'interface whose members are @internal. Un-mark it, or mark what refers to it too.';
+
+test('every entry point of package.json exports is in the surface, with its declarations', () => {
+  const pkg = JSON.parse(readFileSync(path.join(ROOT, 'package.json'), 'utf8')) as {
+    exports: Record<string, string | { types?: string }>;
+  };
+  const entries = Object.entries(pkg.exports)
+    .filter(([key]) => key !== './package.json')
+    .map(([key, target]) => ({
+      name: key === '.' ? 'sockeye' : `sockeye/${key.slice(2)}`,
+      dts: typeof target === 'string' ? undefined : target.types && path.join(ROOT, target.types),
+    }));
+  assert.deepEqual(
+    entries,
+    ENTRIES.map((e) => ({ name: e.name, dts: e.dts })),
+  );
+});
 
 for (const lib of [['ES2022'], ['ES2022', 'DOM', 'DOM.Iterable']]) {
   test(`the published declarations compile (strict, skipLibCheck: false, lib ${lib.join(' + ')})`, () => {

@@ -1,6 +1,7 @@
 /**
- * The public API surface as the published types show it: what `dist/src/index.d.ts` exports and every declaration
- * those exports reach (base classes, option types, local helper types...), printed without comments. The surface
+ * The public API surface as the published types show it: what each entry point of the package exports (`sockeye`:
+ * dist/src/index.d.ts, `sockeye/redis`: dist/src/redis/index.d.ts) and every declaration those exports reach (base
+ * classes, option types, local helper types...), printed without comments. The surface
  * test compares it with the committed snapshot (test/api/sockeye.api.md) so that every change to the public types
  * shows in review; `npm run api:update` (update.ts) rewrites the snapshot.
  *
@@ -16,8 +17,11 @@ import ts from 'typescript';
 
 /** The repository's root (this file runs from dist/test/api/). */
 export const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../..');
-/** The published entry point's declarations, as `npm run build` (or `prepack`) leaves them. */
-export const INDEX_DTS = path.join(ROOT, 'dist/src/index.d.ts');
+/** The published entry points (package.json `exports`) and their declarations, as `npm run build` leaves them. */
+export const ENTRIES: readonly { name: string; dts: string }[] = [
+  { name: 'sockeye', dts: path.join(ROOT, 'dist/src/index.d.ts') },
+  { name: 'sockeye/redis', dts: path.join(ROOT, 'dist/src/redis/index.d.ts') },
+];
 /** The committed snapshot. */
 export const SNAPSHOT = path.join(ROOT, 'test/api/sockeye.api.md');
 
@@ -46,7 +50,7 @@ function program(lib: string[]): ts.Program {
   const key = lib.join(',');
   let p = programs.get(key);
   if (p === undefined) {
-    p = ts.createProgram({ rootNames: [INDEX_DTS], options: userOptions(lib) });
+    p = ts.createProgram({ rootNames: ENTRIES.map((e) => e.dts), options: userOptions(lib) });
     programs.set(key, p);
   }
   return p;
@@ -108,10 +112,6 @@ function kindOf(s: ts.Statement): string {
 export function apiSurface(): string {
   const p = program(['ES2022']);
   const checker = p.getTypeChecker();
-  const index = p.getSourceFile(INDEX_DTS);
-  if (index === undefined) throw new Error(`${INDEX_DTS} not found: run \`npm run build\` first`);
-  const moduleSymbol = checker.getSymbolAtLocation(index);
-  if (moduleSymbol === undefined) throw new Error(`${INDEX_DTS} is not a module`);
 
   const reached = new Set<ts.Statement>();
   const queue: ts.Statement[] = [];
@@ -133,14 +133,21 @@ export function apiSurface(): string {
     return out;
   };
 
-  const exportRows: string[] = [];
-  const exports = checker.getExportsOfModule(moduleSymbol).sort((a, b) => (a.name < b.name ? -1 : 1));
-  for (const sym of exports) {
-    const decls = reach(sym);
-    const first = decls[0];
-    const where = first === undefined ? '?' : sourcePath(first.getSourceFile());
-    const kinds = [...new Set(decls.map(kindOf))].join(', ');
-    exportRows.push(`| \`${sym.name}\` | ${kinds} | ${where} |`);
+  const exportTables: string[] = [];
+  for (const entry of ENTRIES) {
+    const file = p.getSourceFile(entry.dts);
+    if (file === undefined) throw new Error(`${entry.dts} not found: run \`npm run build\` first`);
+    const moduleSymbol = checker.getSymbolAtLocation(file);
+    if (moduleSymbol === undefined) throw new Error(`${entry.dts} is not a module`);
+    exportTables.push('', `## Exports of \`${entry.name}\``, '', '| name | kind | declared in |', '|---|---|---|');
+    const exports = checker.getExportsOfModule(moduleSymbol).sort((a, b) => (a.name < b.name ? -1 : 1));
+    for (const sym of exports) {
+      const decls = reach(sym);
+      const first = decls[0];
+      const where = first === undefined ? '?' : sourcePath(first.getSourceFile());
+      const kinds = [...new Set(decls.map(kindOf))].join(', ');
+      exportTables.push(`| \`${sym.name}\` | ${kinds} | ${where} |`);
+    }
   }
 
   // Every name a reached declaration uses: type references, `extends`/`implements`, `typeof x`, `import('…').X`.
@@ -178,16 +185,12 @@ export function apiSurface(): string {
   const out: string[] = [
     '# sockeye: public API surface',
     '',
-    'Generated from the published types (`dist/src/index.d.ts`) by `npm run api:update` (test/api/surface.ts); do not',
-    'edit. The surface test fails when the types change and this file does not: a change here is a change to the',
-    'public API, to review as one. Declarations are printed without comments. Those whose names are not in the table',
-    'of exports are reachable from the exports (base classes, helper types) but cannot be imported from `sockeye`.',
-    '',
-    '## Exports of `sockeye`',
-    '',
-    '| name | kind | declared in |',
-    '|---|---|---|',
-    ...exportRows,
+    'Generated from the published types (the `.d.ts` of each entry point in package.json `exports`) by',
+    '`npm run api:update` (test/api/surface.ts); do not edit. The surface test fails when the types change and this',
+    'file does not: a change here is a change to the public API, to review as one. Declarations are printed without',
+    'comments. Those whose names are in no table of exports are reachable from the exports (base classes, helper',
+    'types) but cannot be imported.',
+    ...exportTables,
     '',
     '## Declarations',
   ];
