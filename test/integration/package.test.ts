@@ -1,10 +1,11 @@
 /**
  * The package as a user gets it. A copy of the working tree without build output (what a fresh clone has) is packed
  * with `npm pack` (so `prepack` must build), the tarball installed into a scratch project with TypeScript and
- * @types/node from the registry, and then: the tarball's files (JS, .d.ts, source maps with their sources, LICENSE,
- * README, docs, bin), a strict type check with `skipLibCheck: false` of a program that uses the main API (and cannot
- * see internals), that program run against a real server (a request and a WebSocket echo, publish, stats),
- * `require('sockeye')`, and the `sockeye` command. Every child process has a deadline: without the registry the
+ * @types/node from the registry (then ioredis, `sockeye/redis`'s optional peer), and then: the tarball's files (JS,
+ * .d.ts, source maps with their sources, LICENSE, README, docs, bin), a strict type check with `skipLibCheck: false`
+ * of a program that uses the main API (and cannot see internals) and of one that uses `sockeye/redis`, the first run
+ * against a real server (a request and a WebSocket echo, publish, stats), `require()` of both entry points,
+ * `sockeye` without ioredis, and the `sockeye` command. Every child process has a deadline: without the registry the
  * test fails with a message that says so instead of hanging.
  */
 
@@ -23,6 +24,8 @@ const rootPackage = JSON.parse(readFileSync(path.join(ROOT, 'package.json'), 'ut
 /** The scratch project gets the TypeScript and @types/node this repository builds with. */
 const TYPESCRIPT = `typescript@${rootPackage.devDependencies.typescript}`;
 const TYPES_NODE = `@types/node@${rootPackage.devDependencies['@types/node']}`;
+/** `sockeye/redis`'s optional peer dependency, installed in a second step (after checking `sockeye` without it). */
+const IOREDIS = `ioredis@${rootPackage.devDependencies.ioredis}`;
 
 interface Result {
   code: number | null;
@@ -212,18 +215,52 @@ const APP_TSCONFIG = {
     outDir: 'out',
     rootDir: '.',
   },
-  files: ['app.ts'],
+  files: ['app.ts', 'redis.ts'],
 };
+
+/** `sockeye/redis`, type-checked with the rest (not run: there is no Redis here). */
+const REDIS_TS = `
+import { type PubSubAdapter, type Server, serve } from 'sockeye';
+import { type RedisPubSubOptions, type RedisPubSubStats, redisPubSub } from 'sockeye/redis';
+
+export async function clustered(url: string): Promise<{ server: Server; stats: RedisPubSubStats }> {
+  const options: RedisPubSubOptions = { url, prefix: 'app:', lingerMs: 500, maxRetryDelayMs: 1000 };
+  const adapter = redisPubSub(options);
+  const seam: PubSubAdapter = adapter;
+  const server = await serve({ port: 0, pubsub: seam, websocket: { open: (ws) => void ws.subscribe('news') } });
+  return { server, stats: adapter.stats() };
+}
+`;
+
+/** Before ioredis is installed: \`sockeye\` loads without it, \`sockeye/redis\` says what it lacks. */
+const WITHOUT_IOREDIS_MJS = `
+const sockeye = await import('sockeye');
+let redis = 'loaded';
+try {
+  await import('sockeye/redis');
+} catch (err) {
+  redis = err.code + ' ' + (String(err.message).includes("'ioredis'") ? 'ioredis' : err.message);
+}
+console.log(JSON.stringify({ serve: typeof sockeye.serve, redis }));
+`;
 
 const REQUIRE_CJS = `
 const sockeye = require('sockeye');
-console.log(JSON.stringify({ serve: typeof sockeye.serve, WebSocket: typeof sockeye.WebSocket, Server: typeof sockeye.Server }));
+const redis = require('sockeye/redis');
+console.log(JSON.stringify({
+  serve: typeof sockeye.serve,
+  WebSocket: typeof sockeye.WebSocket,
+  Server: typeof sockeye.Server,
+  redisPubSub: typeof redis.redisPubSub,
+}));
 `;
 
 describe('the packed package', { timeout: 300_000 }, () => {
   let tmp = '';
   let app = '';
   let files: string[] = [];
+  /** What WITHOUT_IOREDIS_MJS printed. */
+  let withoutIoredis: Result | null = null;
   /** Why packing or installing failed: every test reports it (set up once, in `before`). */
   let setupError: string | null = null;
 
@@ -268,18 +305,24 @@ describe('the packed package', { timeout: 300_000 }, () => {
       writeFileSync(path.join(app, 'package.json'), JSON.stringify({ name: 'app', private: true, type: 'module' }));
       writeFileSync(path.join(app, 'tsconfig.json'), JSON.stringify(APP_TSCONFIG, null, 2));
       writeFileSync(path.join(app, 'app.ts'), APP_TS);
+      writeFileSync(path.join(app, 'redis.ts'), REDIS_TS);
       writeFileSync(path.join(app, 'check.cjs'), REQUIRE_CJS);
+      writeFileSync(path.join(app, 'without-ioredis.mjs'), WITHOUT_IOREDIS_MJS);
       // A cached package is used as it is; a missing one is fetched with short network deadlines.
       const installArgs = ['install', '--no-audit', '--no-fund', '--prefer-offline', '--fetch-timeout=30000'];
       installArgs.push('--fetch-retries=1', '--fetch-retry-mintimeout=2000', '--fetch-retry-maxtimeout=5000');
-      const install = await exec('npm', [...installArgs, tarball, TYPESCRIPT, TYPES_NODE], app, 150_000);
-      if (install.code !== 0) {
+      const install = async (what: string[]): Promise<void> => {
+        const r = await exec('npm', [...installArgs, ...what], app, 150_000);
+        if (r.code === 0) return;
         const registry = await exec('npm', ['config', 'get', 'registry'], app, 10_000);
         throw new Error(
-          `${describeFailure(`npm install of the tarball with ${TYPESCRIPT} and ${TYPES_NODE}`, install, 150_000)}\n` +
+          `${describeFailure(`npm install ${what.join(' ')}`, r, 150_000)}\n` +
             `Is the npm registry (${registry.stdout.trim() || 'unknown'}) reachable? This test installs from it.`,
         );
-      }
+      };
+      await install([tarball, TYPESCRIPT, TYPES_NODE]);
+      withoutIoredis = await exec(process.execPath, ['without-ioredis.mjs'], app, 30_000);
+      await install([IOREDIS]);
     } catch (err) {
       setupError = (err as Error).message;
     }
@@ -355,11 +398,23 @@ describe('the packed package', { timeout: 300_000 }, () => {
     assert.equal(r.errors, 1402);
   });
 
-  test("require('sockeye') loads the ESM build (Node >= 20.19)", async () => {
+  test("require('sockeye') and require('sockeye/redis') load the ESM build (Node >= 20.19)", async () => {
     ready();
     const r = await exec(process.execPath, ['check.cjs'], app, 30_000);
     assert.equal(r.code, 0, describeFailure("require('sockeye')", r, 30_000));
-    assert.deepEqual(JSON.parse(r.stdout), { serve: 'function', WebSocket: 'function', Server: 'function' });
+    assert.deepEqual(JSON.parse(r.stdout), {
+      serve: 'function',
+      WebSocket: 'function',
+      Server: 'function',
+      redisPubSub: 'function',
+    });
+  });
+
+  test("without ioredis (an optional peer dependency), 'sockeye' loads and 'sockeye/redis' names what it lacks", () => {
+    ready();
+    const r = withoutIoredis as Result;
+    assert.equal(r.code, 0, describeFailure('node without-ioredis.mjs', r, 30_000));
+    assert.deepEqual(JSON.parse(r.stdout), { serve: 'function', redis: 'ERR_MODULE_NOT_FOUND ioredis' });
   });
 
   test('the sockeye command runs: node_modules/.bin/sockeye and npx sockeye', async () => {
