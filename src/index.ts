@@ -10,6 +10,7 @@ export {
   SockeyeError,
 } from './errors.js';
 export { HeaderList } from './http1/headers.js';
+export type { TargetChars } from './http1/parser.js';
 export {
   type BinaryType,
   WebSocket,
@@ -36,7 +37,7 @@ export {
   serve,
   type UpgradeHook,
 } from './node/server.js';
-export type { ServerStats } from './node/stats.js';
+export type { HttpStats, ServerStats } from './node/stats.js';
 export {
   type BackpressurePolicy,
   CLOSED,

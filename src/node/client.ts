@@ -100,9 +100,28 @@ export interface WebSocketEventMap {
   message: MessageEvent;
   error: ErrorEvent;
   close: CloseEvent;
-  ping: MessageEvent<Buffer>;
-  pong: MessageEvent<Buffer>;
+  ping: BufferMessageEvent;
+  pong: BufferMessageEvent;
 }
+
+// The published types use only the DOM names that Node's own types (@types/node) declare globally as well (Event,
+// EventTarget, MessageEvent without type arguments, EventListenerOptions, AbortSignal), so that they compile with
+// and without the DOM lib.
+
+/** A `MessageEvent` whose `data` is a Buffer (`ping` and `pong`). */
+interface BufferMessageEvent extends MessageEvent {
+  readonly data: Buffer;
+}
+
+/** The DOM's `AddEventListenerOptions`. */
+interface ListenerOptions extends EventListenerOptions {
+  once?: boolean;
+  passive?: boolean;
+  signal?: AbortSignal;
+}
+
+/** The DOM's `EventListenerOrEventListenerObject`. */
+type Listener = ((this: WebSocket, ev: Event) => unknown) | { handleEvent(ev: Event): unknown };
 
 type Handler<E> = ((this: WebSocket, ev: E) => unknown) | null;
 
@@ -424,19 +443,11 @@ export class WebSocket extends EventTarget {
       | ((this: WebSocket, ev: WebSocketEventMap[K]) => unknown)
       | { handleEvent(ev: WebSocketEventMap[K]): unknown }
       | null,
-    options?: boolean | AddEventListenerOptions,
+    options?: boolean | ListenerOptions,
   ): void;
-  override addEventListener(
-    type: string,
-    listener: EventListenerOrEventListenerObject | null,
-    options?: boolean | AddEventListenerOptions,
-  ): void;
-  override addEventListener(
-    type: string,
-    listener: EventListenerOrEventListenerObject | null,
-    options?: boolean | AddEventListenerOptions,
-  ): void {
-    super.addEventListener(type, listener, options);
+  override addEventListener(type: string, listener: Listener | null, options?: boolean | ListenerOptions): void;
+  override addEventListener(type: string, listener: Listener | null, options?: boolean | ListenerOptions): void {
+    super.addEventListener(type, listener as EventListenerOrEventListenerObject | null, options);
   }
 
   override removeEventListener<K extends keyof WebSocketEventMap>(
@@ -447,17 +458,13 @@ export class WebSocket extends EventTarget {
       | null,
     options?: boolean | EventListenerOptions,
   ): void;
+  override removeEventListener(type: string, listener: Listener | null, options?: boolean | EventListenerOptions): void;
   override removeEventListener(
     type: string,
-    listener: EventListenerOrEventListenerObject | null,
-    options?: boolean | EventListenerOptions,
-  ): void;
-  override removeEventListener(
-    type: string,
-    listener: EventListenerOrEventListenerObject | null,
+    listener: Listener | null,
     options?: boolean | EventListenerOptions,
   ): void {
-    super.removeEventListener(type, listener, options);
+    super.removeEventListener(type, listener as EventListenerOrEventListenerObject | null, options);
   }
 
   // ── methods ────────────────────────────────────────────────────────────────────────────────────────────

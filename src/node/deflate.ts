@@ -45,7 +45,7 @@ export interface DeflateCodecOptions {
   idleRelease?: number;
 }
 
-/** Resolved codec settings, shared by every connection of a server. @internal */
+/** Resolved codec settings, shared by every connection of a server. */
 export interface DeflateSettings {
   threshold: number;
   level: number;

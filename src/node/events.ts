@@ -5,8 +5,18 @@
  * `ErrorEvent` is one). `MessageEvent` is a Node 20 global and is used as it is.
  */
 
+/**
+ * The DOM's `EventInit`, repeated here so that the published types compile without the DOM lib (Node's types
+ * declare `Event` and `EventTarget` globally but not `EventInit`).
+ */
+interface BaseEventInit {
+  bubbles?: boolean;
+  cancelable?: boolean;
+  composed?: boolean;
+}
+
 /** What `new CloseEvent(type, init)` accepts. */
-export interface CloseEventInit extends EventInit {
+export interface CloseEventInit extends BaseEventInit {
   /** Whether the connection closed cleanly (close handshake done, then TCP closed). Default `false`. */
   wasClean?: boolean;
   /** The WebSocket connection close code (RFC 6455 §7.1.5). Default `0`. */
@@ -51,7 +61,7 @@ export class CloseEvent extends Event {
 }
 
 /** What `new ErrorEvent(type, init)` accepts (HTML's ErrorEventInit). */
-export interface ErrorEventInit extends EventInit {
+export interface ErrorEventInit extends BaseEventInit {
   message?: string;
   filename?: string;
   lineno?: number;

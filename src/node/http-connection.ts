@@ -23,6 +23,7 @@ import { type BodySource, SockeyeRequest } from './request.js';
 import { type ResponseTarget, SockeyeResponse } from './response.js';
 import { type ReadTarget, setReadTarget, useSharedReads } from './socket-reads.js';
 import { SocketWriter } from './socket-writer.js';
+import type { HttpStats } from './stats.js';
 
 /** What a connection needs from its server. Implemented by Server. @internal */
 export interface ServerContext {
@@ -55,12 +56,9 @@ export const UPGRADE_WEBSOCKET = 1;
 /** acceptsUpgrade: the raw `upgrade` hook does. */
 export const UPGRADE_RAW = 2;
 
-/** HTTP counters of a server. */
-export interface HttpStats {
-  requests: number;
-  errors: Record<string, number>;
-  timeouts: { headers: number; body: number; idle: number };
-}
+// HttpStats lives in stats.ts with the rest of `server.stats()`'s shape (a public type: the published types of
+// `ServerStats` must not reach this module).
+export type { HttpStats } from './stats.js';
 
 const kConnection = Symbol('sockeye.httpConnection');
 type SocketWithConn = Socket & { [kConnection]?: HttpConnection | undefined };

@@ -28,14 +28,7 @@ import {
 import { httpDateNow, onTick } from './clock.js';
 import { deflateStats } from './deflate.js';
 import { type FetchHandler, runFetch } from './fetch.js';
-import {
-  HttpConnection,
-  type HttpStats,
-  type ServerContext,
-  UPGRADE_NONE,
-  UPGRADE_RAW,
-  UPGRADE_WEBSOCKET,
-} from './http-connection.js';
+import { HttpConnection, type HttpStats, UPGRADE_NONE, UPGRADE_RAW, UPGRADE_WEBSOCKET } from './http-connection.js';
 import type { ListenStats } from './listen-stats.js';
 import { createListener, type Listener } from './listener.js';
 import { formatMetrics } from './metrics.js';
@@ -160,21 +153,28 @@ export interface CloseResult {
   terminated: number;
 }
 
-/** A running server. */
-export class Server implements ServerContext {
-  readonly parserLimits: RequestParserLimits;
-  readonly maxBodyBytes: number;
-  readonly maxPipelineBytes: number;
-  readonly headersTimeout: number;
-  readonly keepAliveTimeout: number;
-  readonly bodyTimeout: number;
-  readonly maxRequestsPerConnection: number;
+/**
+ * A running server.
+ *
+ * It is its connections' `ServerContext` (checked where `new HttpConnection(socket, this)` is made); the clause
+ * `implements ServerContext` is left out because that interface and these fields are marked internal, so they are
+ * stripped from the published types (tsconfig `stripInternal`), and a published class cannot implement an interface
+ * that is not there.
+ */
+export class Server {
+  /** @internal */ readonly parserLimits: RequestParserLimits;
+  /** @internal */ readonly maxBodyBytes: number;
+  /** @internal */ readonly maxPipelineBytes: number;
+  /** @internal */ readonly headersTimeout: number;
+  /** @internal */ readonly keepAliveTimeout: number;
+  /** @internal */ readonly bodyTimeout: number;
+  /** @internal */ readonly maxRequestsPerConnection: number;
   /** @internal The response-head and Host memos of this server's connections (see Http1ServerCache). */
   readonly http1Cache: Http1ServerCache;
-  readonly allowedMethods: ReadonlySet<string> | null;
+  /** @internal */ readonly allowedMethods: ReadonlySet<string> | null;
   /** @internal HTTP counters (see `stats()`). */
   readonly httpStats: HttpStats & { ends: Record<string, number>; bytesIn: number; bytesOut: number };
-  /** Open HTTP connections. */
+  /** @internal Open HTTP connections. */
   readonly connections: Set<HttpConnection>;
   readonly #upgradeHook: UpgradeHook | null;
   readonly #ws: WsServerContext<unknown> | null;

@@ -3,9 +3,15 @@
  */
 
 import type { DeflateStats } from './deflate.js';
-import type { HttpStats } from './http-connection.js';
 import type { ListenStats } from './listen-stats.js';
 import type { WebSocketStats } from './websocket.js';
+
+/** HTTP counters of a server (`server.stats().http`). */
+export interface HttpStats {
+  requests: number;
+  errors: Record<string, number>;
+  timeouts: { headers: number; body: number; idle: number };
+}
 
 /** Everything `server.stats()` reports. Counters are totals since the server started. */
 export interface ServerStats {

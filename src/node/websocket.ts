@@ -324,7 +324,7 @@ const _EMPTY = new Uint8Array(0);
  * websockets' ServerProtocol extends Protocol: one object per connection, MEMORY). The connection gives it the
  * protocol, the send policy and the end; the face adds the handlers, `data`, and receive-side flow control.
  */
-export class ServerWebSocket<T = unknown> extends WsConnection implements WsConnectionHandler {
+export class ServerWebSocket<T = unknown> extends WsConnection {
   /** Data attached by the `upgrade` hook. */
   data: T;
   /** The subprotocol agreed on, or `''`. */
@@ -650,3 +650,11 @@ export class ServerWebSocket<T = unknown> extends WsConnection implements WsConn
     return this.send(data, true, compress);
   }
 }
+
+/**
+ * @internal A compile-time check that `ServerWebSocket` is its connection's `WsConnectionHandler` (it passes itself
+ * as the handler: see WsSendPath's constructor). Not an `implements` clause because the handler methods are marked
+ * internal: they are stripped from the published types (tsconfig `stripInternal`), and a published class cannot
+ * claim an interface whose members it does not show.
+ */
+export type ServerWebSocketIsHandler<W extends WsConnectionHandler = ServerWebSocket> = W;

@@ -15,11 +15,11 @@ import { Buffer } from 'node:buffer';
 import { ConnectionClosedError, type ProtocolError } from '../errors.js';
 import { copyOf } from '../util/bytes.js';
 import { checkInflated } from '../ws/permessage-deflate.js';
-import { SIDE_CLIENT, WS_CLOSED, WS_OPEN, type WsHandler, WsProtocol } from '../ws/protocol.js';
+import { SIDE_CLIENT, WS_CLOSED, WS_OPEN, WsProtocol } from '../ws/protocol.js';
 import { coarseNow } from './clock.js';
 import { type DeflateCodec, INFLATE_PENDING, isInflateScratch } from './deflate.js';
 import { readBuffer } from './read-buffer.js';
-import type { Transport, TransportTarget } from './transport.js';
+import type { Transport } from './transport.js';
 import {
   F_CLOSED,
   F_END_DEFERRED,
@@ -55,14 +55,21 @@ export function isEphemeral(data: Buffer): boolean {
   return data.buffer === readBuffer.buffer || isInflateScratch(data);
 }
 
-/** One WebSocket connection over a transport (see the top of this file). */
-export class WsConnection extends WsSendPath implements WsHandler, TransportTarget {
+/**
+ * One WebSocket connection over a transport (see the top of this file). It is its core's `WsHandler` and its
+ * transport's `TransportTarget` (checked where it is handed to them); those clauses are not declared because the
+ * methods are marked internal, so they are stripped from the published types (tsconfig `stripInternal`), where the
+ * server's `ServerWebSocket` extends this class.
+ */
+export class WsConnection extends WsSendPath {
+  /** @internal */
   readonly core: WsProtocol;
   /** Last time anything arrived; when we pinged for liveness (0: no ping outstanding). */
   #lastSeen: number;
   #pingedAt: number;
   readonly #openedAt: number;
 
+  /** @internal */
   constructor(
     config: WsConnectionConfig,
     transport: Transport,
@@ -124,17 +131,17 @@ export class WsConnection extends WsSendPath implements WsHandler, TransportTarg
     this.st().deferred = v;
   }
 
-  /** Takes the transport's reads and events. */
+  /** @internal Takes the transport's reads and events. */
   attach(): void {
     this.transport.attach(this);
   }
 
-  /** Parses bytes that came before the connection took the transport (after the handshake's head). */
+  /** @internal Parses bytes that came before the connection took the transport (after the handshake's head). */
   receiveHead(head: readonly Buffer[]): void {
     for (const chunk of head) if (chunk.length > 0 && (this.flags & F_CLOSED) === 0) this.onData(chunk);
   }
 
-  /** Resumes a transport left paused by the handshake (an async `upgrade` hook), unless reading is held. */
+  /** @internal Resumes a transport left paused by the handshake (an async `upgrade` hook), unless reading is held. */
   resumeIfPaused(): void {
     // `resume()` on a flowing socket still schedules a tick to restart a stream that never stopped (PERF: bench
     // ws-storm): only a paused one.
@@ -145,26 +152,27 @@ export class WsConnection extends WsSendPath implements WsHandler, TransportTarg
 
   // ── facts ────────────────────────────────────────────────────────────────────────────────────────────
 
+  /** @internal */
   get closed(): boolean {
     return (this.flags & F_CLOSED) !== 0;
   }
 
-  /** We failed the connection (protocol error, handler error, no answer to a liveness ping...). */
+  /** @internal We failed the connection (protocol error, handler error, no answer to a liveness ping...). */
   get failed(): boolean {
     return (this.flags & F_FAILED) !== 0;
   }
 
-  /** Why we failed it (a ProtocolError, a handler's error...), or undefined. */
+  /** @internal Why we failed it (a ProtocolError, a handler's error...), or undefined. */
   get error(): unknown {
     return this.#error;
   }
 
-  /** Whether permessage-deflate holds zlib contexts for this connection now (see idleRelease). */
+  /** @internal Whether permessage-deflate holds zlib contexts for this connection now (see idleRelease). */
   get holdsDeflateContexts(): boolean {
     return this.codec?.holdsContexts === true;
   }
 
-  /** The end as a server reports it (RFC 6455 §7.1.5, §7.1.4), with the transport's byte counts. */
+  /** @internal The end as a server reports it (RFC 6455 §7.1.5, §7.1.4), with the transport's byte counts. */
   closeInfo(): CloseInfo {
     const core = this.core;
     const failedCode =
@@ -287,7 +295,7 @@ export class WsConnection extends WsSendPath implements WsHandler, TransportTarg
 
   // ── timing ──────────────────────────────────────────────────────────────────────────────────────────
 
-  /** Dead-peer detection (RFC 6455 §5.5.2: a ping "may serve ... as a keepalive") and close deadlines, per tick. */
+  /** @internal Dead-peer detection (RFC 6455 §5.5.2: a ping "may serve ... as a keepalive") and close deadlines, per tick. */
   checkTimers(now: number): void {
     if ((this.flags & F_CLOSED) !== 0) return;
     const config = this.config;
@@ -342,7 +350,7 @@ export class WsConnection extends WsSendPath implements WsHandler, TransportTarg
   // ── failing and closing ─────────────────────────────────────────────────────────────────────────────
 
   /**
-   * Fails the connection (RFC 6455 §7.1.7) with `code`: a close frame, then the TCP close (the server's side
+   * @internal Fails the connection (RFC 6455 §7.1.7) with `code`: a close frame, then the TCP close (the server's side
    * ends it; a client waits for the server, at most `closeTimeout`). `error` says why, for the face.
    */
   fail(code: number, reason: string, cause: CloseCause, error?: unknown): void {
@@ -607,24 +615,26 @@ export class WsConnection extends WsSendPath implements WsHandler, TransportTarg
 
   // ── reading flow control ────────────────────────────────────────────────────────────────────────────
 
-  /** Stops reading (the kernel's buffer fills and TCP pushes back on the peer) until `resumeReading`. */
+  /** @internal Stops reading (the kernel's buffer fills and TCP pushes back on the peer) until `resumeReading`. */
   pauseReading(): void {
     if ((this.flags & F_PAUSED) !== 0) return;
     this.flags |= F_PAUSED;
     this.transport.pause();
   }
 
+  /** @internal */
   resumeReading(): void {
     if ((this.flags & F_PAUSED) === 0) return;
     this.flags &= ~F_PAUSED;
     if ((this.flags & (F_CLOSED | F_READ_STOPPED | F_PONG_HELD)) === 0) this.transport.resume();
   }
 
+  /** @internal */
   get readingPaused(): boolean {
     return (this.flags & F_PAUSED) !== 0;
   }
 
-  /** Copies `data` if it is ephemeral (see `isEphemeral`), for a face that keeps it. */
+  /** @internal Copies `data` if it is ephemeral (see `isEphemeral`), for a face that keeps it. */
   static keep(data: Buffer): Buffer {
     return isEphemeral(data) ? copyOf(data) : data;
   }

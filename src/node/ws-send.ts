@@ -60,18 +60,24 @@ export class RareState {
 
 /** The send half of a WebSocket connection; `WsConnection` adds the receive half, timers and the end. */
 export abstract class WsSendPath {
+  /** @internal */
   abstract readonly core: WsProtocol;
+  /** @internal */
   readonly transport: Transport;
+  /** @internal */
   readonly config: WsConnectionConfig;
+  /** @internal */
   protected readonly handler: WsConnectionHandler;
-  /** permessage-deflate codec, when negotiated. */
+  /** @internal permessage-deflate codec, when negotiated. */
   protected readonly codec: DeflateCodec | null;
+  /** @internal */
   protected flags: number;
   /** This connection's `maxBackpressure` (the config's unless changed, see the accessor). */
   #maxBackpressure: number;
-  /** What only a closing, draining or inflating connection needs, made on first use (see RareState). */
+  /** @internal What only a closing, draining or inflating connection needs, made on first use (see RareState). */
   protected rare: RareState | null;
 
+  /** @internal */
   constructor(
     config: WsConnectionConfig,
     transport: Transport,
@@ -88,7 +94,7 @@ export abstract class WsSendPath {
     this.rare = null;
   }
 
-  /** The connection's RareState, made now if it has none yet. */
+  /** @internal The connection's RareState, made now if it has none yet. */
   protected st(): RareState {
     let r = this.rare;
     if (r === null) {
@@ -112,10 +118,10 @@ export abstract class WsSendPath {
     this.#maxBackpressure = bytes;
   }
 
-  /** Fails the connection (RFC 6455 §7.1.7): see WsConnection.fail. */
+  /** @internal Fails the connection (RFC 6455 §7.1.7): see WsConnection.fail. */
   abstract fail(code: number, reason: string, cause: CloseCause, error?: unknown): void;
 
-  /** Whether messages may be sent now. */
+  /** @internal Whether messages may be sent now. */
   get isOpen(): boolean {
     return this.core.state === WS_OPEN && (this.flags & F_CLOSED) === 0;
   }
@@ -212,7 +218,7 @@ export abstract class WsSendPath {
   }
 
   /**
-   * The core has just queued a pong (it answers each ping as it parses it). SECURITY: a peer that sends pings and
+   * @internal The core has just queued a pong (it answers each ping as it parses it). SECURITY: a peer that sends pings and
    * never reads would otherwise make us queue pongs without bound. RFC 6455 §5.5.2 has a ping answered, but
    * §5.5.3 lets an endpoint that has not yet answered earlier pings answer "only the most recently processed"
    * one: a backlog of pongs answers nothing the last one does not. So pongs count against `maxBackpressure` as
@@ -488,6 +494,7 @@ export abstract class WsSendPath {
     this.control(false, toPayload(data));
   }
 
+  /** @internal */
   protected control(ping: boolean, data: Buffer): void {
     this.transport.writer.begin();
     try {

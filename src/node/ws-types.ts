@@ -74,7 +74,7 @@ export interface WebSocketStats {
   protocolErrors: Record<string, number>;
 }
 
-/** A zeroed set of WebSocket counters. @internal */
+/** A zeroed set of WebSocket counters. */
 export function newWebSocketStats(): WebSocketStats {
   return {
     accepted: 0,
