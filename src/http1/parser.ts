@@ -420,6 +420,16 @@ export class RequestParser {
     return this.checkHeadStart(buf, start, stop + 1) !== 0 || this.checkHeadLimits(buf, start, stop) !== 0;
   }
 
+  /**
+   * Fails a whole head `buf[start..end)` with a verdict of parseHead, unless its bytes before the last LF already
+   * failed the checks of an incomplete head (partialVerdict), as they would have had the head come in pieces: where
+   * parseHead ends the request-line (at its first CR) and where those checks do (at the LF) differ when a CR is not
+   * followed by LF, and a verdict must not depend on the split.
+   */
+  private failHead(buf: Buffer, start: number, end: number, status: number, code: string, message: string): void {
+    if (!this.partialVerdict(buf, start, end - 1)) this.fail(status, code, message);
+  }
+
   /** Limits on an incomplete head: request line length (414) and header section size (431). */
   private checkPartialHead(buf: Buffer, start: number, end: number): number {
     const err = this.checkHeadStart(buf, start, end);
@@ -557,7 +567,7 @@ export class RequestParser {
     let i = p;
     while (i < lineEnd && TCHAR[buf[i] as number] === 1) i++;
     if (i === p || buf[i] !== SP) {
-      this.fail(400, 'ERR_HTTP_INVALID_METHOD', 'Invalid method in request line');
+      this.failHead(buf, start, end, 400, 'ERR_HTTP_INVALID_METHOD', 'Invalid method in request line');
       return;
     }
     const method = methodString(buf, p, i);
@@ -579,7 +589,7 @@ export class RequestParser {
     }
     if (i === targetStart || buf[i] !== SP) {
       // RFC 9112 §3: exactly one SP between parts; whitespace or CTLs inside the target are invalid.
-      this.fail(400, 'ERR_HTTP_INVALID_TARGET', 'Invalid request-target');
+      this.failHead(buf, start, end, 400, 'ERR_HTTP_INVALID_TARGET', 'Invalid request-target');
       return;
     }
     const target = sameOrDecode(buf, targetStart, i, this.prevTarget);
@@ -597,13 +607,12 @@ export class RequestParser {
       buf[i + 6] !== 0x2e ||
       !isDigit(buf[i + 7] as number)
     ) {
-      this.fail(400, 'ERR_HTTP_INVALID_VERSION', 'Invalid HTTP-version in request line');
+      this.failHead(buf, start, end, 400, 'ERR_HTTP_INVALID_VERSION', 'Invalid HTTP-version in request line');
       return;
     }
     // RFC 9110 §6.2 / §15.6.6: a major version other than 1 is not served on an HTTP/1 connection (505).
     if (buf[i + 5] !== 0x31) {
-      if (this.partialVerdict(buf, start, end - 1)) return;
-      this.fail(505, 'ERR_HTTP_VERSION_NOT_SUPPORTED', 'HTTP version not supported');
+      this.failHead(buf, start, end, 505, 'ERR_HTTP_VERSION_NOT_SUPPORTED', 'HTTP version not supported');
       return;
     }
     // RFC 9110 §2.5: a recipient of a higher minor version than it implements, in a major version it implements,
@@ -612,8 +621,7 @@ export class RequestParser {
     // answered as HTTP/1.1 like every response.
     const versionMinor = buf[i + 7] === 0x30 ? 0 : 1;
     if (buf[lineEnd + 1] !== LF) {
-      if (this.partialVerdict(buf, start, end - 1)) return;
-      this.fail(400, 'ERR_HTTP_BARE_CR', 'CR not followed by LF');
+      this.failHead(buf, start, end, 400, 'ERR_HTTP_BARE_CR', 'CR not followed by LF');
       return;
     }
     // --- header section

@@ -55,6 +55,14 @@ describe('RequestParser: one verdict whatever the split (RFC 9112 §2.2, §3, §
     assert.deepEqual(verdict('\r\n\r'), undefined);
   });
 
+  it('a request-line of maxRequestLineBytes octets, then CR CR LF: 414 (the line up to its LF is longer)', () => {
+    const input = `PO${'H'.repeat(46)}\r\r\n\r\n`;
+    assert.deepEqual(verdict(input, { limits: SMALL }), error(414, 'ERR_HTTP_REQUEST_LINE_TOO_LONG'));
+    // The same with a bad target or version: the checks of a head in pieces come first.
+    const badTarget = `GET /${'a'.repeat(40)}\x01\r\r\n\r\n`;
+    assert.deepEqual(verdict(badTarget, { limits: SMALL }), error(400, 'ERR_HTTP_INVALID_TARGET'));
+  });
+
   it('a trailer line over maxTrailerBytes, then a bare LF: 431', () => {
     const input = `POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\n0\r\nA: b\r\n${'T'.repeat(40)}\n`;
     const events = parseEverySplit(input, { limits: SMALL, eof: true });
