@@ -1,6 +1,7 @@
 /** Every fuzz target, in the order `npm run fuzz` runs them. */
 
 import type { FuzzTarget } from '../engine.js';
+import { http1ChunkedTarget, http1ParserTarget, http1ProtocolTarget } from './http1.js';
 import { utf8Target } from './utf8.js';
 
-export const TARGETS: readonly FuzzTarget[] = [utf8Target];
+export const TARGETS: readonly FuzzTarget[] = [http1ParserTarget, http1ChunkedTarget, http1ProtocolTarget, utf8Target];
