@@ -3,5 +3,16 @@
 import type { FuzzTarget } from '../engine.js';
 import { http1ChunkedTarget, http1ParserTarget, http1ProtocolTarget } from './http1.js';
 import { utf8Target } from './utf8.js';
+import { wsClientDeflateTarget, wsClientTarget, wsFramesTarget, wsServerDeflateTarget, wsServerTarget } from './ws.js';
 
-export const TARGETS: readonly FuzzTarget[] = [http1ParserTarget, http1ChunkedTarget, http1ProtocolTarget, utf8Target];
+export const TARGETS: readonly FuzzTarget[] = [
+  http1ParserTarget,
+  http1ChunkedTarget,
+  http1ProtocolTarget,
+  wsFramesTarget,
+  wsServerTarget,
+  wsServerDeflateTarget,
+  wsClientTarget,
+  wsClientDeflateTarget,
+  utf8Target,
+];
