@@ -1,6 +1,7 @@
 /** Every fuzz target, in the order `npm run fuzz` runs them. */
 
 import type { FuzzTarget } from '../engine.js';
+import { wsExtensionsTarget, wsHandshakeTarget } from './handshake.js';
 import { http1ChunkedTarget, http1ParserTarget, http1ProtocolTarget } from './http1.js';
 import { utf8Target } from './utf8.js';
 import { wsClientDeflateTarget, wsClientTarget, wsFramesTarget, wsServerDeflateTarget, wsServerTarget } from './ws.js';
@@ -14,5 +15,7 @@ export const TARGETS: readonly FuzzTarget[] = [
   wsServerDeflateTarget,
   wsClientTarget,
   wsClientDeflateTarget,
+  wsHandshakeTarget,
+  wsExtensionsTarget,
   utf8Target,
 ];
