@@ -244,8 +244,8 @@ export class RequestParser {
   }
 
   /**
-   * Parses from `buf[start..]`. Returns the offset where it stopped: `buf.length` when everything was
-   * consumed, less when a message ended (DONE) or the parser failed.
+   * Parses from `buf[start..]`. Returns the offset where it stopped, never past `buf.length`: `buf.length` when
+   * everything was consumed, less when a message ended (DONE) or the parser failed (what follows is never parsed).
    */
   receive(buf: Buffer, start = 0): number {
     let pos = start;
@@ -287,7 +287,8 @@ export class RequestParser {
           return pos;
       }
     }
-    return pos;
+    // The private readers return Number.MAX_SAFE_INTEGER after fail() to leave the loop: not an offset.
+    return Math.min(pos, end);
   }
 
   /** The peer closed its side. A message cut short is an error only when it had started. */
@@ -353,9 +354,8 @@ export class RequestParser {
       this.rlOffset = 0;
       this.rlPartStart = 0;
       if (endOfHead === BARE_LF) {
-        // The request-line's verdict comes first, as it would have had the bytes before the LF come alone.
-        const err = this.checkHeadStart(buf, pos, buf.length);
-        if (err !== 0) return err;
+        // The verdicts on the bytes before the LF come first, as they would have had those bytes come alone.
+        if (this.partialVerdict(buf, pos, firstBareLf(buf, pos, buf.length))) return Number.MAX_SAFE_INTEGER;
         return this.fail(400, 'ERR_HTTP_BARE_LF', 'Line ended with LF without CR');
       }
       // Incomplete: check limits on what we have, then stash.
@@ -379,8 +379,7 @@ export class RequestParser {
       return pos + used;
     }
     if (endOfHead === BARE_LF) {
-      const err = this.checkHeadStart(s, 0, this.scratchLen);
-      if (err !== 0) return err;
+      if (this.partialVerdict(s, 0, firstBareLf(s, 0, this.scratchLen))) return Number.MAX_SAFE_INTEGER;
       return this.fail(400, 'ERR_HTTP_BARE_LF', 'Line ended with LF without CR');
     }
     this.scanFrom = this.scratchLen;
@@ -407,11 +406,40 @@ export class RequestParser {
     return this.judgeRequestLine(buf, lineStart, end) ? Number.MAX_SAFE_INTEGER : 0;
   }
 
+  /**
+   * Whether the head's bytes `buf[start..stop)`, before the byte that gives a verdict only a whole head can (the bare
+   * LF, or the head's last LF), already fail one of the checks an incomplete head gets (checkPartialHead: 400 for
+   * the request-line, 414, 431). Had the head come in pieces, that verdict would have been reported first; judging
+   * it here too makes the error the same however the head was split. The request-line is judged with the verdict's
+   * byte as well (`GET\n`: a method ended by LF), the limits without it. Reports the failure when there is one.
+   */
+  private partialVerdict(buf: Buffer, start: number, stop: number): boolean {
+    this.rlPart = RL_METHOD;
+    this.rlOffset = 0;
+    this.rlPartStart = 0;
+    return this.checkHeadStart(buf, start, stop + 1) !== 0 || this.checkHeadLimits(buf, start, stop) !== 0;
+  }
+
+  /**
+   * Fails a whole head `buf[start..end)` with a verdict of parseHead, unless its bytes before the last LF already
+   * failed the checks of an incomplete head (partialVerdict), as they would have had the head come in pieces: where
+   * parseHead ends the request-line (at its first CR) and where those checks do (at the LF) differ when a CR is not
+   * followed by LF, and a verdict must not depend on the split.
+   */
+  private failHead(buf: Buffer, start: number, end: number, status: number, code: string, message: string): void {
+    if (!this.partialVerdict(buf, start, end - 1)) this.fail(status, code, message);
+  }
+
   /** Limits on an incomplete head: request line length (414) and header section size (431). */
   private checkPartialHead(buf: Buffer, start: number, end: number): number {
-    const limits = this.limits;
     const err = this.checkHeadStart(buf, start, end);
     if (err !== 0) return err;
+    return this.checkHeadLimits(buf, start, end);
+  }
+
+  /** The limits of checkPartialHead alone. */
+  private checkHeadLimits(buf: Buffer, start: number, end: number): number {
+    const limits = this.limits;
     let lineStart = start;
     while (lineStart + 1 < end && buf[lineStart] === CR && buf[lineStart + 1] === LF) lineStart += 2;
     const lf = buf.indexOf(LF, lineStart);
@@ -457,8 +485,15 @@ export class RequestParser {
           partStart = ++i;
           continue;
         }
-        // A CR or LF first may be an empty line before the request-line (RFC 9112 §2.2), judged elsewhere.
-        if ((c === CR || c === LF) && i === partStart) break;
+        // A CR or LF first may be an empty line before the request-line (RFC 9112 §2.2), judged elsewhere; but a CR
+        // followed by anything but LF cannot be (leading CRLFs were skipped): no method, as parseHead says.
+        if ((c === CR || c === LF) && i === partStart) {
+          if (c === CR && i + 1 < stop && buf[i + 1] !== LF) {
+            this.fail(400, 'ERR_HTTP_INVALID_METHOD', 'Invalid method in request line');
+            return true;
+          }
+          break;
+        }
         this.fail(400, 'ERR_HTTP_INVALID_METHOD', 'Invalid method in request line');
         return true;
       }
@@ -532,7 +567,7 @@ export class RequestParser {
     let i = p;
     while (i < lineEnd && TCHAR[buf[i] as number] === 1) i++;
     if (i === p || buf[i] !== SP) {
-      this.fail(400, 'ERR_HTTP_INVALID_METHOD', 'Invalid method in request line');
+      this.failHead(buf, start, end, 400, 'ERR_HTTP_INVALID_METHOD', 'Invalid method in request line');
       return;
     }
     const method = methodString(buf, p, i);
@@ -554,7 +589,7 @@ export class RequestParser {
     }
     if (i === targetStart || buf[i] !== SP) {
       // RFC 9112 §3: exactly one SP between parts; whitespace or CTLs inside the target are invalid.
-      this.fail(400, 'ERR_HTTP_INVALID_TARGET', 'Invalid request-target');
+      this.failHead(buf, start, end, 400, 'ERR_HTTP_INVALID_TARGET', 'Invalid request-target');
       return;
     }
     const target = sameOrDecode(buf, targetStart, i, this.prevTarget);
@@ -572,12 +607,12 @@ export class RequestParser {
       buf[i + 6] !== 0x2e ||
       !isDigit(buf[i + 7] as number)
     ) {
-      this.fail(400, 'ERR_HTTP_INVALID_VERSION', 'Invalid HTTP-version in request line');
+      this.failHead(buf, start, end, 400, 'ERR_HTTP_INVALID_VERSION', 'Invalid HTTP-version in request line');
       return;
     }
     // RFC 9110 §6.2 / §15.6.6: a major version other than 1 is not served on an HTTP/1 connection (505).
     if (buf[i + 5] !== 0x31) {
-      this.fail(505, 'ERR_HTTP_VERSION_NOT_SUPPORTED', 'HTTP version not supported');
+      this.failHead(buf, start, end, 505, 'ERR_HTTP_VERSION_NOT_SUPPORTED', 'HTTP version not supported');
       return;
     }
     // RFC 9110 §2.5: a recipient of a higher minor version than it implements, in a major version it implements,
@@ -586,7 +621,7 @@ export class RequestParser {
     // answered as HTTP/1.1 like every response.
     const versionMinor = buf[i + 7] === 0x30 ? 0 : 1;
     if (buf[lineEnd + 1] !== LF) {
-      this.fail(400, 'ERR_HTTP_BARE_CR', 'CR not followed by LF');
+      this.failHead(buf, start, end, 400, 'ERR_HTTP_BARE_CR', 'CR not followed by LF');
       return;
     }
     // --- header section
@@ -607,6 +642,7 @@ export class RequestParser {
       this.prevFields = raw;
       if (err !== 0) {
         this.prevSection = null;
+        if (this.partialVerdict(buf, start, end - 1)) return;
         this.failFields(err);
         return;
       }
@@ -786,12 +822,14 @@ export class RequestParser {
         this.stash(buf, pos, buf.length, max + 2);
         return NEED_MORE;
       }
-      if (lf === pos || buf[lf - 1] !== CR) {
-        this.fail(400, 'ERR_HTTP_BARE_LF', 'Line ended with LF without CR');
+      // Verdicts in the order the bytes give them: a line already over `max` and a CR before its LF came (what the
+      // branch above says when the LF has not come yet), then at the LF a bare LF, then a bare CR.
+      if (lf - pos > max + 1) {
+        this.fail(status, code, message);
         return FAILED;
       }
-      if (lf - 1 - pos > max) {
-        this.fail(status, code, message);
+      if (lf === pos || buf[lf - 1] !== CR) {
+        this.fail(400, 'ERR_HTTP_BARE_LF', 'Line ended with LF without CR');
         return FAILED;
       }
       const cr = buf.indexOf(CR, pos);
@@ -805,19 +843,29 @@ export class RequestParser {
       this.lineFromScratch = false;
       return lf + 1;
     }
-    const stop = lf < 0 ? buf.length : lf + 1;
-    if (this.scratchLen + (stop - pos) > max + 2) {
+    // A line that spans chunks gets the verdicts above, in the same order, on the bytes held and these ones: the
+    // error a line gets does not depend on where it was split (RFC 9112 §2.2 bare LF or CR, or `max` passed).
+    const held = this.scratchLen;
+    if (lf < 0) {
+      if (held + (buf.length - pos) > max + 1) {
+        this.fail(status, code, message);
+        return FAILED;
+      }
+      this.stash(buf, pos, buf.length, max + 2);
+      return NEED_MORE;
+    }
+    if (held + (lf - pos) > max + 1) {
       this.fail(status, code, message);
       return FAILED;
     }
-    this.stash(buf, pos, stop, max + 2);
-    if (lf < 0) return NEED_MORE;
-    const s = this.scratch as Buffer;
-    const len = this.scratchLen;
-    if (len < 2 || s[len - 2] !== CR) {
+    if ((lf > pos ? buf[lf - 1] : (this.scratch as Buffer)[held - 1]) !== CR) {
       this.fail(400, 'ERR_HTTP_BARE_LF', 'Line ended with LF without CR');
       return FAILED;
     }
+    const stop = lf + 1;
+    this.stash(buf, pos, stop, max + 2);
+    const s = this.scratch as Buffer;
+    const len = this.scratchLen;
     const cr = s.indexOf(CR);
     if (cr !== len - 2) {
       this.fail(400, 'ERR_HTTP_BARE_CR', 'CR not followed by LF');
@@ -911,6 +959,21 @@ function hexValue(c: number): number {
   if (c >= 0x61 && c <= 0x66) return c - 0x57;
   if (c >= 0x41 && c <= 0x46) return c - 0x37;
   return -1;
+}
+
+/**
+ * The offset of the LF that made findHeadEnd return BARE_LF: the first one in `buf[start..end)` after no CR (there
+ * is one, so the result is below `end`).
+ */
+function firstBareLf(buf: Buffer, start: number, end: number): number {
+  let lead = start;
+  while (lead + 1 < end && buf[lead] === CR && buf[lead + 1] === LF) lead += 2;
+  for (let p = lead; ; ) {
+    const lf = buf.indexOf(LF, p);
+    if (lf < 0 || lf >= end) return end - 1;
+    if (lf === lead || buf[lf - 1] !== CR) return lf;
+    p = lf + 1;
+  }
 }
 
 /**
