@@ -7,7 +7,7 @@
 import type { Buffer } from 'node:buffer';
 import { httpError, type ProtocolError } from '../errors.js';
 import { HeaderList } from './headers.js';
-import { findHeadEnd, parseFieldLines } from './parser.js';
+import { findHeadEnd, parseFieldLines } from './scan.js';
 
 /** A parsed response head. */
 export interface ResponseHead {
