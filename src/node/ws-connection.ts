@@ -443,7 +443,7 @@ export class WsConnection extends WsSendPath {
       else this.#deliverInflated(binary, out);
       return;
     }
-    this.#deliver(binary, data);
+    this.onMessage(binary, data, false);
   }
 
   /** A decompressed message (or why it could not be): checked, then delivered. */
@@ -454,7 +454,12 @@ export class WsConnection extends WsSendPath {
       return;
     }
     // Text is decoded at once; binary data outlives the shared scratch buffer, so it gets its own copy.
-    this.#deliver(binary, binary && isInflateScratch(out as Buffer) ? Buffer.from(out as Buffer) : (out as Buffer));
+    // Plain from here: the fast path of onMessage delivers it (nothing is deferred while this runs).
+    this.onMessage(
+      binary,
+      binary && isInflateScratch(out as Buffer) ? Buffer.from(out as Buffer) : (out as Buffer),
+      false,
+    );
   }
 
   /**
@@ -513,16 +518,6 @@ export class WsConnection extends WsSendPath {
       return;
     }
     if ((this.flags & (F_PAUSED | F_READ_STOPPED | F_CLOSED | F_PONG_HELD)) === 0) this.transport.resume();
-  }
-
-  #deliver(binary: boolean, data: Buffer): void {
-    const stats = this.config.stats;
-    if (stats !== null) {
-      stats.messagesIn++;
-      stats.payloadBytesIn += data.length;
-      bump(stats.framesIn, binary ? 'binary' : 'text');
-    }
-    this.handler.onWsMessage(binary, data);
   }
 
   /** @internal */
