@@ -25,6 +25,7 @@ import {
   MAX_REQUESTS_PER_CONNECTION,
   MAX_TRAILER_BYTES,
 } from '../limits.js';
+import { checkTopicType } from '../pubsub/topics.js';
 import { httpDateNow, onTick } from './clock.js';
 import { deflateStats } from './deflate.js';
 import { type FetchHandler, runFetch } from './fetch.js';
@@ -318,7 +319,7 @@ export class Server {
     compress?: boolean,
   ): PublishResult {
     if (this.#ws === null) {
-      if (typeof topic !== 'string') throw new TypeError(`topic must be a string, got ${typeof topic}`);
+      checkTopicType(topic);
       return { sent: 0, queued: 0, dropped: 0 };
     }
     return this.#ws.publish(topic, data, isBinary, compress, null);

@@ -19,7 +19,7 @@ import {
   WS_PONG_TIMEOUT_S,
   WS_STREAM_THRESHOLD,
 } from '../limits.js';
-import { TopicRegistry } from '../pubsub/topics.js';
+import { checkTopicType, TopicRegistry } from '../pubsub/topics.js';
 import { checkDeflatePolicy, type DeflateParams, type DeflateServerPolicy } from '../ws/permessage-deflate.js';
 import { SIDE_SERVER, WS_CLOSED, WS_OPEN } from '../ws/protocol.js';
 import {
@@ -281,7 +281,7 @@ export class WsServerContext<T = unknown> implements WsConnectionConfig {
     except: ServerWebSocket<T> | null,
     forward = true,
   ): PublishResult {
-    if (typeof topic !== 'string') throw new TypeError(`topic must be a string, got ${typeof topic}`);
+    checkTopicType(topic);
     const subs = this.topics.subscribers(topic);
     const result: PublishResult = { sent: 0, queued: 0, dropped: 0 };
     const adapter = forward ? this.adapter : null;

@@ -79,7 +79,7 @@ export class TopicRegistry<S extends object> {
    * @throws TypeError when `topic` is not a string
    */
   unsubscribe(sub: S, topic: string): boolean {
-    if (typeof topic !== 'string') throw new TypeError(`topic must be a string, got ${typeName(topic)}`);
+    checkTopicType(topic);
     const mine = this.#of.get(sub);
     if (mine === undefined || !mine.delete(topic)) return false;
     this.#leave(sub, topic);
@@ -139,7 +139,7 @@ export class TopicRegistry<S extends object> {
    * @throws TypeError when it is not a string; RangeError when empty or longer than `maxTopicBytes` UTF-8 bytes
    */
   checkTopic(topic: string): void {
-    if (typeof topic !== 'string') throw new TypeError(`topic must be a string, got ${typeName(topic)}`);
+    checkTopicType(topic);
     if (topic.length === 0) throw new RangeError('topic must not be empty');
     const max = this.#limits.maxTopicBytes;
     // A UTF-16 unit is 1 to 3 UTF-8 bytes: count the bytes only when the length alone cannot decide.
@@ -151,6 +151,11 @@ export class TopicRegistry<S extends object> {
 
 function typeName(v: unknown): string {
   return v === null ? 'null' : typeof v;
+}
+
+/** @throws TypeError naming the argument when `topic` is not a string (a publish to no subscribers checks it too). */
+export function checkTopicType(topic: unknown): asserts topic is string {
+  if (typeof topic !== 'string') throw new TypeError(`topic must be a string, got ${typeName(topic)}`);
 }
 
 /** UTF-8 length of a string (lone surrogates count 3, as they are encoded as U+FFFD). */
