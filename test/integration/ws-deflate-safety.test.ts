@@ -23,7 +23,7 @@ import type { TestContext } from 'node:test';
 import { test } from 'node:test';
 import zlib from 'node:zlib';
 import { SEND_DROPPED, type Server, type WebSocketOptions } from '../../src/index.js';
-import { connectDeflate, DEFLATE_TAIL, type DeflateClient } from '../helpers/deflate-peer.js';
+import { connectDeflate, DEFLATE_TAIL, type DeflateClient, zeroBomb } from '../helpers/deflate-peer.js';
 import { startServer } from '../helpers/net.js';
 import { closeBody, frame } from '../helpers/ws-frames.js';
 import {
@@ -175,13 +175,6 @@ async function waitFor(predicate: () => boolean, what: string, timeoutMs = 3000)
     if (Date.now() > end) assert.fail(`timed out waiting for: ${what}`);
     await delay(20);
   }
-}
-
-/** `mib` MiB of zeros as a payload of about a thousandth of that (repeated sync-flushed deflates of 1 MiB). */
-function zeroBomb(mib: number): Buffer {
-  const unit = zlib.deflateRawSync(Buffer.alloc(MiB), { level: 9, finishFlush: Z_SYNC_FLUSH });
-  const all = Buffer.concat(new Array<Buffer>(mib).fill(unit));
-  return all.subarray(0, all.length - 4);
 }
 
 // ── Decompression bomb, in a child process whose peak memory we can read ─────────────────────────────────────
