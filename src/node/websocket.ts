@@ -368,14 +368,14 @@ export class ServerWebSocket<T = unknown> extends WsConnection {
   }
 
   /** The server's shared context (the connection's config). */
-  get #ctx(): WsServerContext<T> {
+  #ctx(): WsServerContext<T> {
     return this.config as WsServerContext<T>;
   }
 
   /** @internal starts reading; `head` holds bytes that came after the handshake request. */
   start(head: Buffer[]): void {
     this.attach();
-    const ctx = this.#ctx;
+    const ctx = this.#ctx();
     ctx.open.add(this as ServerWebSocket<unknown> as ServerWebSocket<T>);
     const open = ctx.options.open;
     if (open !== undefined) {
@@ -421,7 +421,7 @@ export class ServerWebSocket<T = unknown> extends WsConnection {
 
   /** @internal */
   onWsMessage(binary: boolean, data: Buffer): void {
-    if (this.#ctx.options.message === undefined) return;
+    if (this.#ctx().options.message === undefined) return;
     // Pausing the socket stops the next read, not the rest of this one: messages that were already read wait
     // here, so that no more than maxPendingMessages handlers are ever unsettled.
     if (this.readingPaused) this.#defer(binary ? K_BINARY : 0, data);
@@ -437,7 +437,7 @@ export class ServerWebSocket<T = unknown> extends WsConnection {
 
   /** @internal */
   onWsPing(data: Buffer): void {
-    const fn = this.#ctx.options.ping;
+    const fn = this.#ctx().options.ping;
     if (fn === undefined) return;
     try {
       fn(this, data);
@@ -448,7 +448,7 @@ export class ServerWebSocket<T = unknown> extends WsConnection {
 
   /** @internal */
   onWsPong(data: Buffer): void {
-    const fn = this.#ctx.options.pong;
+    const fn = this.#ctx().options.pong;
     if (fn === undefined) return;
     try {
       fn(this, data);
@@ -462,7 +462,7 @@ export class ServerWebSocket<T = unknown> extends WsConnection {
 
   /** @internal */
   onWsDrain(): void {
-    const fn = this.#ctx.options.drain;
+    const fn = this.#ctx().options.drain;
     if (fn === undefined) return;
     try {
       fn(this);
@@ -473,7 +473,7 @@ export class ServerWebSocket<T = unknown> extends WsConnection {
 
   /** @internal The connection ended: report it. */
   onWsEnd(): void {
-    const ctx = this.#ctx;
+    const ctx = this.#ctx();
     ctx.open.delete(this as ServerWebSocket<unknown> as ServerWebSocket<T>);
     const onEnd = ctx.onEnd;
     const onClose = ctx.options.close;
@@ -522,7 +522,7 @@ export class ServerWebSocket<T = unknown> extends WsConnection {
 
   /** Calls `message` or `messageChunk` (K_CHUNK) with what `kind` says. */
   #dispatch(kind: number, data: Buffer): void {
-    const ctx = this.#ctx;
+    const ctx = this.#ctx();
     const binary = (kind & K_BINARY) !== 0;
     let r: void | Promise<void>;
     try {
@@ -560,7 +560,7 @@ export class ServerWebSocket<T = unknown> extends WsConnection {
 
   #settled(): void {
     this.#pending--;
-    const max = this.#ctx.maxPendingMessages;
+    const max = this.#ctx().maxPendingMessages;
     if (!this.readingPaused || this.#pending > max >> 1) return;
     const backlog = this.#backlog;
     if (backlog !== null) {
@@ -586,7 +586,7 @@ export class ServerWebSocket<T = unknown> extends WsConnection {
   }
 
   #report(err: unknown): void {
-    const onError = this.#ctx.options.error;
+    const onError = this.#ctx().options.error;
     if (onError === undefined) return;
     try {
       onError(this, err);
@@ -606,24 +606,24 @@ export class ServerWebSocket<T = unknown> extends WsConnection {
    */
   subscribe(topic: string): boolean {
     if (this.closed) {
-      this.#ctx.topics.checkTopic(topic);
+      this.#ctx().topics.checkTopic(topic);
       return false;
     }
-    return this.#ctx.topics.subscribe(this, topic);
+    return this.#ctx().topics.subscribe(this, topic);
   }
 
   /** Unsubscribes from `topic`; false if it was not subscribed. @throws TypeError when `topic` is not a string */
   unsubscribe(topic: string): boolean {
-    return this.#ctx.topics.unsubscribe(this, topic);
+    return this.#ctx().topics.unsubscribe(this, topic);
   }
 
   isSubscribed(topic: string): boolean {
-    return this.#ctx.topics.isSubscribed(this, topic);
+    return this.#ctx().topics.isSubscribed(this, topic);
   }
 
   /** The topics this connection is subscribed to (a copy). */
   get topics(): string[] {
-    return [...this.#ctx.topics.topicsOf(this)];
+    return [...this.#ctx().topics.topicsOf(this)];
   }
 
   /**
@@ -637,7 +637,7 @@ export class ServerWebSocket<T = unknown> extends WsConnection {
     isBinary?: boolean,
     compress?: boolean,
   ): PublishResult {
-    return this.#ctx.publish(topic, data, isBinary, compress, this);
+    return this.#ctx().publish(topic, data, isBinary, compress, this);
   }
 
   /** Sends text (`compress: false` skips permessage-deflate for this message). */

@@ -28,6 +28,7 @@ import {
   F_PAUSED,
   F_PONG_HELD,
   F_READ_STOPPED,
+  type RareState,
   WsSendPath,
 } from './ws-send.js';
 import {
@@ -93,44 +94,6 @@ export class WsConnection extends WsSendPath {
     );
   }
 
-  // The rarely needed state (ws-send.ts RareState) under the names the code reads: absent, it reads as its default.
-  get #closeTimer(): NodeJS.Timeout | null {
-    return this.rare?.closeTimer ?? null;
-  }
-  set #closeTimer(v: NodeJS.Timeout | null) {
-    this.st().closeTimer = v;
-  }
-  get #finWaitSince(): number {
-    return this.rare?.finWaitSince ?? 0;
-  }
-  set #finWaitSince(v: number) {
-    this.st().finWaitSince = v;
-  }
-  get #sentCode(): number {
-    return this.rare?.sentCode ?? 0;
-  }
-  set #sentCode(v: number) {
-    this.st().sentCode = v;
-  }
-  get #cause(): CloseCause | null {
-    return this.rare?.cause ?? null;
-  }
-  set #cause(v: CloseCause | null) {
-    this.st().cause = v;
-  }
-  get #error(): unknown {
-    return this.rare?.error;
-  }
-  set #error(v: unknown) {
-    this.st().error = v;
-  }
-  get #deferred(): (() => void)[] | null {
-    return this.rare?.deferred ?? null;
-  }
-  set #deferred(v: (() => void)[] | null) {
-    this.st().deferred = v;
-  }
-
   /** @internal Takes the transport's reads and events. */
   attach(): void {
     this.transport.attach(this);
@@ -164,7 +127,7 @@ export class WsConnection extends WsSendPath {
 
   /** @internal Why we failed it (a ProtocolError, a handler's error...), or undefined. */
   get error(): unknown {
-    return this.#error;
+    return this.rare?.error;
   }
 
   /** @internal Whether permessage-deflate holds zlib contexts for this connection now (see idleRelease). */
@@ -175,8 +138,8 @@ export class WsConnection extends WsSendPath {
   /** @internal The end as a server reports it (RFC 6455 §7.1.5, §7.1.4), with the transport's byte counts. */
   closeInfo(): CloseInfo {
     const core = this.core;
-    const failedCode =
-      this.#cause === 'protocol-error' || this.#cause === 'handler-error' || this.#cause === 'backpressure';
+    const failure = this.rare?.cause ?? null;
+    const failedCode = failure === 'protocol-error' || failure === 'handler-error' || failure === 'backpressure';
     let code = 1006; // RFC 6455 §7.1.5: no close frame received
     let reason = '';
     let clean = false;
@@ -186,7 +149,7 @@ export class WsConnection extends WsSendPath {
       // Clean: both close frames were exchanged and nobody failed the connection.
       clean = core.closeSent && !failedCode;
     } else if (failedCode) {
-      code = this.#sentCode;
+      code = (this.rare as RareState).sentCode;
     }
     const cause = this.#finalCause();
     const t = this.transport;
@@ -203,7 +166,7 @@ export class WsConnection extends WsSendPath {
   }
 
   #finalCause(): CloseCause {
-    return this.#cause ?? (this.core.closeReceived ? 'peer-close' : 'connection-lost');
+    return this.rare?.cause ?? (this.core.closeReceived ? 'peer-close' : 'connection-lost');
   }
 
   // ── reading (TransportTarget) ────────────────────────────────────────────────────────────────────────
@@ -230,7 +193,7 @@ export class WsConnection extends WsSendPath {
     } catch (err) {
       // Handlers catch what applications throw; anything reaching here is a bug: do not read on.
       this.flags |= F_FAILED;
-      if (this.#error === undefined) this.#error = err;
+      if (this.rare?.error === undefined) this.st().error = err;
       this.#end('handler-error');
       t.destroy();
     } finally {
@@ -260,34 +223,37 @@ export class WsConnection extends WsSendPath {
     if (!t.writableEnded && !t.destroyed) t.shutdown();
     // RFC 6455 §7.1.1: the server closes TCP first once the close handshake is done; then only the peer's FIN is
     // awaited, checked by the coarse tick (PERF: no timer set and cleared per connection, bench ws-storm).
-    if (this.#closeTimer === null) this.#startFinWait();
+    if ((this.rare?.closeTimer ?? null) === null) this.#startFinWait();
   }
 
   #startFinWait(): void {
-    if (this.#finWaitSince !== 0 || (this.flags & F_CLOSED) !== 0) return;
-    this.#finWaitSince = coarseNow();
+    if ((this.rare?.finWaitSince ?? 0) !== 0 || (this.flags & F_CLOSED) !== 0) return;
+    this.st().finWaitSince = coarseNow();
     this.config.finWaiting++;
   }
 
   /** @internal The transport is gone: settle the end and tell the face. */
   onTransportClose(): void {
     if ((this.flags & F_CLOSED) !== 0) return;
-    if (this.#deferred !== null) {
+    if ((this.rare?.deferred ?? null) !== null) {
       // Messages are still being inflated: the end is told after them.
       this.flags |= F_END_DEFERRED;
       return;
     }
     this.flags |= F_CLOSED;
-    if (this.#closeTimer !== null) clearTimeout(this.#closeTimer);
-    this.#closeTimer = null;
-    if (this.#finWaitSince !== 0) this.config.finWaiting--;
+    const rare = this.rare;
+    if (rare !== null) {
+      if (rare.closeTimer !== null) clearTimeout(rare.closeTimer);
+      rare.closeTimer = null;
+      if (rare.finWaitSince !== 0) this.config.finWaiting--;
+    }
     this.codec?.close();
     const core = this.core;
     core.receiveEof();
     const stats = this.config.stats;
     if (stats !== null) {
       if (core.closeReceived) bump(stats.closeCodesFromPeer, core.closeCode);
-      if (this.#sentCode !== 0) bump(stats.closeCodesFromServer, this.#sentCode);
+      if ((this.rare?.sentCode ?? 0) !== 0) bump(stats.closeCodesFromServer, (this.rare as RareState).sentCode);
       bump(stats.ends, this.#finalCause());
     }
     this.handler.onWsEnd();
@@ -299,8 +265,8 @@ export class WsConnection extends WsSendPath {
   checkTimers(now: number): void {
     if ((this.flags & F_CLOSED) !== 0) return;
     const config = this.config;
-    if (this.#finWaitSince !== 0) {
-      if (now - this.#finWaitSince > config.closeTimeoutMs) {
+    if ((this.rare?.finWaitSince ?? 0) !== 0) {
+      if (now - (this.rare as RareState).finWaitSince > config.closeTimeoutMs) {
         this.#endUnanswered('close-timeout');
         this.transport.destroy();
       }
@@ -312,8 +278,8 @@ export class WsConnection extends WsSendPath {
       if (now - this.#pingedAt > config.pongTimeoutMs) {
         // Nothing at all since our ping: the peer is gone (or frozen). Nothing can be delivered: drop it.
         this.flags |= F_FAILED;
-        if (this.#error === undefined) {
-          this.#error = new ConnectionClosedError(1006, 'No answer to a liveness ping', false);
+        if (this.rare?.error === undefined) {
+          this.st().error = new ConnectionClosedError(1006, 'No answer to a liveness ping', false);
         }
         this.#end('idle-timeout');
         this.transport.destroy();
@@ -328,23 +294,24 @@ export class WsConnection extends WsSendPath {
 
   /** Records why the connection is ending (the first cause wins). */
   #end(cause: CloseCause): void {
-    if (this.#cause === null) this.#cause = cause;
+    if ((this.rare?.cause ?? null) === null) this.st().cause = cause;
   }
 
   /** A close handshake we started that the peer never answered ends by timeout or termination: say which. */
   #endUnanswered(cause: 'close-timeout' | 'terminated'): void {
-    if (this.#cause === 'server-close' && !this.core.closeReceived) this.#cause = cause;
+    if ((this.rare?.cause ?? null) === 'server-close' && !this.core.closeReceived) this.st().cause = cause;
     else this.#end(cause);
   }
 
   #armCloseTimer(): void {
-    if (this.#closeTimer !== null || (this.flags & F_CLOSED) !== 0) return;
-    this.#closeTimer = setTimeout(() => {
-      this.#closeTimer = null;
+    if ((this.rare?.closeTimer ?? null) !== null || (this.flags & F_CLOSED) !== 0) return;
+    const st = this.st();
+    st.closeTimer = setTimeout(() => {
+      st.closeTimer = null;
       this.#endUnanswered('close-timeout');
       this.transport.destroy();
     }, this.config.closeTimeoutMs);
-    this.#closeTimer.unref();
+    st.closeTimer.unref();
   }
 
   // ── failing and closing ─────────────────────────────────────────────────────────────────────────────
@@ -357,9 +324,9 @@ export class WsConnection extends WsSendPath {
     this.#end(cause);
     if ((this.flags & F_CLOSED) !== 0) return;
     this.flags |= F_FAILED;
-    if (this.#error === undefined) this.#error = error;
+    if (this.rare?.error === undefined) this.st().error = error;
     if (this.core.state !== WS_OPEN) return;
-    this.#sentCode = code;
+    this.st().sentCode = code;
     this.transport.writer.begin();
     try {
       this.core.fail(code, reason);
@@ -391,7 +358,7 @@ export class WsConnection extends WsSendPath {
     } finally {
       this.transport.writer.commit();
     }
-    this.#sentCode = code ?? 1005;
+    this.st().sentCode = code ?? 1005;
     const stats = this.config.stats;
     if (stats !== null) bump(stats.framesOut, 'close');
     this.#end('server-close');
@@ -410,7 +377,7 @@ export class WsConnection extends WsSendPath {
   /** @internal */
   onMessage(binary: boolean, data: Buffer, rsv1: boolean): void {
     // PERF: the common case (plain, nothing being inflated) stays small enough to be inlined into the core's caller.
-    if (rsv1 || this.#deferred !== null) {
+    if (rsv1 || (this.rare?.deferred ?? null) !== null) {
       this.#onMessageSlow(binary, data, rsv1);
       return;
     }
@@ -425,7 +392,7 @@ export class WsConnection extends WsSendPath {
 
   /** A compressed message, or one behind a message still being inflated. */
   #onMessageSlow(binary: boolean, data: Buffer, rsv1: boolean): void {
-    const deferred = this.#deferred;
+    const deferred = this.rare?.deferred ?? null;
     if (deferred !== null) {
       // A message before this one is still being inflated: this one waits behind it (order is kept).
       const kept = WsConnection.keep(data);
@@ -467,7 +434,7 @@ export class WsConnection extends WsSendPath {
    * reading stops, and what the core reports meanwhile (the rest of the read) waits in `#deferred`, in order.
    */
   #inflateInSlices(binary: boolean): void {
-    this.#deferred = [];
+    this.st().deferred = [];
     if (binary) this.flags |= F_INFLATING_BINARY;
     else this.flags &= ~F_INFLATING_BINARY;
     this.transport.pause();
@@ -480,7 +447,7 @@ export class WsConnection extends WsSendPath {
     const codec = this.codec as DeflateCodec;
     if (t.destroyed) {
       // Gone meanwhile (reset, terminate): nothing can be answered; end as a dropped connection (1006).
-      this.#deferred = null;
+      this.st().deferred = null;
       codec.close();
       if ((this.flags & F_END_DEFERRED) !== 0) this.onTransportClose();
       return;
@@ -490,8 +457,8 @@ export class WsConnection extends WsSendPath {
       setImmediate(runInflateStep, this);
       return;
     }
-    const queue = this.#deferred as (() => void)[];
-    this.#deferred = null;
+    const queue = (this.rare?.deferred ?? null) as (() => void)[];
+    this.st().deferred = null;
     this.transport.writer.begin();
     try {
       this.#deliverInflated((this.flags & F_INFLATING_BINARY) !== 0, out);
@@ -508,8 +475,9 @@ export class WsConnection extends WsSendPath {
       // more of the peer's is processed.
       if ((this.flags & F_FAILED) !== 0) break;
       (queue[i] as () => void)();
-      if (this.#deferred !== null) {
-        for (let j = i + 1; j < queue.length; j++) this.#deferred.push(queue[j] as () => void);
+      const later = this.rare?.deferred ?? null;
+      if (later !== null) {
+        for (let j = i + 1; j < queue.length; j++) later.push(queue[j] as () => void);
         return;
       }
     }
@@ -522,7 +490,7 @@ export class WsConnection extends WsSendPath {
 
   /** @internal */
   onMessageChunk(binary: boolean, data: Buffer, first: boolean, last: boolean): void {
-    const deferred = this.#deferred;
+    const deferred = this.rare?.deferred ?? null;
     if (deferred !== null) {
       const kept = WsConnection.keep(data);
       deferred.push(() => this.onMessageChunk(binary, kept, first, last));
@@ -541,7 +509,7 @@ export class WsConnection extends WsSendPath {
   onPing(data: Buffer): void {
     // The core has written the pong already: a peer that pings and never reads must not grow our queue.
     this.checkPongBacklog();
-    const deferred = this.#deferred;
+    const deferred = this.rare?.deferred ?? null;
     if (deferred !== null) {
       const kept = Buffer.from(data);
       deferred.push(() => this.onPing(kept));
@@ -557,7 +525,7 @@ export class WsConnection extends WsSendPath {
 
   /** @internal */
   onPong(data: Buffer): void {
-    const deferred = this.#deferred;
+    const deferred = this.rare?.deferred ?? null;
     if (deferred !== null) {
       const kept = Buffer.from(data);
       deferred.push(() => this.onPong(kept));
@@ -570,15 +538,15 @@ export class WsConnection extends WsSendPath {
 
   /** @internal The peer's close frame; the core echoed it (unless ours was sent) and, on a server, ends TCP. */
   onClose(code: number, reason: string): void {
-    const deferred = this.#deferred;
+    const deferred = this.rare?.deferred ?? null;
     if (deferred !== null) {
       deferred.push(() => this.onClose(code, reason));
       return;
     }
     const stats = this.config.stats;
     if (stats !== null) bump(stats.framesIn, 'close');
-    if (this.#sentCode === 0) {
-      this.#sentCode = this.core.closeCode;
+    if ((this.rare?.sentCode ?? 0) === 0) {
+      this.st().sentCode = this.core.closeCode;
       if (stats !== null) bump(stats.framesOut, 'close');
     }
     this.#end('peer-close');
@@ -589,19 +557,19 @@ export class WsConnection extends WsSendPath {
 
   /** @internal The core failed the connection: its close frame (err.closeCode) is written. */
   onError(err: ProtocolError): void {
-    const deferred = this.#deferred;
+    const deferred = this.rare?.deferred ?? null;
     if (deferred !== null) {
       deferred.push(() => this.onError(err));
       return;
     }
-    this.#sentCode = err.closeCode as number;
+    this.st().sentCode = err.closeCode as number;
     const stats = this.config.stats;
     if (stats !== null) {
       bump(stats.protocolErrors, err.code);
       bump(stats.framesOut, 'close');
     }
     this.flags |= F_FAILED;
-    if (this.#error === undefined) this.#error = err;
+    if (this.rare?.error === undefined) this.st().error = err;
     this.#end('protocol-error');
     // The server's core ends TCP itself; a client waits for the server's close, at most closeTimeout.
     if (this.config.side === SIDE_CLIENT) this.#armCloseTimer();

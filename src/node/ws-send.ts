@@ -138,7 +138,7 @@ export abstract class WsSendPath {
   onDrain(): void {
     if ((this.flags & F_WANT_DRAIN) === 0 || (this.flags & F_CLOSED) !== 0) return;
     if (!this.#belowLimit()) {
-      this.#afterFlush(this.#drainCheck);
+      this.#afterFlush(this.#drainCheck());
       return;
     }
     this.flags &= ~F_WANT_DRAIN;
@@ -147,7 +147,7 @@ export abstract class WsSendPath {
   }
 
   /** The callback of a wait for the transport to flush: made once, on the first wait. */
-  get #drainCheck(): () => void {
+  #drainCheck(): () => void {
     const st = this.st();
     let fn = st.drainCheck;
     if (fn === null) {
@@ -475,7 +475,7 @@ export abstract class WsSendPath {
       // drain handler is called even when the transport will not signal a drain (see Transport.whenWritten).
       queueMicrotask(() => {
         if ((this.flags & F_WANT_DRAIN) !== 0 && !this.transport.needsDrain) {
-          this.transport.whenWritten(this.#drainCheck);
+          this.transport.whenWritten(this.#drainCheck());
         }
       });
     }
