@@ -335,7 +335,11 @@ function bridgeRequest(req: IncomingMessage, socket: Socket, cache: Http1ServerC
  * import { createServer } from 'node:http';
  * import { websocketHandler } from 'sockeye';
  *
- * const wss = websocketHandler({ message: (ws, msg) => ws.send(msg) });
+ * const wss = websocketHandler({
+ *   message(ws, msg, isBinary) {
+ *     ws.send(msg, isBinary);
+ *   },
+ * });
  * const server = createServer((req, res) => res.end('hello'));
  * server.on('upgrade', (req, socket, head) => wss.handleUpgrade(req, socket, head));
  * server.listen(8080);
