@@ -4,11 +4,14 @@
  * permessage-deflate, frames sent with the handshake (`head`), refusals (bad key 400, version 426, missing Host
  * 400, the hook's own status and body, async hook 403, 503 after close) with node:http still serving other requests,
  * maxPayload (1009), a slow consumer cut off at maxBackpressure (1008), the idle ping on the coarse clock, topics,
- * stats and onConnectionEnd, and `close()` (1001 to every client, counts).
+ * stats and onConnectionEnd, and `close()` (1001 to every client, counts). node:https: wss:// through the bridge.
  */
 
 import assert from 'node:assert/strict';
 import { Buffer } from 'node:buffer';
+import { once } from 'node:events';
+import https from 'node:https';
+import type { AddressInfo } from 'node:net';
 import { PassThrough } from 'node:stream';
 import { test } from 'node:test';
 import WebSocket from 'ws';
@@ -16,6 +19,7 @@ import { type ConnectionEndInfo, OPEN, websocketHandler } from '../../src/index.
 import { startHttpBridge } from '../helpers/bridge.js';
 import { ioRoundTrip } from '../helpers/net.js';
 import { closeOf, openWs, waitFor, within } from '../helpers/slow-peers.js';
+import { makeCertificate } from '../helpers/tls-cert.js';
 import { closeBody, frame } from '../helpers/ws-frames.js';
 import {
   connectRaw,
@@ -309,4 +313,34 @@ test('handleUpgrade() refuses a socket that is not a net.Socket with a TypeError
   } finally {
     await wss.close();
   }
+});
+
+test('node:https + bridge: wss:// with the ws client (the TLS socket of the upgrade event)', async (t) => {
+  const pair = makeCertificate();
+  if (pair === null) {
+    t.skip('openssl is not installed');
+    return;
+  }
+  const wss = websocketHandler({
+    message(ws, message, isBinary) {
+      ws.send(message, isBinary);
+    },
+  });
+  const server = https.createServer({ key: pair.key, cert: pair.cert }, (_req, res) => res.end('secure plain'));
+  server.on('upgrade', (req, socket, head) => wss.handleUpgrade(req, socket, head));
+  server.listen(0, '127.0.0.1');
+  await once(server, 'listening');
+  t.after(async () => {
+    await wss.close({ deadline: 200 });
+    server.closeAllConnections();
+    server.close();
+  });
+  const port = (server.address() as AddressInfo).port;
+  const ws = await openWs(t, `wss://127.0.0.1:${port}/secure`, { ca: pair.cert });
+  const reply = nextMessage(ws);
+  ws.send('over TLS');
+  assert.equal((await reply).data.toString(), 'over TLS');
+  const closed = closeOf(ws);
+  await wss.close({ deadline: 2000 });
+  assert.equal((await closed).code, 1001);
 });
