@@ -1,7 +1,7 @@
 /**
  * The node:http bridge (`websocketHandler().handleUpgrade` on a plain node:http server's 'upgrade' event) over real
  * loopback sockets, with the `ws` client and raw clients: echo with the `upgrade` hook's subprotocol and data,
- * permessage-deflate, frames sent with the handshake (`head`), refusals (bad key 400, version 426, missing Host
+ * permessage-deflate, frames sent with the handshake (`head`, also while an async hook decides), refusals (bad key 400, version 426, missing Host
  * 400, the hook's own status and body, async hook 403, 503 after close) with node:http still serving other requests,
  * maxPayload (1009), a slow consumer cut off at maxBackpressure (1008), the idle ping on the coarse clock, topics,
  * stats and onConnectionEnd, and `close()` (1001 to every client, counts). node:https: wss:// through the bridge.
@@ -128,6 +128,36 @@ test('node:http + bridge: frames sent in the same write as the handshake (node:h
     frames.map((f) => f.payload.toString()),
     ['early-1', 'early-2'],
   );
+});
+
+test('node:http + bridge: an async upgrade hook; frames sent with the handshake wait for it and come first', async (t) => {
+  const order: string[] = [];
+  const { port } = await startHttpBridge<{ room: string }>(t, {
+    async upgrade(req) {
+      // The decision takes a few turns of the event loop (a session lookup, say) while the early frames are read.
+      await new Promise((resolve) => setImmediate(resolve));
+      await new Promise((resolve) => setTimeout(resolve, 20));
+      order.push('decided');
+      return { data: { room: req.searchParams.get('room') ?? '' } };
+    },
+    open(ws) {
+      order.push('open');
+      ws.send(`room ${ws.data.room}`);
+    },
+    message(ws, message) {
+      order.push(`message ${String(message)}`);
+      ws.send(message);
+    },
+  });
+  const early = frame({ opcode: OP_TEXT, payload: Buffer.from('early'), mask: randomMask() });
+  const client = await connectRaw(port, { path: '/?room=42', head: early });
+  t.after(() => client.destroy());
+  const frames = await client.waitFrames(2);
+  assert.deepEqual(
+    frames.map((f) => f.payload.toString()),
+    ['room 42', 'early'],
+  );
+  assert.deepEqual(order, ['decided', 'open', 'message early']);
 });
 
 test('node:http + bridge: bad handshakes get their status and only that connection ends', async (t) => {
