@@ -12,6 +12,12 @@ export {
 export { HeaderList } from './http1/headers.js';
 export type { TargetChars } from './http1/parser.js';
 export {
+  WebSocketHandler,
+  type WebSocketHandlerOptions,
+  type WebSocketHandlerStats,
+  websocketHandler,
+} from './node/bridge.js';
+export {
   type BinaryType,
   WebSocket,
   type WebSocketClientOptions,

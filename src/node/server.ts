@@ -31,7 +31,7 @@ import { deflateStats } from './deflate.js';
 import { type FetchHandler, runFetch } from './fetch.js';
 import { HttpConnection, type HttpStats, UPGRADE_NONE, UPGRADE_RAW, UPGRADE_WEBSOCKET } from './http-connection.js';
 import type { ListenStats } from './listen-stats.js';
-import { createListener, type Listener } from './listener.js';
+import { createListener, type Listener, type ListenerOptions } from './listener.js';
 import { formatMetrics } from './metrics.js';
 import type { PubSubAdapter } from './pubsub-adapter.js';
 import type { SockeyeRequest } from './request.js';
@@ -82,6 +82,17 @@ export interface ServeOptions<T = unknown> {
   port?: number;
   /** Address to bind. Default: all interfaces (Node's default). */
   host?: string;
+  /**
+   * Listen on a Unix domain socket instead of a TCP port: `{ path: '/run/app.sock' }` (then without `port` and
+   * `host`). A stale socket file at `path` (nobody accepting on it) is replaced; the file is removed on close.
+   * `server.port` is then 0, `server.hostname` the path and `server.url` `http+unix://` and the encoded path.
+   */
+  listen?: { path: string };
+  /**
+   * Aborting this signal closes the server gracefully, as `server.close()` does (WebSockets get 1001). Already
+   * aborted: `serve()` rejects with its reason and nothing listens.
+   */
+  signal?: AbortSignal;
   /** listen(2) backlog: the accept queue length; Linux caps it at net.core.somaxconn. Default 511. */
   backlog?: number;
   /** Connections beyond this are answered `503` and closed. Default: unlimited. */
@@ -200,6 +211,8 @@ export class Server {
   #onEmpty: (() => void) | null;
   #port: number;
   #host: string;
+  /** Removes the abort listener of `serve({ signal })` (null without a signal, or once closing). */
+  #unlistenSignal: (() => void) | null;
 
   /** @internal use `serve()` */
   // biome-ignore lint/suspicious/noExplicitAny: the per-connection data type is the caller's
@@ -262,13 +275,12 @@ export class Server {
     this.#onEmpty = null;
     this.#port = 0;
     this.#host = '';
+    this.#unlistenSignal = null;
   }
 
-  /** @internal */
-  async listen(port: number, host: string | undefined, backlog: number): Promise<this> {
-    const listener = await createListener({ kind: 'tcp', port, host, backlog, monitorQueue: true }, (socket) =>
-      this.#accept(socket),
-    );
+  /** @internal binds `where` and starts the tick; `signal` (serve's) closes the server when aborted. */
+  async listen(where: ListenerOptions, signal?: AbortSignal): Promise<this> {
+    const listener = await createListener(where, (socket) => this.#accept(socket));
     this.#listener = listener;
     this.#port = listener.port;
     this.#host = listener.address;
@@ -277,6 +289,16 @@ export class Server {
       for (const c of this.connections) c.checkTimeouts(now);
       this.#ws?.checkTimeouts(now);
     });
+    if (signal !== undefined) {
+      const onAbort = () => void this.close();
+      if (signal.aborted) {
+        // Aborted while binding: nothing is served.
+        await this.close({ deadline: 0 });
+        throw signal.reason;
+      }
+      signal.addEventListener('abort', onAbort, { once: true });
+      this.#unlistenSignal = () => signal.removeEventListener('abort', onAbort);
+    }
     return this;
   }
 
@@ -290,8 +312,9 @@ export class Server {
     return this.#host;
   }
 
-  /** `http://host:port` of the listener (IPv6 in brackets). */
+  /** `http://host:port` of the listener (IPv6 in brackets); `http+unix://` and the encoded path on a Unix socket. */
   get url(): string {
+    if (this.#listener?.kind === 'unix') return `http+unix://${encodeURIComponent(this.#host)}`;
     const h = this.#host.includes(':') ? `[${this.#host}]` : this.#host;
     return `http://${h}:${this.#port}`;
   }
@@ -530,6 +553,8 @@ export class Server {
   close(options: { deadline?: number } = {}): Promise<CloseResult> {
     if (this.#closing !== null) return this.#closing;
     const deadline = options.deadline ?? CLOSE_DEADLINE_MS;
+    this.#unlistenSignal?.();
+    this.#unlistenSignal = null;
     this.#closing = new Promise<CloseResult>((resolve) => {
       const result: CloseResult = { closed: 0, terminated: 0 };
       const total = this.#openCount();
@@ -681,6 +706,18 @@ function defaultHandler(_req: SockeyeRequest, res: SockeyeResponse): void {
  * ```
  */
 export async function serve<T = unknown>(options: ServeOptions<T> = {}): Promise<Server> {
+  const signal = options.signal;
+  if (signal?.aborted === true) throw signal.reason;
+  const backlog = options.backlog ?? LISTEN_BACKLOG;
+  let where: ListenerOptions;
+  if (options.listen !== undefined) {
+    if (options.port !== undefined || options.host !== undefined) {
+      throw new TypeError('serve({ listen: { path } }) listens on a Unix domain socket: leave out port and host');
+    }
+    const path = options.listen.path;
+    if (typeof path !== 'string' || path === '') throw new TypeError('serve({ listen: { path } }) needs a socket path');
+    where = { kind: 'unix', path, backlog };
+  } else where = { kind: 'tcp', port: options.port ?? 3000, host: options.host, backlog, monitorQueue: true };
   const server = new Server(options);
-  return server.listen(options.port ?? 3000, options.host, options.backlog ?? LISTEN_BACKLOG);
+  return server.listen(where, signal);
 }

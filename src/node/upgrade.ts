@@ -32,9 +32,16 @@ function rejectWith(status: number, body = '', headers: [string, string][] = [])
   return { reject: true, status, body, headers };
 }
 
-/** Refuses the handshake: one response through the shared writer (http1/serializer.ts), then a lingering close. */
-function writeRefusal(socket: Socket, status: number, body: string, headers: [string, string][]): void {
+/**
+ * Refuses the handshake: one response through the shared writer (http1/serializer.ts), then a lingering close.
+ * `body` '' sends the reason phrase. Also the answer of the node:http bridge (bridge.ts) to a request it refuses
+ * before the handshake rules run.
+ * @internal
+ */
+export function writeRefusal(socket: Socket, status: number, body: string, headers: [string, string][]): void {
   const text = body === '' ? `${STATUS_TEXT[status] ?? 'Error'}\n` : body;
+  // A peer that resets while the refusal lingers must not raise an unhandled 'error'.
+  socket.on('error', noop);
   // Invalid headers from the application are dropped rather than sent (the refusal still goes out).
   socket.end(simpleResponse(status, headers, text, httpDateNow(), { dropInvalidHeaders: true }));
   lingerThenDestroy(socket);
@@ -63,6 +70,7 @@ export function upgradeToWebSocket<T>(
   const check = validateUpgradeRequest(req.method, req.httpVersion, req.headers);
   if (!check.ok) {
     stats.rejected++;
+    socket.on('error', noop);
     socket.end(buildRejectResponse(check, httpDateNow()));
     lingerThenDestroy(socket);
     return undefined;
