@@ -31,6 +31,7 @@ export {
   type ConnectionEndInfo,
   type HttpLimits,
   type HttpTimeouts,
+  type MetricsOptions,
   type RequestHandler,
   type ServeOptions,
   Server,
