@@ -5,6 +5,7 @@
  */
 
 import { type ChildProcess, spawn } from 'node:child_process';
+import http from 'node:http';
 import path from 'node:path';
 import type { TestContext } from 'node:test';
 import { fileURLToPath } from 'node:url';
@@ -126,9 +127,35 @@ export function pingRoundTrip(ws: WebSocket): Promise<void> {
   );
 }
 
-/** GET a path of the cluster as JSON. */
-export async function getJson<V>(port: number, p: string): Promise<V> {
-  const res = await fetch(`http://127.0.0.1:${port}${p}`);
-  if (res.status !== 200) throw new Error(`GET ${p}: ${res.status} ${await res.text()}`);
-  return (await res.json()) as V;
+/** GET a path of the cluster as JSON, on a connection of its own (closed after: no idle connection left behind). */
+export function getJson<V>(port: number, p: string): Promise<V> {
+  return within(
+    new Promise<V>((resolve, reject) => {
+      const req = http.get({ host: '127.0.0.1', port, path: p, agent: false }, (res) => {
+        let body = '';
+        res.setEncoding('utf8');
+        res.on('data', (d) => {
+          body += d;
+        });
+        res.on('end', () => {
+          if (res.statusCode !== 200) reject(new Error(`GET ${p}: ${res.statusCode} ${body}`));
+          else resolve(JSON.parse(body) as V);
+        });
+      });
+      req.on('error', reject);
+    }),
+    10_000,
+    `GET ${p}`,
+  );
+}
+
+/** Polls GET /stats until `n` WebSockets are open over all workers (bounded). */
+export async function waitForOpen(port: number, n: number): Promise<void> {
+  const end = Date.now() + 5000;
+  for (;;) {
+    const s = await getJson<{ connections: { wsOpen: number; wsClosing: number } }>(port, '/stats');
+    if (s.connections.wsOpen === n && s.connections.wsClosing === 0) return;
+    if (Date.now() > end) throw new Error(`expected ${n} open WebSockets, stats say ${JSON.stringify(s.connections)}`);
+    await new Promise((r) => setTimeout(r, 20));
+  }
 }

@@ -19,6 +19,7 @@ import {
   getJson,
   pingRoundTrip,
   startCluster,
+  waitForOpen,
 } from '../helpers/cluster.js';
 import { waitFor } from '../helpers/slow-peers.js';
 
@@ -108,15 +109,4 @@ async function connectUntil(t: TestContext, port: number, topic: string, pid: nu
     c.ws.close();
   }
   throw new Error(`no client landed on worker ${pid}`);
-}
-
-/** Polls GET /stats until `n` WebSockets are open over all workers (bounded). */
-async function waitForOpen(port: number, n: number): Promise<void> {
-  const end = Date.now() + 5000;
-  for (;;) {
-    const s = await getJson<ClusterStats>(port, '/stats');
-    if (s.connections.wsOpen === n && s.connections.wsClosing === 0) return;
-    if (Date.now() > end) throw new Error(`expected ${n} open WebSockets, stats say ${JSON.stringify(s.connections)}`);
-    await new Promise((r) => setTimeout(r, 20));
-  }
 }
