@@ -37,6 +37,7 @@ export {
   type ConnectionEndInfo,
   type HttpLimits,
   type HttpTimeouts,
+  type MetricsOptions,
   type RequestHandler,
   type ServeOptions,
   Server,

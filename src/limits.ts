@@ -171,3 +171,29 @@ export const PUBSUB_MAX_TOPIC_BYTES = 1024;
 /** Topics one connection may be in: 1,000 (Centrifugo's client channel limit defaults to 128; uWS and socket.io set
  * none). `maxTopicsPerConnection` changes it. RangeError above. */
 export const PUBSUB_MAX_TOPICS_PER_SUBSCRIBER = 1000;
+
+// Workers on one machine (src/cluster/): the primary's supervision and the IPC relay of topics.
+
+/** A worker that dies less than 5 s after it started is crash-looping: its replacement waits (see the next two). A
+ * worker that lived longer is replaced at once. 5 s: longer than a server's start (about 100 ms here), short enough
+ * that a real loop is noticed on its second turn. */
+export const CLUSTER_CRASH_LOOP_MS = 5_000;
+
+/** The first wait before replacing a crash-looping worker: 100 ms, doubling per crash in a row... */
+export const CLUSTER_RESPAWN_MIN_DELAY_MS = 100;
+
+/** ...up to 10 s, so that a worker that cannot start (a port taken, a bad config) costs one fork per 10 s, not a
+ * fork loop on every core. */
+export const CLUSTER_RESPAWN_MAX_DELAY_MS = 10_000;
+
+/** Bytes of relayed topic messages waiting in one IPC channel (primary to a worker, or a worker to the primary)
+ * before further ones are dropped and counted as lost: 16 MiB, sixteen times a WebSocket's WS_MAX_BACKPRESSURE,
+ * since one channel carries the traffic of every subscriber of a worker. Bounds the memory a stuck worker costs. */
+export const CLUSTER_IPC_MAX_PENDING_BYTES = 16 * 1024 * 1024;
+
+/** How long `stats()` waits for each worker's figures: 2 s (a worker that does not answer in that time is busy or
+ * stuck; the sum then says how many answered). */
+export const CLUSTER_STATS_TIMEOUT_MS = 2_000;
+
+/** After a graceful close's deadline, how long a worker has to exit before it is killed (SIGKILL): 2 s. */
+export const CLUSTER_EXIT_GRACE_MS = 2_000;

@@ -124,8 +124,11 @@ export interface ServeOptions<T = unknown> {
   maxConnectionsPerIp?: number;
   /** TCP keep-alive probes after this many ms of silence (`socket.setKeepAlive`); `false`/0: off (default). */
   tcpKeepAlive?: number | false;
-  /** Serve `stats()` in the Prometheus text format at this path (e.g. `"/metrics"`). Default: off. */
-  metrics?: string;
+  /**
+   * Serve `stats()` in the Prometheus text format at this path (e.g. `"/metrics"`), or `{ path, stats }` to serve
+   * other figures of the same shape (`sockeye/cluster` serves the sum over its workers this way). Default: off.
+   */
+  metrics?: string | MetricsOptions;
   /**
    * Topics across nodes: an adapter that carries publishes to other processes or machines and delivers theirs
    * (`redisPubSub()` from `sockeye/redis`, or your own `PubSubAdapter`). Needs a `websocket` section.
@@ -133,6 +136,14 @@ export interface ServeOptions<T = unknown> {
   pubsub?: PubSubAdapter;
   /** Called when any connection ends (HTTP or WebSocket), with why, for logging. */
   onConnectionEnd?: (info: ConnectionEndInfo) => void;
+}
+
+/** Where `/metrics` is served and where its figures come from. */
+export interface MetricsOptions {
+  /** The path, e.g. `"/metrics"` (GET only). */
+  path: string;
+  /** The figures to print. Default: this server's `stats()`. A rejection answers 503 with its message. */
+  stats?: () => ServerStats | Promise<ServerStats>;
 }
 
 /** The end of a connection, as told to `onConnectionEnd`. */
@@ -198,6 +209,7 @@ export class Server {
   readonly #perIp: Map<string, number>;
   readonly #tcpKeepAlive: number;
   readonly #metricsPath: string | null;
+  readonly #metricsStats: (() => ServerStats | Promise<ServerStats>) | null;
   #accepted: number;
   #rejected: { maxConnections: number; perIp: number; shuttingDown: number };
   #wsHandshaking: number;
@@ -262,7 +274,9 @@ export class Server {
     this.#maxPerIp = options.maxConnectionsPerIp ?? 0;
     this.#perIp = new Map();
     this.#tcpKeepAlive = options.tcpKeepAlive === false ? 0 : (options.tcpKeepAlive ?? 0);
-    this.#metricsPath = options.metrics ?? null;
+    const metrics = typeof options.metrics === 'string' ? { path: options.metrics } : options.metrics;
+    this.#metricsPath = metrics?.path ?? null;
+    this.#metricsStats = metrics?.stats ?? null;
     this.#accepted = 0;
     this.#rejected = { maxConnections: 0, perIp: 0, shuttingDown: 0 };
     this.#wsHandshaking = 0;
@@ -435,7 +449,7 @@ export class Server {
   /** @internal */
   runHandler(req: SockeyeRequest, res: SockeyeResponse, conn: HttpConnection): void {
     if (this.#metricsPath !== null && req.path === this.#metricsPath && req.method === 'GET') {
-      res.send(formatMetrics(this.stats()), 200, [['Content-Type', 'text/plain; version=0.0.4; charset=utf-8']]);
+      this.#serveMetrics(res);
       return;
     }
     try {
@@ -446,6 +460,28 @@ export class Server {
     } catch (err) {
       this.#handlerFailed(err, req, res, conn);
     }
+  }
+
+  #serveMetrics(res: SockeyeResponse): void {
+    const source = this.#metricsStats;
+    if (source === null) {
+      res.send(formatMetrics(this.stats()), 200, METRICS_HEADERS);
+      return;
+    }
+    Promise.resolve()
+      .then(source)
+      .then(
+        (s) => {
+          if (!res.finished) res.send(formatMetrics(s), 200, METRICS_HEADERS);
+        },
+        (err: unknown) => {
+          if (!res.headersSent) {
+            res.send(`metrics unavailable: ${err instanceof Error ? err.message : String(err)}\n`, 503, {
+              'Content-Type': 'text/plain; charset=utf-8',
+            });
+          }
+        },
+      );
   }
 
   #handlerFailed(err: unknown, req: SockeyeRequest, res: SockeyeResponse, conn: HttpConnection): void {
@@ -667,6 +703,8 @@ export class Server {
     };
   }
 }
+
+const METRICS_HEADERS: [string, string][] = [['Content-Type', 'text/plain; version=0.0.4; charset=utf-8']];
 
 const EMPTY_SET: ReadonlySet<ServerWebSocket<unknown>> = new Set();
 

@@ -1,6 +1,6 @@
 /**
  * The public API surface as the published types show it: what each entry point of the package exports (`sockeye`:
- * dist/src/index.d.ts, `sockeye/redis`: dist/src/redis/index.d.ts) and every declaration those exports reach (base
+ * dist/src/index.d.ts, `sockeye/redis`: dist/src/redis/index.d.ts, `sockeye/cluster`: dist/src/cluster/index.d.ts) and every declaration those exports reach (base
  * classes, option types, local helper types...), printed without comments. The surface
  * test compares it with the committed snapshot (test/api/sockeye.api.md) so that every change to the public types
  * shows in review; `npm run api:update` (update.ts) rewrites the snapshot.
@@ -21,6 +21,7 @@ export const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '
 export const ENTRIES: readonly { name: string; dts: string }[] = [
   { name: 'sockeye', dts: path.join(ROOT, 'dist/src/index.d.ts') },
   { name: 'sockeye/redis', dts: path.join(ROOT, 'dist/src/redis/index.d.ts') },
+  { name: 'sockeye/cluster', dts: path.join(ROOT, 'dist/src/cluster/index.d.ts') },
 ];
 /** The committed snapshot. */
 export const SNAPSHOT = path.join(ROOT, 'test/api/sockeye.api.md');
