@@ -167,6 +167,8 @@ describe('sockeye pubsub --redis redis+cluster://: sharded pub/sub', () => {
     for (let i = 0; i < 60; i++) await round();
     const victim = topics[0] as (typeof topics)[0];
     const killedAt = rounds;
+    // What was sent before the kill has arrived (a message sent by a client is not at Redis yet).
+    await waitFor(() => lanes.every((l) => l.remote.texts.length >= killedAt), 10_000, 'the messages before the kill');
     await cluster.kill(victim.master);
     // Keep publishing while the replica takes over and both nodes subscribe again on it (bounded).
     let done = false;
