@@ -7,6 +7,7 @@ command -v curl >/dev/null 2>&1 || missing+=(curl)
 /usr/bin/python3 -c 'import websockets' >/dev/null 2>&1 || missing+=(python3-websockets)
 [ -x /usr/bin/chromium ] || missing+=(chromium)
 [ -x /usr/bin/redis-server ] || missing+=(redis-server)
+[ -x /usr/bin/redis-cli ] || missing+=(redis-tools) # redis-cli: the Redis Cluster test creates its cluster with it
 if [ ${#missing[@]} -eq 0 ]; then
   exit 0
 fi

@@ -3,6 +3,7 @@
  *
  *   sockeye echo [--port 9001] [--host 127.0.0.1] [--deflate] [--max-backpressure BYTES]   echo server
  *   sockeye pubsub [--port 9002] [--host 127.0.0.1] [--redis URL] [--deflate]   broadcast: /NAME is topic NAME
+ *     (--redis redis://h:p for one Redis, redis+cluster://h:p,h:p for a Redis Cluster)
  *   sockeye demo [--port 3000] [--host 127.0.0.1]   the demo server
  *   sockeye connect URL [-p protocol] [-H header]    interactive WebSocket client
  */
@@ -30,7 +31,8 @@ Options:
   --host <addr>      Address to bind (default 127.0.0.1)
   --deflate          Accept permessage-deflate (echo, pubsub): every valid RFC 7692 offer
   --redis <url>      Share topics with every other sockeye pubsub on this Redis (pubsub): channel
-                     names are "sockeye:" + topic; needs the ioredis package
+                     names are "sockeye:" + topic; needs the ioredis package. A Redis Cluster:
+                     redis+cluster://host:port,host:port (sharded pub/sub, Redis 7)
   --max-backpressure <bytes>
                      Most bytes a WebSocket peer may leave unread (echo); past it: 1008 and it is read
                      no more. Default: twice the peer's largest message so far plus 1 MiB
@@ -94,7 +96,12 @@ export async function main(argv: string[]): Promise<number> {
           process.stderr.write('sockeye pubsub --redis needs the ioredis package: npm install ioredis\n');
           return 2;
         }
-        pubsub = redis.redisPubSub({ url: values.redis });
+        try {
+          pubsub = redis.redisPubSub({ url: values.redis });
+        } catch (err) {
+          process.stderr.write(`--redis: ${(err as Error).message}\n`);
+          return 2;
+        }
       }
       let stats: () => unknown = () => null;
       const server = await serve({

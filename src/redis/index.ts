@@ -13,6 +13,12 @@
  * counted as lost (`stats().lost`, never silently), and the adapter reconnects with backoff and subscribes again to
  * every topic with local interest.
  *
+ * Redis Cluster: with a `redis+cluster://host:port,host:port` URL or a `cluster` list of nodes, the adapter uses
+ * sharded pub/sub (SSUBSCRIBE/SPUBLISH, Redis 7.0): each topic's channel lives on the shard that owns its hash slot,
+ * so the Redis side scales out with the masters, with the same interest-based routing, linger and counters. After a
+ * master fails over, the subscriptions move to the new master; what was published meanwhile is counted as lost
+ * (the shard had no master) or unheard (the new master had no subscriber yet).
+ *
  * The Redis client is `ioredis` (an optional peer dependency, imported only by this entry point: `import { serve }
  * from 'sockeye'` never loads it). Why ioredis over `@redis/client`: it exposes raw `messageBuffer` events for
  * binary payloads without per-call options, reconnects with a retry strategy we control, and has one maintained
@@ -22,17 +28,35 @@
  * import { serve } from 'sockeye';
  * import { redisPubSub } from 'sockeye/redis';
  * await serve({ port: 8080, pubsub: redisPubSub({ url: 'redis://127.0.0.1:6379' }), websocket: { ... } });
+ * // A Redis Cluster (any reachable nodes; the others are discovered):
+ * redisPubSub({ url: 'redis+cluster://10.0.0.1:7000,10.0.0.2:7000' });
+ * redisPubSub({ cluster: [{ host: '10.0.0.1', port: 7000 }], password: 's3cret' });
  */
 
 import { Buffer } from 'node:buffer';
 import { randomBytes } from 'node:crypto';
-import { Redis } from 'ioredis';
 import type { PubSubAdapter, PubSubHub } from '../index.js';
+import { ClusterLink, type ClusterNodeAddress, type LinkEvents, type RedisLink, SingleLink } from './link.js';
+
+export type { ClusterNodeAddress } from './link.js';
 
 /** Options of `redisPubSub`. */
 export interface RedisPubSubOptions {
-  /** Redis URL (`redis://[:password@]host:port[/db]`). Default `redis://127.0.0.1:6379`. */
+  /**
+   * Redis URL: `redis://[[user]:password@]host:port[/db]` (`rediss://` for TLS) for one server, or
+   * `redis+cluster://[[user]:password@]host:port,host:port...` (`rediss+cluster://` for TLS) for a Redis Cluster,
+   * which switches to sharded pub/sub. Default `redis://127.0.0.1:6379`.
+   */
   url?: string;
+  /**
+   * A Redis Cluster's nodes to start from (one reachable node is enough; the others are discovered): sharded
+   * pub/sub (SSUBSCRIBE/SPUBLISH, Redis 7.0 or later). Takes the place of `url`.
+   */
+  cluster?: ClusterNodeAddress[];
+  /** With `cluster`: the user and password of the nodes (ACL), and whether to connect with TLS. */
+  username?: string;
+  password?: string;
+  tls?: boolean;
   /** Prefix of the Redis channel names: channel = prefix + topic. Default `'sockeye:'`. */
   prefix?: string;
   /** How long a topic without local subscribers stays subscribed in Redis (ms). Default 1,000. */
@@ -47,20 +71,35 @@ const HEADER = 10;
 
 /** The adapter's counters, in `server.stats().pubsub`. */
 export interface RedisPubSubStats extends Record<string, number | string> {
-  /** `ready`, `connecting`, `reconnecting`, `end`...: the publishing and the subscribed connection. */
+  /** `single` (one Redis server, PUBLISH/SUBSCRIBE) or `cluster` (Redis Cluster, SPUBLISH/SSUBSCRIBE). */
+  mode: string;
+  /**
+   * Single: `ready/ready` when the publishing and the subscribed connection are up (else their ioredis states,
+   * `connecting`, `reconnecting`...). Cluster: the cluster client's state, then `/ready` when every topic with
+   * interest is subscribed, or `/subscribing`.
+   */
   state: string;
   /** Publishes Redis accepted, and publishes that could not reach it (Redis down, or the command failed). */
   published: number;
   lost: number;
   /** Of the published: those no other node was listening to (no interest, or a node still subscribing again
-   * after a reconnect). */
+   * after a reconnect or a failover). */
   unheard: number;
+  /**
+   * Of the published: how many subscribed connections Redis said got them (the sum of the PUBLISH/SPUBLISH
+   * replies: one per listening node, this node included when it listens to the topic), and how many of this node's
+   * own messages came back to it (skipped). `reached - echoes` is exactly what the other nodes received; `unheard`
+   * cannot tell a message only this node heard (a node that has just subscribed again) from one others heard.
+   */
+  reached: number;
+  echoes: number;
   /** Messages received from other nodes, and local deliveries they made. */
   received: number;
   delivered: number;
   /** Channels (topics) this node listens to now. */
   channels: number;
-  /** Reconnections so far. */
+  /** Connections lost so far (single: reconnections of the subscribed connection; cluster: publishing connections
+   * to a node lost after they had opened, and reconnections of the whole cluster client). */
   reconnects: number;
 }
 
@@ -72,25 +111,71 @@ export interface RedisPubSub extends PubSubAdapter {
   stats(): RedisPubSubStats;
 }
 
-/** A `PubSubAdapter` on Redis pub/sub (see the top of this file). */
+/**
+ * A `PubSubAdapter` on Redis pub/sub (see the top of this file). Throws a `TypeError` when `url` or `cluster` is
+ * not usable (the sentence says which part).
+ */
 export function redisPubSub(options: RedisPubSubOptions = {}): RedisPubSub {
   return new RedisAdapter(options);
 }
 
-class RedisAdapter implements PubSubAdapter {
+/** The nodes and credentials of a `redis+cluster://` URL, or null for another scheme. */
+function parseClusterUrl(
+  url: string,
+): { nodes: ClusterNodeAddress[]; username?: string; password?: string; tls: boolean } | null {
+  const m = /^(rediss?)\+cluster:\/\/(.*)$/i.exec(url);
+  if (m === null) return null;
+  let rest = m[2] as string;
+  const slash = rest.indexOf('/');
+  if (slash !== -1) rest = rest.slice(0, slash); // a cluster has one database: no /db
+  const out: { nodes: ClusterNodeAddress[]; username?: string; password?: string; tls: boolean } = {
+    nodes: [],
+    tls: (m[1] as string).toLowerCase() === 'rediss',
+  };
+  const at = rest.lastIndexOf('@');
+  if (at !== -1) {
+    const userinfo = rest.slice(0, at);
+    rest = rest.slice(at + 1);
+    const colon = userinfo.indexOf(':');
+    const user = decodeURIComponent(colon === -1 ? userinfo : userinfo.slice(0, colon));
+    if (user !== '') out.username = user;
+    if (colon !== -1) out.password = decodeURIComponent(userinfo.slice(colon + 1));
+  }
+  for (const part of rest.split(',')) {
+    // host:port, [v6]:port
+    const hp = /^(?:\[([0-9a-fA-F:.]+)\]|([^:[\]]+)):(\d{1,5})$/.exec(part);
+    const port = hp === null ? Number.NaN : Number(hp[3]);
+    if (hp === null || port < 1 || port > 65535) {
+      throw new TypeError(`redis+cluster URL: '${part}' is not host:port (expected host:port,host:port...)`);
+    }
+    out.nodes.push({ host: (hp[1] ?? hp[2]) as string, port });
+  }
+  return out;
+}
+
+class RedisAdapter implements PubSubAdapter, LinkEvents {
   readonly #prefix: string;
   readonly #lingerMs: number;
-  readonly #pub: Redis;
-  readonly #sub: Redis;
+  readonly #maxDelay: number;
+  readonly #cluster: boolean;
+  readonly #link: RedisLink;
   readonly #node: Buffer;
   #hub: PubSubHub | null;
-  /** Topics this node listens to in Redis (local interest, or lingering). */
+  /** Topics this node wants to listen to in Redis (local interest, or lingering). */
   readonly #channels: Set<string>;
+  /** Topics Redis (or, in a cluster, ioredis's subscriber group) holds a subscription for. */
+  readonly #held: Set<string>;
+  /** Topics with a SUBSCRIBE or UNSUBSCRIBE in flight. */
+  readonly #busy: Set<string>;
   readonly #lingering: Map<string, NodeJS.Timeout>;
+  #retryTimer: NodeJS.Timeout | null;
+  #retryDelay: number;
   readonly #counts: {
     published: number;
     lost: number;
     unheard: number;
+    reached: number;
+    echoes: number;
     received: number;
     delivered: number;
     reconnects: number;
@@ -98,35 +183,44 @@ class RedisAdapter implements PubSubAdapter {
   #closed: boolean;
 
   constructor(options: RedisPubSubOptions) {
-    const url = options.url ?? 'redis://127.0.0.1:6379';
     this.#prefix = options.prefix ?? 'sockeye:';
     this.#lingerMs = options.lingerMs ?? 1000;
-    const maxDelay = options.maxRetryDelayMs ?? 2000;
-    const redisOptions = {
-      // Fail fast instead of queueing while Redis is down: a publish that cannot go now is counted as lost.
-      enableOfflineQueue: false,
-      maxRetriesPerRequest: 0,
-      // We subscribe again ourselves on every 'ready' (the channels with local interest now, not those of then).
-      autoResubscribe: false,
-      retryStrategy: (times: number) => Math.min(50 * 2 ** Math.min(times, 10), maxDelay),
-      lazyConnect: false,
-    };
-    this.#pub = new Redis(url, redisOptions);
-    this.#sub = new Redis(url, redisOptions);
+    this.#maxDelay = options.maxRetryDelayMs ?? 2000;
     this.#node = randomBytes(8);
     this.#hub = null;
     this.#channels = new Set();
+    this.#held = new Set();
+    this.#busy = new Set();
     this.#lingering = new Map();
-    this.#counts = { published: 0, lost: 0, unheard: 0, received: 0, delivered: 0, reconnects: 0 };
+    this.#retryTimer = null;
+    this.#retryDelay = 50;
+    this.#counts = {
+      published: 0,
+      lost: 0,
+      unheard: 0,
+      reached: 0,
+      echoes: 0,
+      received: 0,
+      delivered: 0,
+      reconnects: 0,
+    };
     this.#closed = false;
-    // Errors are reported by state and counters; an 'error' without a listener would throw.
-    this.#pub.on('error', () => {});
-    this.#sub.on('error', () => {});
-    this.#sub.on('reconnecting', () => {
-      this.#counts.reconnects++;
-    });
-    this.#sub.on('ready', () => this.#resubscribe());
-    this.#sub.on('messageBuffer', (channel: Buffer, message: Buffer) => this.#onMessage(channel, message));
+    let cluster: ReturnType<typeof parseClusterUrl> = null;
+    if (options.cluster !== undefined) {
+      if (!Array.isArray(options.cluster) || options.cluster.length === 0) {
+        throw new TypeError('options.cluster must be a non-empty array of { host, port }');
+      }
+      cluster = { nodes: options.cluster, tls: options.tls === true };
+      if (options.username !== undefined) cluster.username = options.username;
+      if (options.password !== undefined) cluster.password = options.password;
+    } else if (options.url !== undefined) {
+      cluster = parseClusterUrl(options.url);
+    }
+    this.#cluster = cluster !== null;
+    this.#link =
+      cluster !== null
+        ? new ClusterLink(cluster.nodes, cluster, this.#maxDelay, this)
+        : new SingleLink(options.url ?? 'redis://127.0.0.1:6379', this.#maxDelay, this);
   }
 
   attach(hub: PubSubHub): void {
@@ -135,7 +229,7 @@ class RedisAdapter implements PubSubAdapter {
   }
 
   publish(topic: string, data: Buffer, isBinary: boolean): void {
-    if (this.#closed || this.#pub.status !== 'ready') {
+    if (this.#closed || !this.#link.canPublish()) {
       this.#counts.lost++;
       return;
     }
@@ -144,10 +238,12 @@ class RedisAdapter implements PubSubAdapter {
     msg[1] = isBinary ? FLAG_BINARY : 0;
     this.#node.copy(msg, 2);
     data.copy(msg, HEADER);
-    this.#pub.publish(this.#prefix + topic, msg).then(
+    this.#link.publish(this.#prefix + topic, msg).then(
       (receivers) => {
         this.#counts.published++;
-        // PUBLISH answers how many subscribed connections got it: nodes listening to the topic.
+        this.#counts.reached += receivers;
+        // PUBLISH (SPUBLISH: on the shard's master) answers how many subscribed connections got it: nodes
+        // listening to the topic.
         if (receivers === 0) this.#counts.unheard++;
       },
       () => {
@@ -164,7 +260,7 @@ class RedisAdapter implements PubSubAdapter {
     }
     if (this.#channels.has(topic)) return;
     this.#channels.add(topic);
-    if (this.#sub.status === 'ready') this.#sub.subscribe(this.#prefix + topic).catch(() => {});
+    this.#sync(topic);
   }
 
   unsubscribe(topic: string): void {
@@ -172,22 +268,72 @@ class RedisAdapter implements PubSubAdapter {
     const timer = setTimeout(() => {
       this.#lingering.delete(topic);
       this.#channels.delete(topic);
-      if (this.#sub.status === 'ready') this.#sub.unsubscribe(this.#prefix + topic).catch(() => {});
+      this.#sync(topic);
     }, this.#lingerMs);
     timer.unref();
     this.#lingering.set(topic, timer);
   }
 
-  #resubscribe(): void {
-    if (this.#channels.size === 0) return;
-    this.#sub.subscribe(...[...this.#channels].map((t) => this.#prefix + t)).catch(() => {});
+  /**
+   * Brings Redis in line with what this node wants for `topic`: SUBSCRIBE when wanted and not held, UNSUBSCRIBE when
+   * held and not wanted; one command in flight per topic, checked again when it settles. A command that fails is
+   * tried again after a backoff (or on the next 'ready').
+   */
+  #sync(topic: string): void {
+    if (this.#closed || this.#busy.has(topic)) return;
+    const want = this.#channels.has(topic);
+    if (want === this.#held.has(topic) || !this.#link.canSubscribe()) return;
+    this.#busy.add(topic);
+    const channel = this.#prefix + topic;
+    (want ? this.#link.subscribe(channel) : this.#link.unsubscribe(channel)).then(
+      () => {
+        this.#busy.delete(topic);
+        if (want) this.#held.add(topic);
+        else this.#held.delete(topic);
+        this.#retryDelay = 50;
+        this.#sync(topic);
+      },
+      () => {
+        this.#busy.delete(topic);
+        this.#retryLater();
+      },
+    );
   }
 
-  #onMessage(channel: Buffer, message: Buffer): void {
+  #syncAll(): void {
+    for (const topic of this.#channels) this.#sync(topic);
+    for (const topic of this.#held) this.#sync(topic);
+  }
+
+  #retryLater(): void {
+    if (this.#closed || this.#retryTimer !== null) return;
+    this.#retryTimer = setTimeout(() => {
+      this.#retryTimer = null;
+      this.#syncAll();
+    }, this.#retryDelay);
+    this.#retryTimer.unref();
+    this.#retryDelay = Math.min(this.#retryDelay * 2, this.#maxDelay);
+  }
+
+  onReady(lost: boolean): void {
+    // A new connection holds no subscription: subscribe again every topic with local interest now (not those of
+    // before the outage).
+    if (lost) this.#held.clear();
+    this.#syncAll();
+  }
+
+  onReconnect(): void {
+    this.#counts.reconnects++;
+  }
+
+  onMessage(channel: Buffer, message: Buffer): void {
     const hub = this.#hub;
     if (hub === null || message.length < HEADER || message[0] !== VERSION) return;
     // Our own message: its local subscribers got it when it was published.
-    if (this.#node.equals(message.subarray(2, HEADER))) return;
+    if (this.#node.equals(message.subarray(2, HEADER))) {
+      this.#counts.echoes++;
+      return;
+    }
     const name = channel.toString('utf8');
     if (!name.startsWith(this.#prefix)) return;
     this.#counts.received++;
@@ -203,13 +349,21 @@ class RedisAdapter implements PubSubAdapter {
     this.#closed = true;
     for (const t of this.#lingering.values()) clearTimeout(t);
     this.#lingering.clear();
-    this.#pub.disconnect();
-    this.#sub.disconnect();
+    if (this.#retryTimer !== null) clearTimeout(this.#retryTimer);
+    this.#retryTimer = null;
+    this.#link.close();
   }
 
   stats(): RedisPubSubStats {
+    let state = this.#link.state();
+    if (this.#cluster) {
+      let pending = 0;
+      for (const t of this.#channels) if (!this.#held.has(t)) pending++;
+      state += pending === 0 ? '/ready' : '/subscribing';
+    }
     return {
-      state: `${this.#pub.status}/${this.#sub.status}`,
+      mode: this.#cluster ? 'cluster' : 'single',
+      state,
       ...this.#counts,
       channels: this.#channels.size,
     };

@@ -1,6 +1,7 @@
 /**
  * A real Debian `redis-server` for a test: started on a free loopback port with a temp dir (no persistence),
- * stopped when the test ends; `restart()` kills it and starts it again on the same port (a Redis outage).
+ * stopped when the test ends; `stop()` and `start()` make a Redis outage. Also what the Redis tests share: a
+ * `sockeye pubsub` node's stats, and a bounded async wait.
  */
 
 import { type ChildProcess, spawn } from 'node:child_process';
@@ -84,4 +85,20 @@ export async function startRedis(t: TestContext): Promise<RedisServer> {
     rmSync(dir, { recursive: true, force: true });
   });
   return { port, url: `redis://127.0.0.1:${port}`, stop, start };
+}
+
+/** A `sockeye pubsub` node's `server.stats().pubsub` (its GET /stats). */
+export async function pubsubStats(port: number): Promise<Record<string, number | string>> {
+  const res = await fetch(`http://127.0.0.1:${port}/stats`);
+  return ((await res.json()) as { pubsub: Record<string, number | string> }).pubsub;
+}
+
+/** Polls an async condition until it holds (bounded; a rejection counts as not yet). */
+export async function waitAsync(check: () => Promise<boolean>, ms: number, what: string): Promise<void> {
+  const deadline = Date.now() + ms;
+  for (;;) {
+    if (await check().catch(() => false)) return;
+    if (Date.now() > deadline) throw new Error(`timed out after ${ms} ms waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 20));
+  }
 }

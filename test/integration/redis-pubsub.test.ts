@@ -16,7 +16,7 @@ import { describe, test } from 'node:test';
 import { Redis } from 'ioredis';
 import type WebSocket from 'ws';
 import { startSockeyeProcess } from '../helpers/echo-process.js';
-import { startRedis } from '../helpers/redis.js';
+import { pubsubStats, startRedis, waitAsync } from '../helpers/redis.js';
 import { openWs, waitFor } from '../helpers/slow-peers.js';
 
 interface Got {
@@ -31,22 +31,6 @@ function collect(ws: WebSocket): Got {
     else got.texts.push(String(d));
   });
   return got;
-}
-
-/** A node's `server.stats().pubsub` (GET /stats of sockeye pubsub). */
-async function pubsubStats(port: number): Promise<Record<string, number | string>> {
-  const res = await fetch(`http://127.0.0.1:${port}/stats`);
-  return ((await res.json()) as { pubsub: Record<string, number | string> }).pubsub;
-}
-
-/** Polls an async condition until it holds (bounded). */
-async function waitAsync(check: () => Promise<boolean>, ms: number, what: string): Promise<void> {
-  const deadline = Date.now() + ms;
-  for (;;) {
-    if (await check().catch(() => false)) return;
-    if (Date.now() > deadline) throw new Error(`timed out after ${ms} ms waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 20));
-  }
 }
 
 /** Waits until `n` connections (nodes) are subscribed to the channel of `topic` in Redis. */
