@@ -160,7 +160,7 @@ font-weight:600;cursor:pointer}
 .rooms h2{display:none}
 .room-list{flex-direction:row;overflow-x:auto;margin:0;flex:1;min-width:0;scrollbar-width:none}
 .chip{padding:3px 10px;border-radius:99px;background:rgba(255,255,255,.07);flex:none}
-.room-form input{width:7.5em;padding:3px 9px}.room-form button{padding:0 9px}
+.room-form input{width:6em;padding:3px 9px}.room-form button{padding:0 9px}
 .about{display:none}
 .chat-head{padding:8px 12px;gap:8px}
 .log{padding:10px 12px}

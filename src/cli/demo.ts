@@ -515,6 +515,10 @@ export async function runDemo(
     // The inspector (another piece of work) starts here, on `server`, and prints its URL.
     return [server];
   }
+  if (cmd.port > 65534) {
+    err(`--port must be at most 65534 with --redis (node 2 listens on the next port), got ${cmd.port}`);
+    return 2;
+  }
   let redis: typeof import('../redis/index.js');
   try {
     redis = await import('../redis/index.js');
@@ -536,6 +540,7 @@ export async function runDemo(
     throw e;
   }
   out(`rooms shared through ${redacted(cmd.redis)}: open node 1 in one window and node 2 in another`);
+  watchRedis(servers[0] as Server, redacted(cmd.redis), out);
   // The inspector (another piece of work) starts here, on each of `servers`, and prints its URLs.
   return servers;
 }
@@ -549,4 +554,23 @@ function redacted(url: string): string {
   } catch {
     return url;
   }
+}
+
+/**
+ * Says when the link to Redis goes down or comes back (the adapter's state, checked every second): while it is down
+ * each node still serves its own pages, but the rooms are not shared, and a person trying the demo should know why.
+ */
+function watchRedis(server: Server, url: string, out: (line: string) => void): void {
+  let was = 'ready/ready';
+  let reported = false;
+  const timer = setInterval(() => {
+    const state = String(server.stats().pubsub?.state ?? '');
+    if (state === was || state === '') return;
+    if (state === 'ready/ready') out(`redis ${url} is reachable: rooms are shared again`);
+    else if (was === 'ready/ready' || !reported)
+      out(`redis ${url} is not reachable (${state}): each node serves its own pages; rooms are not shared until it is`);
+    reported = true;
+    was = state;
+  }, 1000);
+  timer.unref();
 }
