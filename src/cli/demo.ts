@@ -6,11 +6,13 @@
  *   delivery receipt).
  * - Late joiners get the room's recent history (the last `HISTORY_PER_ROOM` messages this node has seen).
  * - The online count of a room is the sum over the nodes: each node tells the others its local counts on a control
- *   topic (on every change, and every `PRESENCE_HEARTBEAT_MS`; a node not heard of for `PRESENCE_EXPIRY_MS` counts
+ *   topic (`sockeye-demo:control`) (on every change, and every `PRESENCE_HEARTBEAT_MS`; a node not heard of for `PRESENCE_EXPIRY_MS` counts
  *   for nothing), and tells its own pages the total.
  * - `sockeye demo --redis URL` runs two nodes on two ports that share rooms through `sockeye/redis`. Each node keeps
- *   the history of what it saw: its own pages' messages and, while it has pages in a room, the other node's (Redis
- *   routing is interest-based, so a node hears a room only while someone on it is in the room).
+ *   the history of what it saw: its own pages' messages and, while it has pages in a room, the other nodes' (Redis
+ *   routing is interest-based, so a node hears a room only while someone on it is in the room). When a room gets
+ *   its first page on a node, the node asks the others on the control topic for their history of it, merges what
+ *   it lacks (by message id, in time order) and sends the page the merged history.
  *
  * The page (src/cli/demo-page.ts) is one HTML file, a script and a stylesheet, all served from here (no CDN).
  *
@@ -60,8 +62,9 @@ const DEMO_JS = demoScript({
   backoffMaxMs: BACKOFF_MAX_MS,
 });
 
-/** The control topic on which the nodes tell each other their rooms' online counts (never delivered to pages). */
-const PRESENCE_TOPIC = 'sockeye-demo:presence';
+/** The control topic on which the nodes tell each other their rooms' online counts and ask for and send a room's
+ * history (never delivered to pages). */
+const CONTROL_TOPIC = 'sockeye-demo:control';
 const ROOM_RE = /^[a-z0-9][a-z0-9_-]{0,31}$/;
 const KEY_RE = /^[A-Za-z0-9_-]{16,64}$/;
 // A name: no control, format (except the zero-width joiner of emoji sequences), private-use or unassigned characters.
@@ -140,9 +143,9 @@ class Rooms implements PubSubAdapter {
     if (this.#inner === null) return;
     this.#inner.attach({
       deliver: (topic, data, isBinary) => this.#fromOtherNode(topic, data, isBinary),
-      topics: () => [...hub.topics(), PRESENCE_TOPIC],
+      topics: () => [...hub.topics(), CONTROL_TOPIC],
     });
-    this.#inner.subscribe(PRESENCE_TOPIC);
+    this.#inner.subscribe(CONTROL_TOPIC);
     this.#heartbeat = setInterval(() => this.#beat(), PRESENCE_HEARTBEAT_MS);
     this.#heartbeat.unref();
     this.#announce();
@@ -164,7 +167,7 @@ class Rooms implements PubSubAdapter {
     if (this.#heartbeat !== null) clearInterval(this.#heartbeat);
     if (this.#inner === null) return;
     // Tell the others this node's pages are gone now, rather than after PRESENCE_EXPIRY_MS.
-    this.#inner.publish(PRESENCE_TOPIC, Buffer.from(JSON.stringify({ node: this.node, counts: {}, bye: true })), false);
+    this.#control({ node: this.node, counts: {}, bye: true });
     await this.#inner.close();
   }
 
@@ -179,6 +182,8 @@ class Rooms implements PubSubAdapter {
     const state = this.#room(room);
     state.local++;
     this.#changed(room, state);
+    // The room's first page here: ask the other nodes for what they saw while no one here listened.
+    if (state.local === 1) this.#control({ node: this.node, want: room });
     return state;
   }
 
@@ -250,7 +255,7 @@ class Rooms implements PubSubAdapter {
     if (this.#inner === null) return;
     const counts: Record<string, number> = {};
     for (const [room, s] of this.#rooms) if (s.local > 0) counts[room] = s.local;
-    this.#inner.publish(PRESENCE_TOPIC, Buffer.from(JSON.stringify({ node: this.node, counts })), false);
+    this.#control({ node: this.node, counts });
   }
 
   #beat(): void {
@@ -264,8 +269,8 @@ class Rooms implements PubSubAdapter {
 
   /** A message from another node (through the shared adapter). */
   #fromOtherNode(topic: string, data: Buffer, isBinary: boolean): PublishResult {
-    if (topic === PRESENCE_TOPIC) {
-      this.#onPresence(data);
+    if (topic === CONTROL_TOPIC) {
+      this.#onControl(data);
       return { sent: 0, queued: 0, dropped: 0 };
     }
     if (!isBinary && topic.startsWith('chat:')) {
@@ -279,16 +284,52 @@ class Rooms implements PubSubAdapter {
     return (this.#hub as PubSubHub).deliver(topic, data, isBinary);
   }
 
-  #onPresence(data: Buffer): void {
-    let msg: { node?: unknown; counts?: unknown; bye?: unknown };
+  /**
+   * Another node's history of `room` (the answer to our `want`): what we lack is added, in time order, and if that
+   * changed anything this node's pages in the room get the whole history again.
+   */
+  #mergeHistory(room: string, messages: unknown[]): void {
+    const state = this.#rooms.get(room);
+    if (state === undefined || state.local === 0 || this.#hub === null) return;
+    const have = new Set(state.history.map((m) => m.id));
+    let added = 0;
+    for (const m of messages.slice(-HISTORY_PER_ROOM)) {
+      if (!isChatMessage(m, room) || have.has(m.id)) continue;
+      state.history.push(m);
+      have.add(m.id);
+      added++;
+    }
+    if (added === 0) return;
+    state.history.sort((a, b) => a.ts - b.ts);
+    if (state.history.length > HISTORY_PER_ROOM) state.history.splice(0, state.history.length - HISTORY_PER_ROOM);
+    const update = JSON.stringify({ type: 'history', messages: state.history });
+    this.#hub.deliver(roomTopic(room), Buffer.from(update), false);
+  }
+
+  #control(msg: unknown): void {
+    this.#inner?.publish(CONTROL_TOPIC, Buffer.from(JSON.stringify(msg)), false);
+  }
+
+  #onControl(data: Buffer): void {
+    let msg: { node?: unknown; counts?: unknown; bye?: unknown; want?: unknown; room?: unknown; history?: unknown };
     try {
       msg = JSON.parse(data.toString());
     } catch {
       return;
     }
     const node = msg.node;
+    if (typeof node !== 'string' || node === this.node) return;
+    if (typeof msg.want === 'string') {
+      const history = this.#rooms.get(msg.want)?.history;
+      if (history !== undefined && history.length > 0) this.#control({ node: this.node, room: msg.want, history });
+      return;
+    }
+    if (typeof msg.room === 'string' && Array.isArray(msg.history)) {
+      this.#mergeHistory(msg.room, msg.history);
+      return;
+    }
     const counts = msg.counts;
-    if (typeof node !== 'string' || node === this.node || typeof counts !== 'object' || counts === null) return;
+    if (typeof counts !== 'object' || counts === null) return;
     const isNew = !this.#seenNodes.has(node);
     if (msg.bye === true) this.#seenNodes.delete(node);
     else this.#seenNodes.add(node);
@@ -307,6 +348,22 @@ class Rooms implements PubSubAdapter {
     // A node we had not heard of: tell it our counts now rather than at the next heartbeat.
     if (isNew && msg.bye !== true) this.#announce();
   }
+}
+
+/** Whether `m` has the shape of a chat message of `room` (what another node sends is checked like a page's input). */
+function isChatMessage(m: unknown, room: string): m is ChatMessage {
+  if (typeof m !== 'object' || m === null) return false;
+  const c = m as Record<string, unknown>;
+  return (
+    c.type === 'chat' &&
+    c.room === room &&
+    typeof c.id === 'string' &&
+    typeof c.uid === 'string' &&
+    typeof c.from === 'string' &&
+    typeof c.text === 'string' &&
+    typeof c.ts === 'number' &&
+    typeof c.cid === 'string'
+  );
 }
 
 /** Why a handshake to /chat is refused (a 400 body), or null. */

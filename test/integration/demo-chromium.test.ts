@@ -9,7 +9,8 @@
  * - the server stops: the page says offline, shows no stale count, queues what is typed with a mark, reconnects by
  *   itself when the server is back and sends it; the other page gets it once;
  * - `sockeye demo --redis URL` (the CLI, a child process, on a real redis-server): two nodes, a page on each, chat
- *   in one room with the online count summed over the nodes.
+ *   in one room with the online count summed over the nodes; a room's first page on a node gets the history the
+ *   other node saw.
  * Screenshots go to test-artifacts/demo/ (ignored by git).
  */
 
@@ -259,7 +260,11 @@ test('sockeye demo --redis: two nodes share rooms; pages on different nodes chat
   assert.ok(one !== undefined && two !== undefined && one !== two);
   const browser = await launchBrowser(t);
   const alice = await openChat(browser, `${one}/#ops`, DESKTOP, 'Alice');
+  await send(alice.page, 'before node two had anyone');
+  await shown(alice.page, 'before node two had anyone');
+  // Node 2 never heard #ops (no interest, no traffic): Bob, its first page there, gets node 1's history.
   const bob = await openChat(browser, `${two}/#ops`, PHONE, 'Bob');
+  await shown(bob.page, 'before node two had anyone');
   assert.equal(await alice.page.textContent('#node'), 'served by node 1');
   assert.equal(await bob.page.textContent('#node'), 'served by node 2');
   // The count is the sum over the nodes (each node tells the other its own through Redis).
@@ -269,12 +274,13 @@ test('sockeye demo --redis: two nodes share rooms; pages on different nodes chat
   await shown(bob.page, 'from node one');
   await send(bob.page, 'from node two');
   await shown(alice.page, 'from node two');
-  assert.deepEqual(await bubbles(alice.page), ['from node one', 'from node two']);
-  assert.deepEqual(await bubbles(bob.page), ['from node one', 'from node two']);
-  // A late joiner on node 2 gets node 2's history, which has node 1's message too.
+  const all = ['before node two had anyone', 'from node one', 'from node two'];
+  assert.deepEqual(await bubbles(alice.page), all);
+  assert.deepEqual(await bubbles(bob.page), all);
+  // A late joiner on node 2 gets node 2's history, which has node 1's messages too.
   const carol = await openChat(browser, `${two}/#ops`, DESKTOP, 'Carol');
   await shown(carol.page, 'from node two');
-  assert.deepEqual(await bubbles(carol.page), ['from node one', 'from node two']);
+  assert.deepEqual(await bubbles(carol.page), all);
   await count(alice.page, 3);
   await carol.page.context().close();
   await count(alice.page, 2);
