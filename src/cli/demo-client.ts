@@ -166,7 +166,7 @@ export function demoClient(config: DemoClientConfig): void {
   };
   const markPending = (p: Pending): void => {
     const mark = p.el.querySelector('.mark');
-    if (mark !== null) mark.textContent = p.sent ? 'sending…' : '⏳ waiting for the connection';
+    if (mark !== null) mark.textContent = p.sent ? 'sending…' : 'not sent yet: waiting for the connection';
   };
   const system = (s: string, ts: number, cls = ''): void => {
     const row = el('div', `sys${cls === '' ? '' : ` ${cls}`}`);
@@ -207,7 +207,7 @@ export function demoClient(config: DemoClientConfig): void {
   };
   const tick = (): void => {
     const s = Math.max(0, Math.ceil((retryAt - Date.now()) / 1000));
-    statusText.textContent = `offline · retrying in ${s} s`;
+    statusText.textContent = `offline · retry in ${s} s`;
   };
 
   const flush = (): void => {

@@ -163,6 +163,7 @@ font-weight:600;cursor:pointer}
 .room-form input{width:6em;padding:3px 9px}.room-form button{padding:0 9px}
 .about{display:none}
 .chat-head{padding:8px 12px;gap:8px}
+.chat-head:has(.status[data-state=offline]) .online{display:none}
 .log{padding:10px 12px}
 .msg{max-width:92%}
 .composer{padding:8px 12px calc(8px + env(safe-area-inset-bottom))}

@@ -206,12 +206,12 @@ test('demo: the server restarts; the page says so, queues what is typed, reconne
 
   await server.close({ deadline: 500 });
   await alice.page.locator('#status[data-state=offline]').waitFor(WAIT);
-  assert.match((await alice.page.textContent('#status')) ?? '', /offline · retrying in \d+ s/);
+  assert.match((await alice.page.textContent('#status')) ?? '', /offline · retry in \d+ s/);
   assert.equal(await alice.page.textContent('#count'), '–', 'no stale online count');
   await send(alice.page, 'typed while offline');
   const pending = alice.page.locator('#log .msg.pending', { hasText: 'typed while offline' });
   await pending.waitFor(WAIT);
-  assert.equal(await pending.locator('.mark').textContent(), '⏳ waiting for the connection');
+  assert.equal(await pending.locator('.mark').textContent(), 'not sent yet: waiting for the connection');
   assert.equal(await alice.page.isVisible('#offline-note'), true);
   await screenshot(alice.page, 'offline-phone.png');
 
