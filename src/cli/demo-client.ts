@@ -225,6 +225,8 @@ export function demoClient(config: DemoClientConfig): void {
       case 'welcome':
         uid = m.uid;
         myName = m.name;
+        // A guest keeps the name the server gave it across reconnects (in memory: a name picked is remembered).
+        name ??= m.name;
         if (document.activeElement !== nameInput) nameInput.value = m.name;
         node.textContent = m.node === '' ? '' : `served by ${m.node}`;
         return;
@@ -297,6 +299,7 @@ export function demoClient(config: DemoClientConfig): void {
       }
       if (e.code === 1003 || e.code === 1008 || e.code === 1009)
         system(`The server closed the connection: ${e.reason || e.code}`, Date.now(), 'error');
+      else if (e.code === 1001) system('The server went away (restarting?).', Date.now(), 'error');
       else if (historyLoaded) system('Connection lost.', Date.now(), 'error');
       // Capped exponential backoff with jitter (half to all of the step), so a restarted server is not stampeded.
       const step = Math.min(config.backoffMaxMs, config.backoffBaseMs * 2 ** attempt);
