@@ -128,7 +128,8 @@ class Rooms implements PubSubAdapter {
   readonly node = randomBytes(6).toString('base64url');
   readonly #rooms = new Map<string, RoomState>();
   readonly #inner: PubSubAdapter | null;
-  readonly #seenNodes = new Set<string>();
+  /** Other nodes heard of, and when last. */
+  readonly #seenNodes = new Map<string, number>();
   #hub: PubSubHub | null = null;
   #heartbeat: NodeJS.Timeout | null = null;
 
@@ -261,6 +262,7 @@ class Rooms implements PubSubAdapter {
   #beat(): void {
     this.#announce();
     const now = Date.now();
+    for (const [node, at] of this.#seenNodes) if (now - at > PRESENCE_EXPIRY_MS) this.#seenNodes.delete(node);
     for (const [room, s] of this.#rooms) {
       for (const [node, r] of s.remote) if (now - r.at > PRESENCE_EXPIRY_MS) s.remote.delete(node);
       this.#tell(room, s);
@@ -331,9 +333,9 @@ class Rooms implements PubSubAdapter {
     const counts = msg.counts;
     if (typeof counts !== 'object' || counts === null) return;
     const isNew = !this.#seenNodes.has(node);
-    if (msg.bye === true) this.#seenNodes.delete(node);
-    else this.#seenNodes.add(node);
     const now = Date.now();
+    if (msg.bye === true) this.#seenNodes.delete(node);
+    else this.#seenNodes.set(node, now);
     for (const [room, s] of this.#rooms) {
       const c = (counts as Record<string, unknown>)[room];
       if (typeof c === 'number' && c > 0) s.remote.set(node, { count: c, at: now });
