@@ -125,9 +125,9 @@ border-radius:99px;background:var(--bubble);color:var(--muted)}
 .avatar{flex:none;width:34px;height:34px;border-radius:50%;display:grid;place-items:center;font-weight:700;
 color:#fff;background:hsl(var(--h,200) 55% 48%)}
 .body{min-width:0;display:flex;flex-direction:column;align-items:flex-start}
-.meta{display:flex;gap:8px;align-items:baseline;font-size:12.5px;margin:0 4px 2px}
-.from{font-weight:600}
-.ts{color:var(--muted);font-size:11.5px}
+.meta{display:flex;gap:8px;align-items:baseline;font-size:12.5px;margin:0 4px 2px;max-width:100%}
+.from{font-weight:600;min-width:0;overflow:hidden;text-overflow:ellipsis;white-space:nowrap}
+.ts{color:var(--muted);font-size:11.5px;white-space:nowrap}
 .bubble{background:var(--bubble);padding:7px 12px;border-radius:4px var(--radius) var(--radius) var(--radius);
 white-space:pre-wrap;overflow-wrap:anywhere;word-break:break-word;max-width:100%}
 .msg.cont .bubble{border-radius:var(--radius)}
