@@ -4,7 +4,7 @@
  *   sockeye echo [--port 9001] [--host 127.0.0.1] [--deflate] [--max-backpressure BYTES]   echo server
  *   sockeye pubsub [--port 9002] [--host 127.0.0.1] [--redis URL] [--deflate]   broadcast: /NAME is topic NAME
  *     (--redis redis://h:p for one Redis, redis+cluster://h:p,h:p for a Redis Cluster)
- *   sockeye demo [--port 3000] [--host 127.0.0.1]   the demo server
+ *   sockeye demo [--port 3000] [--host 127.0.0.1] [--redis URL]   the demo chat (two nodes sharing rooms with --redis)
  *   sockeye connect URL [-p protocol] [-H header]    interactive WebSocket client
  */
 
@@ -19,7 +19,8 @@ Commands:
           WebSocket messages (any path) are echoed back as received
   pubsub  Broadcast server: a WebSocket to /NAME subscribes to topic NAME (percent-decoded),
           and each message it sends goes to every other subscriber of NAME (text and binary kept)
-  demo    Demo server (chat room + HTTP routes)
+  demo    Demo chat with rooms (plus a few HTTP routes); with --redis, two nodes on two ports
+          sharing the rooms through Redis
   connect <url>      Interactive WebSocket client: lines typed are sent as text;
                      /ping [data], /close [code] [reason]. Exit codes: 0 clean close
                      (1000/1001/1005), 1 other close code, 3 could not connect, 4 dropped
@@ -32,7 +33,7 @@ Options:
   --deflate          Accept permessage-deflate (echo, pubsub): every valid RFC 7692 offer
   --redis <url>      Share topics with every other sockeye pubsub on this Redis (pubsub): channel
                      names are "sockeye:" + topic; needs the ioredis package. A Redis Cluster:
-                     redis+cluster://host:port,host:port (sharded pub/sub, Redis 7)
+                     redis+cluster://host:port,host:port (sharded pub/sub, Redis 7); demo: two nodes sharing rooms
   --max-backpressure <bytes>
                      Most bytes a WebSocket peer may leave unread (echo); past it: 1008 and it is read
                      no more. Default: twice the peer's largest message so far plus 1 MiB
@@ -121,10 +122,14 @@ export async function main(argv: string[]): Promise<number> {
       return -1;
     }
     case 'demo': {
-      const { startDemo } = await import('./demo.js');
-      const server = await startDemo(Number(values.port ?? 3000), values.host);
-      process.stdout.write(`sockeye demo on ${server.url}\n`);
-      shutdownOnSignal(server);
+      const { runDemo } = await import('./demo.js');
+      const servers = await runDemo(
+        { port: Number(values.port ?? 3000), host: values.host, redis: values.redis },
+        (line) => process.stdout.write(`${line}\n`),
+        (line) => process.stderr.write(`${line}\n`),
+      );
+      if (typeof servers === 'number') return servers;
+      shutdownOnSignal({ close: (o) => Promise.all(servers.map((server) => server.close(o))) });
       return -1;
     }
     case 'connect': {
