@@ -92,18 +92,27 @@ function unknownCommand(name: string): UsageError {
   return new UsageError(`unknown command '${name}'${guess ? `; did you mean '${guess}'?` : ''} (see sockeye --help)`);
 }
 
+/** Where help and usage errors go: the process's stdout and stderr, or a test's. */
+export interface MainOutput {
+  out: { write(s: string): unknown };
+  err: { write(s: string): unknown };
+}
+
 /** Runs `sockeye argv...`; resolves with the exit code, or KEEP_RUNNING for a server. */
-export async function main(argv: string[]): Promise<number> {
+export async function main(
+  argv: string[],
+  io: MainOutput = { out: process.stdout, err: process.stderr },
+): Promise<number> {
   try {
-    return await dispatch(argv);
+    return await dispatch(argv, io);
   } catch (err) {
     if (!(err instanceof UsageError)) throw err;
-    process.stderr.write(`${err.message}\n`);
+    io.err.write(`${err.message}\n`);
     return err.exitCode;
   }
 }
 
-async function dispatch(argv: string[]): Promise<number> {
+async function dispatch(argv: string[], io: MainOutput): Promise<number> {
   // The command is the first argument that is neither an option nor an option's value; options before it belong
   // to it too (`sockeye --port 0 echo`).
   const takesValue = new Set<string>();
@@ -127,7 +136,7 @@ async function dispatch(argv: string[]): Promise<number> {
   const before = at === -1 ? argv : argv.slice(0, at);
   if (at === -1 || before.includes('--help') || before.includes('-h') || argv[at] === 'help') {
     if (before.includes('--version') || before.includes('-V')) {
-      process.stdout.write(`${version()}\n`);
+      io.out.write(`${version()}\n`);
       return 0;
     }
     const unknown = before.find((a) => !['--help', '-h'].includes(a));
@@ -138,15 +147,15 @@ async function dispatch(argv: string[]): Promise<number> {
       const name = argv[at + 1] as string;
       const command = find(name);
       if (command === undefined) throw unknownCommand(name);
-      process.stdout.write(formatHelp(command));
+      io.out.write(formatHelp(command));
       return 0;
     }
     if (at === -1 && before.length === 0) {
       // No command at all: the usage, as an error.
-      process.stderr.write(usage());
+      io.err.write(usage());
       return EXIT_USAGE;
     }
-    process.stdout.write(usage());
+    io.out.write(usage());
     return 0;
   }
   const name = argv[at] as string;
@@ -154,7 +163,7 @@ async function dispatch(argv: string[]): Promise<number> {
   if (command === undefined) throw unknownCommand(name);
   const args = parseCommandArgs(command, [...before, ...argv.slice(at + 1)], flagOwners(COMMANDS));
   if (args.values.help === true) {
-    process.stdout.write(formatHelp(command));
+    io.out.write(formatHelp(command));
     return 0;
   }
   return command.run(args);
