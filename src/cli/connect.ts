@@ -7,7 +7,7 @@
  * Exit codes tell how the connection ended:
  *   0  closed cleanly with 1000, 1001 or 1005   3  could not connect (network or handshake failure)
  *   1  closed cleanly with another code          4  the connection dropped (no clean close handshake)
- *   2  usage error
+ *   2  usage error                              130  Ctrl-C before the connection opened
  */
 
 import { isUtf8 } from 'node:buffer';
@@ -19,6 +19,8 @@ export const EXIT_CLOSE_CODE = 1;
 export const EXIT_USAGE = 2;
 export const EXIT_CONNECT_FAILED = 3;
 export const EXIT_DROPPED = 4;
+/** Ctrl-C before the connection opened: 128 + SIGINT (2), as shells report a program ended by Ctrl-C. */
+export const EXIT_INTERRUPTED = 130;
 
 /** RFC 6455 §5.5: "All control frames MUST have a payload length of 125 bytes or less". */
 const MAX_CONTROL_PAYLOAD = 125;
@@ -158,6 +160,11 @@ export function connect(options: ConnectOptions): Promise<number> {
     ws.addEventListener('close', (e) => {
       rl.close();
       options.interrupt?.removeEventListener('abort', onInterrupt);
+      if (!opened && options.interrupt?.aborted) {
+        errors.write(`interrupted before the connection to ${hostPort(target)} opened\n`);
+        resolve(EXIT_INTERRUPTED);
+        return;
+      }
       if (!opened) {
         errors.write(`${connectErrorSentence(lastError, target)}\n`);
         resolve(EXIT_CONNECT_FAILED);

@@ -145,6 +145,10 @@ async function dispatch(argv: string[], io: MainOutput): Promise<number> {
     }
     if (argv[at] === 'help' && argv[at + 1] !== undefined) {
       const name = argv[at + 1] as string;
+      if (name === 'help') {
+        io.out.write(usage());
+        return 0;
+      }
       const command = find(name);
       if (command === undefined) throw unknownCommand(name);
       io.out.write(formatHelp(command));

@@ -2,11 +2,13 @@
  * `sockeye connect` in a terminal, typed into as a person does (tmux send-keys, screen read with capture-pane):
  * lines echo back; a `/ping` over 125 bytes prints one error line and the session goes on; a text pong shows
  * as text; `/pingfoo` is an unknown command, not a ping; a text ping from the server shows as text; Ctrl-C sends
- * a close frame with 1000 (the server sees 1000, not 1006) and the program exits 0. The server runs in the test,
- * on the public API, and tells what it got.
+ * a close frame with 1000 (the server sees 1000, not 1006) and the program exits 0. A close from the server ends
+ * the session with a terminal as input too; Ctrl-C before the server answers the handshake exits 130. The servers
+ * run in the test, on the public API (a raw socket for the silent one), and tell what they got.
  */
 
 import assert from 'node:assert/strict';
+import net from 'node:net';
 import { test } from 'node:test';
 import type { ServerWebSocket } from '../../src/index.js';
 import { BIN } from '../helpers/echo-process.js';
@@ -66,4 +68,43 @@ test('sockeye connect under tmux: ping limit, text pongs, /pingfoo, Ctrl-C close
   assert.deepEqual(await closed, { code: 1000, wasClean: true });
   await term.waitFor(/^\* \S+ closed: code 1000$/m);
   assert.equal(await term.exitStatus(), 0);
+});
+
+const skip = hasTmux ? false : 'tmux missing (scripts/ensure-system-deps.sh installs it)';
+
+test('sockeye connect under tmux: the server closes with 1001; the program exits 0', { skip }, async (t) => {
+  const server = await startServer(t, {
+    request: (_req, res) => res.send('ws only'),
+    websocket: {
+      message(ws, message) {
+        if (message === 'bye') ws.close(1001, 'going');
+      },
+    },
+  });
+  const term = await startTmux(t, [process.execPath, BIN, 'connect', `ws://127.0.0.1:${server.port}/`]);
+  await term.waitFor(/connected to/);
+  await term.line('bye');
+  await term.waitFor(/^\* \S+ closed: code 1001 "going"$/m);
+  assert.equal(await term.exitStatus(), 0);
+});
+
+test('sockeye connect under tmux: Ctrl-C before the handshake is answered exits 130', { skip }, async (t) => {
+  let accepted: () => void = () => {};
+  const connected = new Promise<void>((r) => {
+    accepted = r;
+  });
+  // A server that accepts and never answers: the client stays CONNECTING.
+  const silent = net.createServer((s) => {
+    s.on('error', () => {});
+    accepted();
+  });
+  await new Promise<void>((r) => silent.listen(0, '127.0.0.1', r));
+  t.after(() => silent.close());
+  const port = (silent.address() as net.AddressInfo).port;
+  const term = await startTmux(t, [process.execPath, BIN, 'connect', `ws://127.0.0.1:${port}/`]);
+  await connected;
+  await term.keys('C-c');
+  // The terminal echoes ^C on the same line, before the program's sentence.
+  await term.waitFor(new RegExp(`interrupted before the connection to 127\\.0\\.0\\.1:${port} opened$`, 'm'));
+  assert.equal(await term.exitStatus(), 130);
 });

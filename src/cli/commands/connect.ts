@@ -65,7 +65,8 @@ with direction (> sent, < received) and time. Commands: /ping [data] (at most 12
 Ctrl-C closes with 1000 (a second Ctrl-C exits at once); end of input closes with 1000 too.
 
 Exit codes: 0 clean close (1000/1001/1005), 1 other close code, 2 usage error,
-3 could not connect (refused, TLS, handshake), 4 dropped (no clean close)`,
+3 could not connect (refused, TLS, handshake), 4 dropped (no clean close),
+130 Ctrl-C before the connection opened`,
   args: [{ name: 'url', required: true, help: 'a URL, e.g. sockeye connect ws://127.0.0.1:9001/' }],
   options: {
     protocol: { type: 'string', short: 'p', multiple: true, value: '<p>', help: 'Subprotocol to offer' },
