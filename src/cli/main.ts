@@ -134,37 +134,48 @@ async function dispatch(argv: string[], io: MainOutput): Promise<number> {
     if (takesValue.has(a)) i++;
   }
   const before = at === -1 ? argv : argv.slice(0, at);
-  if (at === -1 || before.includes('--help') || before.includes('-h') || argv[at] === 'help') {
+  const wantsHelp = before.includes('--help') || before.includes('-h');
+  if (at === -1) {
     if (before.includes('--version') || before.includes('-V')) {
       io.out.write(`${version()}\n`);
       return 0;
     }
-    const unknown = before.find((a) => !['--help', '-h'].includes(a));
-    if (unknown !== undefined && at === -1) {
+    const unknown = before.find((a) => a !== '--help' && a !== '-h');
+    if (unknown !== undefined) {
+      const owners = flagOwners(COMMANDS).get(unknown.split('=')[0] as string);
+      if (owners !== undefined) {
+        throw new UsageError(`no command given; ${unknown} is an option of ${owners.join(', ')} (see sockeye --help)`);
+      }
       throw new UsageError(`unknown option ${unknown} (see sockeye --help)`);
     }
-    if (argv[at] === 'help' && argv[at + 1] !== undefined) {
-      const name = argv[at + 1] as string;
-      if (name === 'help') {
-        io.out.write(usage());
-        return 0;
-      }
-      const command = find(name);
-      if (command === undefined) throw unknownCommand(name);
-      io.out.write(formatHelp(command));
+    if (wantsHelp) {
+      io.out.write(usage());
       return 0;
     }
-    if (at === -1 && before.length === 0) {
-      // No command at all: the usage, as an error.
-      io.err.write(usage());
-      return EXIT_USAGE;
-    }
-    io.out.write(usage());
-    return 0;
+    // No command at all: the usage, as an error.
+    io.err.write(usage());
+    return EXIT_USAGE;
   }
   const name = argv[at] as string;
+  if (name === 'help') {
+    // `sockeye help [command]`
+    const topic = argv[at + 1];
+    if (topic === undefined || topic === 'help') {
+      io.out.write(usage());
+      return 0;
+    }
+    const command = find(topic);
+    if (command === undefined) throw unknownCommand(topic);
+    io.out.write(formatHelp(command));
+    return 0;
+  }
   const command = find(name);
   if (command === undefined) throw unknownCommand(name);
+  if (wantsHelp) {
+    // `sockeye --help echo`
+    io.out.write(formatHelp(command));
+    return 0;
+  }
   const args = parseCommandArgs(command, [...before, ...argv.slice(at + 1)], flagOwners(COMMANDS));
   if (args.values.help === true) {
     io.out.write(formatHelp(command));

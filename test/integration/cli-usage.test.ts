@@ -56,6 +56,7 @@ describe('sockeye --version and help', () => {
       assert.equal(a.code, 0);
       assert.equal(b.code, 0);
       assert.equal(a.stdout, b.stdout);
+      assert.equal((await inProcess(['--help', name])).stdout, a.stdout);
       assert.match(a.stdout, new RegExp(`^Usage: sockeye ${name}`));
       for (const f of [...has, '-h, --help']) assert.ok(a.stdout.includes(`  ${f}`), `${name} --help shows ${f}`);
       for (const f of not) assert.ok(!a.stdout.includes(f), `${name} --help does not show ${f}`);
@@ -82,6 +83,7 @@ describe('usage errors: one sentence on stderr, exit code 2', () => {
     [['ehco'], "unknown command 'ehco'; did you mean 'echo'? (see sockeye --help)"],
     [['help', 'nope'], "unknown command 'nope' (see sockeye --help)"],
     [['--bogus'], 'unknown option --bogus (see sockeye --help)'],
+    [['--port', '0'], 'no command given; --port is an option of echo, pubsub, demo (see sockeye --help)'],
     [['echo', '--max-backpressure', '10k'], "--max-backpressure must be a positive number of bytes, got '10k'"],
     [['pubsub', '--redis', 'localhost:6379'], "--redis must be a redis:// or rediss:// URL, got 'localhost:6379'"],
     [['echo', '--host', ''], "--host must be an address or a host name, got ''"],
