@@ -12,6 +12,7 @@
 
 import { isUtf8 } from 'node:buffer';
 import { createInterface } from 'node:readline';
+import type { ConnectionOptions } from 'node:tls';
 import { HandshakeError, WebSocket } from '../index.js';
 
 export const EXIT_CLEAN = 0;
@@ -53,6 +54,8 @@ export interface ConnectOptions {
   headers: [string, string][];
   /** Offer permessage-deflate (RFC 7692). */
   deflate: boolean;
+  /** node:tls options for wss:// (`ca`, `rejectUnauthorized`). */
+  tls?: ConnectionOptions;
   input: NodeJS.ReadableStream;
   /** The transcript: what was sent and received. */
   output: NodeJS.WritableStream;
@@ -105,7 +108,21 @@ export function connectErrorSentence(err: unknown, url: URL): string {
   if (NOT_TLS.has(code) || /wrong version number|packet length too long/i.test(e?.message ?? '')) {
     return 'TLS handshake failed: the server does not speak TLS; did you mean ws://?';
   }
-  if (code.startsWith('ERR_SSL_') || code.includes('CERT') || code === 'ERR_TLS_CERT_ALTNAME_INVALID') {
+  const fix = 'pass its certificate with --ca FILE, or -k to skip the check';
+  switch (code) {
+    case 'DEPTH_ZERO_SELF_SIGNED_CERT':
+    case 'SELF_SIGNED_CERT_IN_CHAIN':
+      return `TLS handshake failed: the server's certificate is self-signed; ${fix}`;
+    case 'UNABLE_TO_VERIFY_LEAF_SIGNATURE':
+    case 'UNABLE_TO_GET_ISSUER_CERT_LOCALLY':
+    case 'UNABLE_TO_GET_ISSUER_CERT':
+      return `TLS handshake failed: the server's certificate is signed by an authority this machine does not trust; ${fix.replace('its certificate', 'that authority')}`;
+    case 'CERT_HAS_EXPIRED':
+      return "TLS handshake failed: the server's certificate has expired";
+    case 'ERR_TLS_CERT_ALTNAME_INVALID':
+      return `TLS handshake failed: the server's certificate is not for ${url.hostname} (${e?.message ?? code})`;
+  }
+  if (code.startsWith('ERR_SSL_') || code.includes('CERT')) {
     return `TLS handshake failed: ${e?.message ?? code}`;
   }
   switch (code) {
@@ -132,7 +149,11 @@ export function connect(options: ConnectOptions): Promise<number> {
     const say = (line: string) => output.write(`${line}\n`);
     let ws: WebSocket;
     try {
-      ws = new WebSocket(url, options.protocols, { headers: options.headers, perMessageDeflate: options.deflate });
+      ws = new WebSocket(url, options.protocols, {
+        headers: options.headers,
+        perMessageDeflate: options.deflate,
+        ...(options.tls === undefined ? {} : { tls: options.tls }),
+      });
     } catch (err) {
       errors.write(`${(err as Error).message}\n`);
       resolve(EXIT_USAGE);

@@ -2,16 +2,21 @@
  * The `sockeye` command as a tool people script (bin/sockeye.js in child processes): `--version` from
  * package.json, `help [command]` and `--help` on each command showing that command's own flags; usage errors
  * are one sentence naming the flag, on stderr, with exit code 2 and no stack trace; a port in use, `wss://` to a
- * cleartext server and a refused handshake are explained in one sentence; `connect --deflate` offers
- * permessage-deflate.
+ * cleartext server, a self-signed certificate and a refused handshake are explained in one sentence; `connect
+ * --ca FILE` and `-k` reach a server with a self-signed certificate (the `ws` package over node:https);
+ * `connect --deflate` offers permessage-deflate.
  */
 
 import assert from 'node:assert/strict';
-import { readFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import https from 'node:https';
 import net from 'node:net';
+import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { describe, test } from 'node:test';
+import { WebSocketServer } from 'ws';
 import { main } from '../../src/cli/main.js';
+import { makeCertificate } from '../helpers/certificate.js';
 import { BIN } from '../helpers/echo-process.js';
 import { run, startServer } from '../helpers/net.js';
 
@@ -91,6 +96,7 @@ describe('usage errors: one sentence on stderr, exit code 2', () => {
       ['connect'],
       'sockeye connect needs a URL, e.g. sockeye connect ws://127.0.0.1:9001/ (see sockeye connect --help)',
     ],
+    [['connect', '--ca', '/nonexistent.pem', 'wss://127.0.0.1:1/'], "--ca: cannot read '/nonexistent.pem' (ENOENT)"],
     [['connect', 'nope'], "'nope' is not a URL; try ws://127.0.0.1:9001/"],
     [['connect', 'ws://127.0.0.1:1/#x'], "a WebSocket URL has no #fragment, got 'ws://127.0.0.1:1/#x'"],
     [['connect', '-H', 'novalue', 'ws://127.0.0.1:1/'], `-H must be "Name: value", got 'novalue'`],
@@ -173,4 +179,38 @@ describe('errors a user can fix from the command line', () => {
     assert.match(r.stdout, /^< \S+ squeeze me$/m);
     assert.equal(r.code, 0);
   });
+});
+
+test('wss:// with a self-signed certificate: explained; --ca FILE and -k connect', async (t) => {
+  const pair = makeCertificate();
+  if (pair === null) {
+    t.skip('openssl is not installed');
+    return;
+  }
+  const server = https.createServer({ key: pair.key, cert: pair.cert });
+  const wss = new WebSocketServer({ server });
+  wss.on('connection', (peer) => peer.on('message', (data, isBinary) => peer.send(data, { binary: isBinary })));
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', () => resolve()));
+  t.after(() => {
+    for (const c of wss.clients) c.terminate();
+    wss.close();
+    server.close();
+  });
+  const url = `wss://127.0.0.1:${(server.address() as net.AddressInfo).port}/`;
+  const dir = mkdtempSync(path.join(tmpdir(), 'sockeye-cli-'));
+  t.after(() => rmSync(dir, { recursive: true, force: true }));
+  const ca = path.join(dir, 'cert.pem');
+  writeFileSync(ca, pair.cert);
+
+  const untrusted = await sockeye(['connect', url]);
+  assert.equal(
+    untrusted.stderr,
+    "TLS handshake failed: the server's certificate is self-signed; pass its certificate with --ca FILE, or -k to skip the check\n",
+  );
+  assert.equal(untrusted.code, 3);
+  for (const flags of [['--ca', ca], ['-k']]) {
+    const r = await sockeye(['connect', ...flags, url], 'over tls\n');
+    assert.match(r.stdout, /^< \S+ over tls$/m, flags.join(' '));
+    assert.equal(r.code, 0, flags.join(' '));
+  }
 });

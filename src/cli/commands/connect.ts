@@ -1,5 +1,7 @@
 /** `sockeye connect URL`: the interactive WebSocket client (the session is in ../connect.ts). */
 
+import { readFileSync } from 'node:fs';
+import type { ConnectionOptions } from 'node:tls';
 import { type Command, UsageError } from '../command.js';
 
 /** RFC 9110 §5.6.2: token = 1*tchar. */
@@ -72,11 +74,30 @@ Exit codes: 0 clean close (1000/1001/1005), 1 other close code, 2 usage error,
     protocol: { type: 'string', short: 'p', multiple: true, value: '<p>', help: 'Subprotocol to offer' },
     header: { type: 'string', short: 'H', multiple: true, value: '<h>', help: 'Extra request header "Name: value"' },
     deflate: { type: 'boolean', help: 'Offer permessage-deflate (RFC 7692)' },
+    ca: {
+      type: 'string',
+      value: '<file>',
+      help: 'wss://: trust the certificate(s) in this PEM file (a self-signed server, a private CA)',
+    },
+    insecure: {
+      type: 'boolean',
+      short: 'k',
+      help: "wss://: do not check the server's certificate (anyone on the path can read and change the traffic)",
+    },
   },
   async run({ values, positionals }) {
     const url = readUrl(positionals[0] as string);
     const headers = readHeaders((values.header as string[] | undefined) ?? []);
     const protocols = readProtocols((values.protocol as string[] | undefined) ?? []);
+    const tls: ConnectionOptions = {};
+    if (values.ca !== undefined) {
+      try {
+        tls.ca = readFileSync(String(values.ca));
+      } catch (err) {
+        throw new UsageError(`--ca: cannot read '${values.ca}' (${(err as NodeJS.ErrnoException).code ?? err})`);
+      }
+    }
+    if (values.insecure === true) tls.rejectUnauthorized = false;
     const { connect } = await import('../connect.js');
     // Ctrl-C: close with 1000 and wait for the server's close frame; a second one exits at once (130: SIGINT).
     const interrupt = new AbortController();
@@ -92,6 +113,7 @@ Exit codes: 0 clean close (1000/1001/1005), 1 other close code, 2 usage error,
         protocols,
         headers,
         deflate: values.deflate === true,
+        tls,
         input: process.stdin,
         output: process.stdout,
         errors: process.stderr,
