@@ -191,7 +191,11 @@ export function connect(options: ConnectOptions): Promise<number> {
         resolve(EXIT_CONNECT_FAILED);
         return;
       }
-      say(`* ${stamp()} closed: code ${e.code}${e.reason ? ` "${e.reason}"` : ''}${e.wasClean ? '' : ' (not clean)'}`);
+      // A connection failed by us (a protocol error of the server's) says why; one that just dropped, that it did.
+      const why = lastError instanceof Error && lastError.message ? `: ${lastError.message}` : '';
+      say(
+        `* ${stamp()} closed: code ${e.code}${e.reason ? ` "${e.reason}"` : ''}${e.wasClean ? '' : ` (not clean${why})`}`,
+      );
       if (!e.wasClean) resolve(EXIT_DROPPED);
       else resolve(e.code === 1000 || e.code === 1001 || e.code === 1005 ? EXIT_CLEAN : EXIT_CLOSE_CODE);
     });

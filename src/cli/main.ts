@@ -54,6 +54,7 @@ Options:
   -V, --version  Print the version
 
 Run 'sockeye <command> --help' for a command's arguments and options.
+Exit codes: 0 done, 1 could not start (a port in use), 2 usage error; connect adds its own.
 `;
 }
 
