@@ -85,6 +85,11 @@ export const WS_EARLY_BYTES_LIMIT = 64 * 1024;
  * as the server's request header section (MAX_HEADER_BYTES). */
 export const WS_CLIENT_MAX_RESPONSE_HEAD_BYTES = 16 * 1024;
 
+/** Most bytes of a refusal's body (a status other than 101) the client keeps for `HandshakeError.body`: 4 KiB,
+ * enough for the sentence or two a server says about why (the CLI shows its first line), small enough that an
+ * error page is not read whole. The rest is not read: the connection is closed once these have arrived. */
+export const WS_CLIENT_MAX_REFUSAL_BODY_BYTES = 4 * 1024;
+
 /** Fragment size used when a streamed message is sent without explicit frame boundaries. */
 export const WS_FRAGMENT_SIZE = 64 * 1024;
 
