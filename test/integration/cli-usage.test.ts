@@ -53,7 +53,7 @@ describe('sockeye --version and help', () => {
     const flags: Record<string, { has: string[]; not: string[] }> = {
       echo: { has: ['--port', '--host', '--deflate', '--max-backpressure'], not: ['--protocol', '--redis'] },
       pubsub: { has: ['--port', '--host', '--deflate', '--redis'], not: ['--max-backpressure', '--header'] },
-      demo: { has: ['--port', '--host'], not: ['--deflate', '--redis', '--protocol'] },
+      demo: { has: ['--port', '--host', '--redis'], not: ['--deflate', '--protocol'] },
       connect: { has: ['-p, --protocol', '-H, --header', '--deflate'], not: ['--port', '--host'] },
     };
     for (const [name, { has, not }] of Object.entries(flags)) {
@@ -90,7 +90,10 @@ describe('usage errors: one sentence on stderr, exit code 2', () => {
     [['--bogus'], 'unknown option --bogus (see sockeye --help)'],
     [['--port', '0'], 'no command given; --port is an option of echo, pubsub, demo (see sockeye --help)'],
     [['echo', '--max-backpressure', '10k'], "--max-backpressure must be a positive number of bytes, got '10k'"],
-    [['pubsub', '--redis', 'localhost:6379'], "--redis must be a redis:// or rediss:// URL, got 'localhost:6379'"],
+    [
+      ['pubsub', '--redis', 'localhost:6379'],
+      "--redis must be a redis://, rediss:// or redis+cluster://host:port,host:port URL, got 'localhost:6379'",
+    ],
     [['echo', '--host', ''], "--host must be an address or a host name, got ''"],
     [
       ['connect'],
