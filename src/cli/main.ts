@@ -5,6 +5,7 @@
  *   sockeye pubsub [--port 9002] [--host 127.0.0.1] [--redis URL] [--deflate]   broadcast: /NAME is topic NAME
  *   sockeye demo [--port 3000] [--host 127.0.0.1]   the demo server
  *   sockeye connect URL [-p protocol] [-H header]    interactive WebSocket client
+ *   sockeye bench URL [-c n] [-d s] ...              load generator (src/cli/bench.ts)
  */
 
 import { parseArgs } from 'node:util';
@@ -22,6 +23,7 @@ Commands:
   connect <url>      Interactive WebSocket client: lines typed are sent as text;
                      /ping [data], /close [code] [reason]. Exit codes: 0 clean close
                      (1000/1001/1005), 1 other close code, 3 could not connect, 4 dropped
+  bench <url>        Load generator for HTTP and WebSocket echo servers (sockeye bench --help)
 
 Options:
   --port <n>         Port to listen on (echo: 9001, pubsub: 9002, demo: 3000)
@@ -38,6 +40,7 @@ Options:
 `;
 
 export async function main(argv: string[]): Promise<number> {
+  if (argv[0] === 'bench') return (await import('./bench.js')).bench(argv.slice(1));
   const { values, positionals } = parseArgs({
     args: argv,
     allowPositionals: true,

@@ -1,0 +1,167 @@
+/**
+ * The WebSocket side of `sockeye bench`: `connections` clients (sockeye's own WebSocket, ws: or wss:), each keeping
+ * `inFlight` messages of `size` bytes on the way to an echo server; every echo refills the window. Each message
+ * carries its sequence number in its first bytes (hex digits) and a fixed printable filler: an echo must come back
+ * in order, with the same type, length, sequence number and filler, or it counts as an `echo mismatch` error.
+ */
+
+import { Buffer } from 'node:buffer';
+import { performance } from 'node:perf_hooks';
+import type tls from 'node:tls';
+import { WebSocket } from '../index.js';
+import type { Load, Tally } from './bench-tally.js';
+
+/** What to send, and where. */
+export interface WsLoadOptions {
+  url: URL;
+  connections: number;
+  inFlight: number;
+  size: number;
+  binary: boolean;
+  tls: tls.ConnectionOptions;
+}
+
+/** Hex digits of the sequence number at the start of each message (fewer when the message is shorter). */
+const SEQ_DIGITS = 8;
+/** Wait before reconnecting after a connection failed, so that a server that is down is not hammered. */
+const RECONNECT_DELAY_MS = 100;
+/** How long the closing handshake may take at the end of a run before a connection is given up on. */
+const CLOSE_TIMEOUT_MS = 1000;
+
+const HEX = '0123456789abcdef';
+
+/** A printable, JSON-like filler (compressible, like real traffic), `size` bytes long. */
+export function filler(size: number): Buffer {
+  const pattern = '{"id":12345,"name":"sockeye","tags":["bench","echo"],"ok":true},';
+  const out = Buffer.alloc(size);
+  for (let i = 0; i < size; i++) out[i] = pattern.charCodeAt(i % pattern.length);
+  return out;
+}
+
+/** Why an echo failed to match, or null: checks type, length, sequence field and the filler after it. */
+export function checkEcho(
+  data: unknown,
+  binary: boolean,
+  expectedSeq: number,
+  template: Buffer,
+  templateText: string,
+): string | null {
+  const size = template.length;
+  const digits = Math.min(SEQ_DIGITS, size);
+  if (binary) {
+    if (!Buffer.isBuffer(data)) return 'text echo of a binary message';
+    if (data.length !== size) return 'echo length';
+    let seq = expectedSeq;
+    for (let i = digits - 1; i >= 0; i--, seq = Math.floor(seq / 16))
+      if (data[i] !== HEX.charCodeAt(seq % 16)) return 'echo sequence';
+    if (data.compare(template, digits, size, digits, size) !== 0) return 'echo payload';
+    return null;
+  }
+  if (typeof data !== 'string') return 'binary echo of a text message';
+  if (data.length !== size) return 'echo length';
+  let seq = expectedSeq;
+  for (let i = digits - 1; i >= 0; i--, seq = Math.floor(seq / 16))
+    if (data.charCodeAt(i) !== HEX.charCodeAt(seq % 16)) return 'echo sequence';
+  // The filler is ASCII: one character per byte.
+  if (!data.endsWith(templateText)) return 'echo payload';
+  return null;
+}
+
+/** The error kind for a failed connection: the handshake status, the socket's error code, or the message. */
+function failureKind(error: unknown, opened: boolean): string {
+  const e = error as { status?: number; code?: string; message?: string } | null;
+  if (e?.status) return `handshake ${e.status}`;
+  if (e?.code) return `${opened ? 'connection' : 'connect'} ${e.code}`;
+  return `${opened ? 'connection' : 'connect'} ${e?.message ?? 'failed'}`;
+}
+
+/** Starts the load; it runs until `stop()`. */
+export function startWsLoad(o: WsLoadOptions, tally: Tally): Load {
+  const url = o.url.href;
+  const template = filler(o.size);
+  const digits = Math.min(SEQ_DIGITS, o.size);
+  const templateText = template.toString('latin1', digits, o.size);
+  let running = true;
+  const open = new Set<WebSocket>();
+  const timers = new Set<NodeJS.Timeout>();
+
+  const connect = (): void => {
+    if (!running) return;
+    const ws = new WebSocket(url, [], { tls: o.tls, closeTimeout: CLOSE_TIMEOUT_MS });
+    ws.binaryType = 'nodebuffer';
+    open.add(ws);
+    // Send times of the messages in flight, oldest at `head` (a ring: echoes come back in order).
+    const sentAt = new Float64Array(o.inFlight);
+    const message = Buffer.from(template);
+    let head = 0;
+    let waiting = 0;
+    let nextSeq = 0;
+    let expectSeq = 0;
+    let opened = false;
+    let failed = false;
+
+    const send = (): void => {
+      let seq = nextSeq++;
+      for (let i = digits - 1; i >= 0; i--, seq = Math.floor(seq / 16)) message[i] = HEX.charCodeAt(seq % 16);
+      sentAt[(head + waiting) % o.inFlight] = performance.now();
+      waiting++;
+      tally.bytesOut += o.size;
+      // The client copies the payload while masking it, so `message` may be rewritten for the next one.
+      ws.send(o.binary ? message : message.toString('latin1'));
+    };
+    ws.onopen = () => {
+      opened = true;
+      tally.connects++;
+      for (let i = 0; i < o.inFlight; i++) send();
+    };
+    ws.onmessage = (e: MessageEvent) => {
+      if (waiting === 0) {
+        tally.error('echo of a message never sent');
+        return;
+      }
+      const now = performance.now();
+      tally.latency.record((now - (sentAt[head] as number)) * 1e6);
+      head = (head + 1) % o.inFlight;
+      waiting--;
+      tally.completed++;
+      const data = e.data as Buffer | string;
+      tally.bytesIn += data.length;
+      const wrong = checkEcho(data, o.binary, expectSeq++, template, templateText);
+      if (wrong === null) tally.ok++;
+      else tally.error(`echo mismatch (${wrong})`);
+      if (running) send();
+    };
+    ws.onerror = (e) => {
+      if (!running) return;
+      failed = true;
+      tally.error(failureKind((e as ErrorEvent).error, opened));
+    };
+    ws.onclose = (e) => {
+      open.delete(ws);
+      if (!running) return;
+      if (!failed) tally.error(`closed by the server: ${e.code}${e.reason ? ` ${e.reason}` : ''}`);
+      const timer = setTimeout(
+        () => {
+          timers.delete(timer);
+          connect();
+        },
+        opened ? 0 : RECONNECT_DELAY_MS,
+      );
+      timers.add(timer);
+    };
+  };
+
+  for (let i = 0; i < o.connections; i++) connect();
+  return {
+    async stop() {
+      running = false;
+      for (const t of timers) clearTimeout(t);
+      const closing: Promise<void>[] = [];
+      for (const ws of open) {
+        closing.push(new Promise((resolve) => ws.addEventListener('close', () => resolve())));
+        ws.close(1000, 'bench done');
+      }
+      await Promise.all(closing);
+    },
+  };
+}
