@@ -340,7 +340,7 @@ async function run(c: BenchConfig, tally: Tally, progress: NodeJS.WriteStream): 
     lastCount = tally.completed;
     const elapsed = (now - start) / 1000;
     const left = Math.max(0, c.durationSeconds - elapsed);
-    const line = `${elapsed.toFixed(0)}s elapsed, ${left.toFixed(0)}s left: ${int.format(rate)}/s, ${int.format(tally.completed)} done, ${int.format(tally.errorCount)} errors`;
+    const line = `${elapsed.toFixed(1)} s elapsed, ${left.toFixed(1)} s left: ${int.format(rate)}/s, ${int.format(tally.completed)} done, ${int.format(tally.errorCount)} errors`;
     // A TTY gets one line rewritten in place; a pipe or file gets one plain line per second.
     progress.write(tty ? `\r${line}\x1b[K` : `${line}\n`);
   }, 1000);
