@@ -6,35 +6,49 @@
 #   WS:   wsload (the shared C generator, ../shared/bench/wsload) vs sockeye bench: 32 B binary, 100 connections x 16
 #         in flight; 1 KiB, 100 x 4
 # The generator's CPU (user+sys seconds / wall seconds) tells who is the bottleneck: a generator near 100 % of its
-# core limits the figure.
-#   bash bench/sockeye-bench-vs.sh [--rounds 3] [--duration 5] [--out bench/results/sockeye-bench-DATE.md]
+# core limits the figure. Then the same pairs against the fastest servers at hand (the ceiling: where each
+# generator tops out): the shared C echo server (wsecho) for WebSocket and bench/anchors/raw-net.ts for HTTP.
+#   bash bench/sockeye-bench-vs.sh [--rounds 3] [--duration 5] [--no-ceiling] [--out bench/results/sockeye-bench-DATE.md]
 # Needs: wrk (apt), wsload (built by ../shared/bench/setup.sh into $BENCH_DEPS/bin, default /tmp/bench-deps);
 # a generator that is missing is skipped and said so.
 set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 ROUNDS=3
 DURATION=5
+CEILING=yes
 OUT="$ROOT/bench/results/sockeye-bench-$(date -u +%Y-%m-%d).md"
 while [ $# -gt 0 ]; do
   case "$1" in
     --rounds) ROUNDS="$2"; shift 2 ;;
     --duration) DURATION="$2"; shift 2 ;;
     --out) OUT="$2"; shift 2 ;;
-    -h|--help) sed -n '2,13p' "$0"; exit 0 ;;
+    --no-ceiling) CEILING=no; shift ;;
+    -h|--help) sed -n '2,16p' "$0"; exit 0 ;;
     *) echo "unknown option $1 (see --help)" >&2; exit 2 ;;
   esac
 done
 WSLOAD="${BENCH_DEPS:-/tmp/bench-deps}/bin/wsload"
 WRK="$(command -v wrk || true)"
-[ -f "$ROOT/dist/src/cli/bench.js" ] || (cd "$ROOT" && npm run --silent build)
+[ -f "$ROOT/dist/src/cli/bench.js" ] && [ -f "$ROOT/dist/bench/anchors/raw-net.js" ] || (cd "$ROOT" && npm run --silent build)
 TMP="$(mktemp -d)"
-trap 'kill "$SERVER" 2>/dev/null || true; rm -rf "$TMP"' EXIT
+PIDS=()
+trap 'for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null || true; done; rm -rf "$TMP"' EXIT
 
+# Starts a server on core 0 and waits for WORD in its output: start NAME WORD PORT command...
+start() {
+  local name="$1" word="$2" port="$3"; shift 3
+  PORT="$port" taskset -c 0 "$@" >"$TMP/$name.log" 2>&1 &
+  PIDS+=($!)
+  for _ in $(seq 1 100); do grep -q "$word" "$TMP/$name.log" && return 0; sleep 0.1; done
+  echo "$name did not start" >&2; cat "$TMP/$name.log" >&2; exit 1
+}
 PORT=$((20000 + RANDOM % 20000))
-taskset -c 0 node "$ROOT/bin/sockeye.js" echo --port "$PORT" >"$TMP/server.log" 2>&1 &
-SERVER=$!
-for _ in $(seq 1 100); do grep -q listening "$TMP/server.log" && break; sleep 0.1; done
-grep -q listening "$TMP/server.log" || { echo "sockeye echo did not start" >&2; cat "$TMP/server.log" >&2; exit 1; }
+start sockeye-echo listening "$PORT" node "$ROOT/bin/sockeye.js" echo --port "$PORT"
+if [ "$CEILING" = yes ]; then
+  RAW_PORT=$((PORT + 1)) WSECHO_PORT=$((PORT + 2))
+  start raw-net ready "$RAW_PORT" node "$ROOT/dist/bench/anchors/raw-net.js"
+  if [ -x "$(dirname "$WSLOAD")/wsecho" ]; then start wsecho ready "$WSECHO_PORT" "$(dirname "$WSLOAD")/wsecho"; else WSECHO_PORT=; fi
+fi
 
 cat >"$TMP/pipeline.lua" <<'LUA'
 local depth = tonumber(os.getenv("WRK_PIPELINE") or "16")
@@ -78,30 +92,37 @@ try {
 } catch (e) {
   r.failure = `${e.message}: ${text.slice(0, 200)} ${fs.readFileSync(errFile, 'utf8').slice(0, 200)}`;
 }
+delete r.raw;
 console.log(JSON.stringify({ workload, generator, round: Number(round), cpu: (user + sys) / wall, ...r }));
 JS
   tail -1 "$TMP/runs.jsonl" >&2
 }
 
 SB=(node "$ROOT/bin/sockeye.js" bench --json -d "$DURATION")
+# One round of the HTTP pairs against port $2, labelled $1; then the WebSocket pairs against port $3 (if any).
+pairs() {
+  local label="$1" http="$2" ws="$3" round="$4"
+  if [ -n "$http" ]; then
+    [ -n "$WRK" ] && measure "http-get$label" wrk "$round" "$WRK" -t1 -c50 -d"${DURATION}s" --latency "http://127.0.0.1:$http/"
+    measure "http-get$label" sockeye-bench "$round" "${SB[@]}" -c 50 "http://127.0.0.1:$http/"
+    [ -n "$WRK" ] && measure "http-get-pipe16$label" wrk "$round" "$WRK" -t1 -c50 -d"${DURATION}s" --latency -s "$TMP/pipeline.lua" "http://127.0.0.1:$http/"
+    measure "http-get-pipe16$label" sockeye-bench "$round" "${SB[@]}" -c 50 --pipeline 16 "http://127.0.0.1:$http/"
+  fi
+  if [ -n "$ws" ]; then
+    [ -x "$WSLOAD" ] && measure "ws-echo-32b$label" wsload "$round" "$WSLOAD" -c 100 -s 32 -w 16 -d "$DURATION" -t binary -j -q "ws://127.0.0.1:$ws/"
+    measure "ws-echo-32b$label" sockeye-bench "$round" "${SB[@]}" -c 100 --in-flight 16 --size 32 --binary "ws://127.0.0.1:$ws/"
+    [ -x "$WSLOAD" ] && measure "ws-echo-1k$label" wsload "$round" "$WSLOAD" -c 100 -s 1024 -w 4 -d "$DURATION" -t binary -j -q "ws://127.0.0.1:$ws/"
+    measure "ws-echo-1k$label" sockeye-bench "$round" "${SB[@]}" -c 100 --in-flight 4 --size 1024 --binary "ws://127.0.0.1:$ws/"
+  fi
+  return 0
+}
 for round in $(seq 1 "$ROUNDS"); do
   echo "round $round of $ROUNDS" >&2
-  if [ -n "$WRK" ]; then
-    measure http-get wrk "$round" "$WRK" -t1 -c50 -d"${DURATION}s" --latency "http://127.0.0.1:$PORT/"
+  pairs "" "$PORT" "$PORT" "$round"
+  if [ "$CEILING" = yes ]; then
+    pairs " @raw-net" "$RAW_PORT" "" "$round"
+    [ -n "$WSECHO_PORT" ] && pairs " @wsecho" "" "$WSECHO_PORT" "$round"
   fi
-  measure http-get sockeye-bench "$round" "${SB[@]}" -c 50 "http://127.0.0.1:$PORT/"
-  if [ -n "$WRK" ]; then
-    measure http-get-pipe16 wrk "$round" "$WRK" -t1 -c50 -d"${DURATION}s" --latency -s "$TMP/pipeline.lua" "http://127.0.0.1:$PORT/"
-  fi
-  measure http-get-pipe16 sockeye-bench "$round" "${SB[@]}" -c 50 --pipeline 16 "http://127.0.0.1:$PORT/"
-  if [ -x "$WSLOAD" ]; then
-    measure ws-echo-32b wsload "$round" "$WSLOAD" -c 100 -s 32 -w 16 -d "$DURATION" -t binary -j -q "ws://127.0.0.1:$PORT/"
-  fi
-  measure ws-echo-32b sockeye-bench "$round" "${SB[@]}" -c 100 --in-flight 16 --size 32 --binary "ws://127.0.0.1:$PORT/"
-  if [ -x "$WSLOAD" ]; then
-    measure ws-echo-1k wsload "$round" "$WSLOAD" -c 100 -s 1024 -w 4 -d "$DURATION" -t binary -j -q "ws://127.0.0.1:$PORT/"
-  fi
-  measure ws-echo-1k sockeye-bench "$round" "${SB[@]}" -c 100 --in-flight 4 --size 1024 --binary "ws://127.0.0.1:$PORT/"
 done
 
 mkdir -p "$(dirname "$OUT")"
@@ -114,7 +135,7 @@ const f = (v, d = 0) => (Number.isFinite(v) ? v.toLocaleString('en-US', { maximu
 const median = (a) => { const s = a.filter(Number.isFinite).sort((x, y) => x - y); return s.length ? s[Math.floor((s.length - 1) / 2)] : NaN; };
 const lines = [];
 lines.push(`# sockeye bench vs native generators, ${new Date().toISOString().slice(0, 16).replace('T', ' ')} UTC`, '');
-lines.push(`Server: \`sockeye echo\` (this checkout) on core 0; generator on core 1; ${rounds} rounds of ${duration} s, generators interleaved per round. Load average at the end: ${os.loadavg().map((x) => x.toFixed(1)).join(' / ')} (${os.cpus().length} cores).`);
+lines.push(`Server: \`sockeye echo\` (this checkout) on core 0; generator on core 1; ${rounds} rounds of ${duration} s, generators interleaved per round. Rows marked @raw-net / @wsecho are the same pairs against the fastest servers at hand (bench/anchors/raw-net.ts, the shared C wsecho): where each generator tops out. Generator CPU is (user + sys) / wall of its process, startup included. Load average at the end: ${os.loadavg().map((x) => x.toFixed(1)).join(' / ')} (${os.cpus().length} cores).`);
 if (hasWrk !== 'yes') lines.push('', 'wrk was not found: HTTP rows have no reference.');
 if (hasWsload !== 'yes') lines.push('', 'wsload was not found (run ../shared/bench/setup.sh): WebSocket rows have no reference.');
 lines.push('', '| workload | generator | round | req or msg/s | p50 ms | p99 ms | errors | generator CPU |', '|---|---|---:|---:|---:|---:|---:|---:|');

@@ -270,10 +270,20 @@ export function startHttpLoad(o: HttpLoadOptions, tally: Tally): Load {
   const port = Number(o.url.port || (secure ? 443 : 80));
   const headRequest = o.method === 'HEAD';
   let running = true;
+  let started = false;
+  /** Connections open before `begin()`: each sends its first batch then. */
+  const waiting = new Set<() => void>();
   const sockets = new Set<net.Socket>();
   const timers = new Set<NodeJS.Timeout>();
+  let unsettled = o.connections;
+  let settle: () => void = () => {};
+  const ready = new Promise<void>((resolve) => {
+    settle = () => {
+      if (--unsettled === 0) resolve();
+    };
+  });
 
-  const open = (): void => {
+  const open = (first = false): void => {
     if (!running) return;
     const socket = secure
       ? tls.connect({ servername: net.isIP(host) ? undefined : host, ...o.tls, host, port })
@@ -281,6 +291,7 @@ export function startHttpLoad(o: HttpLoadOptions, tally: Tally): Load {
     sockets.add(socket);
     socket.setNoDelay(true);
     let connected = false;
+    let settled = !first;
     let outstanding = 0;
     let sentAt = 0;
     let announcedClose = false;
@@ -307,7 +318,12 @@ export function startHttpLoad(o: HttpLoadOptions, tally: Tally): Load {
     socket.once(secure ? 'secureConnect' : 'connect', () => {
       connected = true;
       tally.connects++;
-      send();
+      if (!settled) {
+        settled = true;
+        settle();
+      }
+      if (started) send();
+      else waiting.add(send);
     });
     socket.on('data', (chunk: Buffer) => {
       tally.bytesIn += chunk.length;
@@ -326,6 +342,11 @@ export function startHttpLoad(o: HttpLoadOptions, tally: Tally): Load {
     });
     socket.on('close', () => {
       sockets.delete(socket);
+      waiting.delete(send);
+      if (!settled) {
+        settled = true;
+        settle();
+      }
       if (!running) return;
       // A connection that closes with requests unanswered, without saying so, loses them (counted once).
       if (connected && outstanding > 0 && !announcedClose) tally.error('closed with requests unanswered');
@@ -340,8 +361,14 @@ export function startHttpLoad(o: HttpLoadOptions, tally: Tally): Load {
     });
   };
 
-  for (let i = 0; i < o.connections; i++) open();
+  for (let i = 0; i < o.connections; i++) open(true);
   return {
+    ready,
+    begin() {
+      started = true;
+      for (const send of waiting) send();
+      waiting.clear();
+    },
     async stop() {
       running = false;
       for (const t of timers) clearTimeout(t);

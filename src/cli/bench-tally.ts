@@ -34,6 +34,10 @@ export class Tally {
 
 /** A running load: started by a driver, stopped by the command when the duration is over. */
 export interface Load {
+  /** Resolves once every connection has opened or failed at its first attempt. */
+  readonly ready: Promise<void>;
+  /** Starts sending on every open connection (and on each that opens from now on): the measured window. */
+  begin(): void;
   /** Stops sending, ends every connection; resolves once they are closed (or given up on). */
   stop(): Promise<void>;
 }

@@ -82,10 +82,20 @@ export function startWsLoad(o: WsLoadOptions, tally: Tally): Load {
   const digits = Math.min(SEQ_DIGITS, o.size);
   const templateText = template.toString('latin1', digits, o.size);
   let running = true;
+  let started = false;
+  /** Connections open before `begin()`: each fills its window then. */
+  const idle = new Set<() => void>();
   const open = new Set<WebSocket>();
   const timers = new Set<NodeJS.Timeout>();
+  let unsettled = o.connections;
+  let settle: () => void = () => {};
+  const ready = new Promise<void>((resolve) => {
+    settle = () => {
+      if (--unsettled === 0) resolve();
+    };
+  });
 
-  const connect = (): void => {
+  const connect = (first = false): void => {
     if (!running) return;
     const ws = new WebSocket(url, [], { tls: o.tls, closeTimeout: CLOSE_TIMEOUT_MS });
     ws.binaryType = 'nodebuffer';
@@ -99,6 +109,7 @@ export function startWsLoad(o: WsLoadOptions, tally: Tally): Load {
     let expectSeq = 0;
     let opened = false;
     let failed = false;
+    let settled = !first;
 
     const send = (): void => {
       let seq = nextSeq++;
@@ -109,10 +120,18 @@ export function startWsLoad(o: WsLoadOptions, tally: Tally): Load {
       // The client copies the payload while masking it, so `message` may be rewritten for the next one.
       ws.send(o.binary ? message : message.toString('latin1'));
     };
+    const fill = (): void => {
+      for (let i = 0; i < o.inFlight; i++) send();
+    };
     ws.onopen = () => {
       opened = true;
       tally.connects++;
-      for (let i = 0; i < o.inFlight; i++) send();
+      if (!settled) {
+        settled = true;
+        settle();
+      }
+      if (started) fill();
+      else idle.add(fill);
     };
     ws.onmessage = (e: MessageEvent) => {
       if (waiting === 0) {
@@ -138,6 +157,11 @@ export function startWsLoad(o: WsLoadOptions, tally: Tally): Load {
     };
     ws.onclose = (e) => {
       open.delete(ws);
+      idle.delete(fill);
+      if (!settled) {
+        settled = true;
+        settle();
+      }
       if (!running) return;
       if (!failed) tally.error(`closed by the server: ${e.code}${e.reason ? ` ${e.reason}` : ''}`);
       const timer = setTimeout(
@@ -151,8 +175,14 @@ export function startWsLoad(o: WsLoadOptions, tally: Tally): Load {
     };
   };
 
-  for (let i = 0; i < o.connections; i++) connect();
+  for (let i = 0; i < o.connections; i++) connect(true);
   return {
+    ready,
+    begin() {
+      started = true;
+      for (const fill of idle) fill();
+      idle.clear();
+    },
     async stop() {
       running = false;
       for (const t of timers) clearTimeout(t);

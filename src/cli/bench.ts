@@ -29,6 +29,8 @@ const MAX_CONNECTIONS = 10_000;
 const MAX_PIPELINE = 1024;
 const MAX_IN_FLIGHT = 1024;
 const MAX_SIZE = 64 * 1024 * 1024;
+/** Longest wait for the connections before the measured window starts anyway: the client's handshake timeout. */
+const READY_WAIT_MS = 10_000;
 /** Rows of the ASCII histogram, and the width of its longest bar. */
 const HISTOGRAM_ROWS = 10;
 const BAR_WIDTH = 40;
@@ -41,7 +43,8 @@ the report to stdout.
 
 Options:
   -c, --connections <n>  Connections (default ${DEFAULT_CONNECTIONS})
-  -d, --duration <s>     Seconds to run, decimals allowed (default ${DEFAULT_DURATION_S}); Ctrl-C ends early
+  -d, --duration <s>     Seconds to measure, decimals allowed (default ${DEFAULT_DURATION_S}); Ctrl-C ends early.
+                         The clock starts once every connection has opened (or failed)
   --json                 Print one JSON object: perSecond, latency {p50,p90,p99,p999,max,mean} in ms,
                          errors, errorsByKind, requests, bytes, durationSeconds, connections...
   -k, --insecure         https/wss: accept any certificate
@@ -311,7 +314,6 @@ export function textReport(c: BenchConfig, t: Tally, seconds: number): string {
 
 /** Runs the load for the configured duration (or until SIGINT) and resolves with the elapsed seconds. */
 async function run(c: BenchConfig, tally: Tally, progress: NodeJS.WriteStream): Promise<number> {
-  const start = performance.now();
   const load: Load =
     c.kind === 'http'
       ? startHttpLoad(
@@ -330,6 +332,14 @@ async function run(c: BenchConfig, tally: Tally, progress: NodeJS.WriteStream): 
           { url: c.url, connections: c.connections, inFlight: c.inFlight, size: c.size, binary: c.binary, tls: c.tls },
           tally,
         );
+  // The measured window starts once every connection has opened or failed, so that connection setup (100 TLS
+  // handshakes take a while) is not counted as time without throughput; a connection that hangs is not waited for
+  // past READY_WAIT_MS.
+  let readyTimer: NodeJS.Timeout | undefined;
+  await Promise.race([load.ready, new Promise<void>((resolve) => (readyTimer = setTimeout(resolve, READY_WAIT_MS)))]);
+  clearTimeout(readyTimer);
+  load.begin();
+  const start = performance.now();
   const tty = progress.isTTY === true;
   let lastAt = start;
   let lastCount = 0;
