@@ -340,6 +340,21 @@ describe('sockeye bench output and errors', () => {
     assert.ok(Math.abs(shares.reduce((a, b) => a + b, 0) - 100) <= 0.1 * shares.length);
   });
 
+  test('on a TTY (script(1) gives stderr a terminal): one progress line rewritten in place', async (t) => {
+    const { port } = await startEchoProcess(t);
+    const dir = mkdtempSync(join(tmpdir(), 'sockeye-bench-tty-'));
+    t.after(() => rmSync(dir, { recursive: true, force: true }));
+    const report = join(dir, 'report.txt');
+    const command = `'${process.execPath}' '${BIN}' bench -c 1 -d 1.5 http://127.0.0.1:${port}/ > '${report}'`;
+    const r = await run('script', ['-qec', command, '/dev/null'], { timeoutMs: 30_000 });
+    assert.equal(r.code, 0, r.stdout);
+    // Each update starts with a carriage return and ends by clearing the rest of the line; the last is erased.
+    assert.match(r.stdout, /\r1\.\d s elapsed, 0\.\d s left: [\d,]+\/s, [\d,]+ done, 0 errors\x1b\[K/);
+    assert.match(r.stdout, /\r\x1b\[K$/);
+    assert.doesNotMatch(r.stdout, /\n/);
+    assert.match(readFileSync(report, 'utf8'), /^ {2}requests {2}[\d,]+ \(/m);
+  });
+
   test('usage errors: one sentence naming the flag, exit code 2', async () => {
     const cases: [string[], RegExp][] = [
       [
