@@ -149,5 +149,6 @@ for (const w of [...new Set(runs.map((r) => r.workload))]) {
 }
 console.log(lines.join('\n'));
 JS
+cp "$TMP/runs.jsonl" "${OUT%.md}.jsonl"
 cat "$OUT"
-echo "written: $OUT" >&2
+echo "written: $OUT (every run: ${OUT%.md}.jsonl)" >&2

@@ -187,7 +187,10 @@ export class ResponseCounter {
 
   /** The connection ended: a body delimited by the end of the connection is complete (RFC 9112 §6.3 rule 8). */
   receiveEof(): void {
-    if (this.state === UNTIL_EOF) this.finish();
+    if (this.state !== UNTIL_EOF) return;
+    // The connection is over: the response that ended with it is the last one on it.
+    this.closeAfter = true;
+    this.finish();
   }
 
   /** Reads the status and the fields that frame the body; returns where the body starts. */
@@ -296,6 +299,8 @@ export function startHttpLoad(o: HttpLoadOptions, tally: Tally): Load {
     let sentAt = 0;
     let announcedClose = false;
     const counter = new ResponseCounter(headRequest, (status, closing) => {
+      // After the measured window nothing is counted (the report's figures are those of the window).
+      if (!running) return;
       const now = performance.now();
       tally.latency.record((now - sentAt) * 1e6);
       tally.completed++;

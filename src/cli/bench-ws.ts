@@ -134,6 +134,8 @@ export function startWsLoad(o: WsLoadOptions, tally: Tally): Load {
       else idle.add(fill);
     };
     ws.onmessage = (e: MessageEvent) => {
+      // After the measured window nothing is counted (the report's figures are those of the window).
+      if (!running) return;
       if (waiting === 0) {
         tally.error('echo of a message never sent');
         return;
@@ -148,7 +150,7 @@ export function startWsLoad(o: WsLoadOptions, tally: Tally): Load {
       const wrong = checkEcho(data, o.binary, expectSeq++, template, templateText);
       if (wrong === null) tally.ok++;
       else tally.error(`echo mismatch (${wrong})`);
-      if (running) send();
+      send();
     };
     ws.onerror = (e) => {
       if (!running) return;
