@@ -9,6 +9,7 @@
 # core limits the figure. Then the same pairs against the fastest servers at hand (the ceiling: where each
 # generator tops out): the shared C echo server (wsecho) for WebSocket and bench/anchors/raw-net.ts for HTTP.
 #   bash bench/sockeye-bench-vs.sh [--rounds 3] [--duration 5] [--no-ceiling] [--out bench/results/sockeye-bench-DATE.md]
+#   bash bench/sockeye-bench-vs.sh --report RUNS.jsonl [--out FILE.md]   # the tables again from a kept .jsonl
 # Needs: wrk (apt), wsload (built by ../shared/bench/setup.sh into $BENCH_DEPS/bin, default /tmp/bench-deps);
 # a generator that is missing is skipped and said so.
 set -euo pipefail
@@ -16,6 +17,7 @@ ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 ROUNDS=3
 DURATION=5
 CEILING=yes
+REPORT=
 OUT="$ROOT/bench/results/sockeye-bench-$(date -u +%Y-%m-%d).md"
 while [ $# -gt 0 ]; do
   case "$1" in
@@ -23,16 +25,21 @@ while [ $# -gt 0 ]; do
     --duration) DURATION="$2"; shift 2 ;;
     --out) OUT="$2"; shift 2 ;;
     --no-ceiling) CEILING=no; shift ;;
-    -h|--help) sed -n '2,16p' "$0"; exit 0 ;;
+    --report) REPORT="$2"; shift 2 ;;
+    -h|--help) sed -n '2,17p' "$0"; exit 0 ;;
     *) echo "unknown option $1 (see --help)" >&2; exit 2 ;;
   esac
 done
 WSLOAD="${BENCH_DEPS:-/tmp/bench-deps}/bin/wsload"
 WRK="$(command -v wrk || true)"
-[ -f "$ROOT/dist/src/cli/bench.js" ] && [ -f "$ROOT/dist/bench/anchors/raw-net.js" ] || (cd "$ROOT" && npm run --silent build)
 TMP="$(mktemp -d)"
 PIDS=()
 trap 'for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null || true; done; rm -rf "$TMP"' EXIT
+if [ -n "$REPORT" ]; then
+  cp "$REPORT" "$TMP/runs.jsonl"
+  WRK=yes; [ -x "$WSLOAD" ] || WSLOAD=/bin/true
+else
+[ -f "$ROOT/dist/src/cli/bench.js" ] && [ -f "$ROOT/dist/bench/anchors/raw-net.js" ] || (cd "$ROOT" && npm run --silent build)
 
 # Starts a server on core 0 and waits for WORD in its output: start NAME WORD PORT command...
 start() {
@@ -125,30 +132,33 @@ for round in $(seq 1 "$ROUNDS"); do
   fi
 done
 
+fi
 mkdir -p "$(dirname "$OUT")"
-node - "$TMP/runs.jsonl" "$ROUNDS" "$DURATION" "$([ -n "$WRK" ] && echo yes || echo no)" "$([ -x "$WSLOAD" ] && echo yes || echo no)" >"$OUT" <<'JS'
+node - "$TMP/runs.jsonl" "$ROUNDS" "$DURATION" "$([ -n "$WRK" ] && echo yes || echo no)" "$([ -x "$WSLOAD" ] && echo yes || echo no)" "${REPORT:+regenerated}" >"$OUT" <<'JS'
 const fs = require('node:fs');
 const os = require('node:os');
-const [file, rounds, duration, hasWrk, hasWsload] = process.argv.slice(2);
+const [file, rounds, duration, hasWrk, hasWsload, regenerated] = process.argv.slice(2);
 const runs = fs.readFileSync(file, 'utf8').trim().split('\n').map((l) => JSON.parse(l));
 const f = (v, d = 0) => (Number.isFinite(v) ? v.toLocaleString('en-US', { maximumFractionDigits: d, minimumFractionDigits: d }) : 'n/a');
 const median = (a) => { const s = a.filter(Number.isFinite).sort((x, y) => x - y); return s.length ? s[Math.floor((s.length - 1) / 2)] : NaN; };
 const lines = [];
 lines.push(`# sockeye bench vs native generators, ${new Date().toISOString().slice(0, 16).replace('T', ' ')} UTC`, '');
-lines.push(`Server: \`sockeye echo\` (this checkout) on core 0; generator on core 1; ${rounds} rounds of ${duration} s, generators interleaved per round. Rows marked @raw-net / @wsecho are the same pairs against the fastest servers at hand (bench/anchors/raw-net.ts, the shared C wsecho): where each generator tops out. Generator CPU is (user + sys) / wall of its process, startup included. Load average at the end: ${os.loadavg().map((x) => x.toFixed(1)).join(' / ')} (${os.cpus().length} cores).`);
+lines.push(`Server: \`sockeye echo\` (this checkout) on core 0; generator on core 1; ${rounds} rounds of ${duration} s, generators interleaved per round. Rows marked @raw-net / @wsecho are the same pairs against the fastest servers at hand (bench/anchors/raw-net.ts, the shared C wsecho): where each generator tops out. Generator CPU is (user + sys) / wall of its process, startup included. ${regenerated ? 'Tables regenerated from the kept runs (--report).' : `Load average at the end: ${os.loadavg().map((x) => x.toFixed(1)).join(' / ')} (${os.cpus().length} cores).`}`);
 if (hasWrk !== 'yes') lines.push('', 'wrk was not found: HTTP rows have no reference.');
 if (hasWsload !== 'yes') lines.push('', 'wsload was not found (run ../shared/bench/setup.sh): WebSocket rows have no reference.');
 lines.push('', '| workload | generator | round | req or msg/s | p50 ms | p99 ms | errors | generator CPU |', '|---|---|---:|---:|---:|---:|---:|---:|');
 for (const r of runs) lines.push(`| ${r.workload} | ${r.generator} | ${r.round} | ${f(r.rate)} | ${f(r.p50, 3)} | ${f(r.p99, 3)} | ${f(r.errors)} | ${f(r.cpu * 100)} %${r.failure ? ` (${r.failure})` : ''} |`);
-lines.push('', '| workload | reference | reference median/s | sockeye bench median/s | ratio (median of per-round ratios) | sockeye bench CPU (median) |', '|---|---|---:|---:|---:|---:|');
+lines.push('', 'CPU per operation is the generator\'s CPU fraction divided by its rate (medians; the process\'s startup is included, so it is an upper bound): on a core of its own, a generator tops out near 1 / that.');
+lines.push('', '| workload | reference | reference median/s | sockeye bench median/s | ratio (median of per-round ratios) | sockeye bench CPU (median) | CPU µs per op: reference / sockeye bench |', '|---|---|---:|---:|---:|---:|---:|');
 for (const w of [...new Set(runs.map((r) => r.workload))]) {
   const sb = runs.filter((r) => r.workload === w && r.generator === 'sockeye-bench');
   const ref = runs.filter((r) => r.workload === w && r.generator !== 'sockeye-bench');
   const ratios = sb.map((s) => { const o = ref.find((x) => x.round === s.round); return o ? s.rate / o.rate : NaN; });
-  lines.push(`| ${w} | ${ref[0]?.generator ?? 'none'} | ${f(median(ref.map((r) => r.rate)))} | ${f(median(sb.map((r) => r.rate)))} | ${f(median(ratios), 2)} | ${f(median(sb.map((r) => r.cpu * 100)))} % |`);
+  const perOp = (rs) => median(rs.map((r) => (r.cpu * 1e6) / r.rate));
+  lines.push(`| ${w} | ${ref[0]?.generator ?? 'none'} | ${f(median(ref.map((r) => r.rate)))} | ${f(median(sb.map((r) => r.rate)))} | ${f(median(ratios), 2)} | ${f(median(sb.map((r) => r.cpu * 100)))} % | ${f(perOp(ref), 2)} / ${f(perOp(sb), 2)} |`);
 }
 console.log(lines.join('\n'));
 JS
-cp "$TMP/runs.jsonl" "${OUT%.md}.jsonl"
+[ "$TMP/runs.jsonl" -ef "${OUT%.md}.jsonl" ] || [ "${REPORT:-}" = "${OUT%.md}.jsonl" ] || cp "$TMP/runs.jsonl" "${OUT%.md}.jsonl"
 cat "$OUT"
 echo "written: $OUT (every run: ${OUT%.md}.jsonl)" >&2

@@ -43,7 +43,7 @@ the report to stdout.
 
 Options:
   -c, --connections <n>  Connections (default ${DEFAULT_CONNECTIONS})
-  -d, --duration <s>     Seconds to measure, decimals allowed (default ${DEFAULT_DURATION_S}); Ctrl-C ends early.
+  -d, --duration <s>     Seconds to measure: 10, 0.5, 10s, 2m (default ${DEFAULT_DURATION_S}); Ctrl-C ends early.
                          The clock starts once every connection has opened (or failed)
   --json                 Print one JSON object: perSecond, latency {p50,p90,p99,p999,max,mean} in ms,
                          errors, errorsByKind, requests, bytes, durationSeconds, connections...
@@ -57,7 +57,7 @@ HTTP:
   -H, --header <h>       Extra request header "Name: value" (repeatable)
 WebSocket:
   --in-flight <n>        Messages on the way per connection (default 1)
-  --size <bytes>         Message size (default ${DEFAULT_SIZE})
+  --size <bytes>         Message size, k and m suffixes allowed (default ${DEFAULT_SIZE})
   --binary               Send binary messages (default: text)
 
 Errors are counted by kind: connection failures, non-2xx statuses, refused handshakes, echo mismatches.
@@ -73,6 +73,16 @@ function intFlag(name: string, value: string | undefined, fallback: number, min:
   const n = Number(value);
   if (!/^\d+$/.test(value) || n < min || n > max)
     throw new UsageError(`${name} must be a whole number from ${min} to ${max}, got '${value}'`);
+  return n;
+}
+
+/** --size: bytes, or with a binary suffix (16k = 16,384; 1m = 1,048,576). */
+function sizeFlag(value: string | undefined): number {
+  if (value === undefined) return DEFAULT_SIZE;
+  const m = /^(\d+)([kKmM])?$/.exec(value);
+  const n = m ? Number(m[1]) * (m[2] === undefined ? 1 : /k/i.test(m[2]) ? 1024 : 1024 * 1024) : Number.NaN;
+  if (!(n >= 1 && n <= MAX_SIZE))
+    throw new UsageError(`--size must be a number of bytes from 1 to ${MAX_SIZE} (or 16k, 64m), got '${value}'`);
   return n;
 }
 
@@ -137,9 +147,12 @@ export function parseBenchArgs(argv: string[]): BenchConfig | 'help' {
       );
   }
   const d = values.duration;
-  const durationSeconds = d === undefined ? DEFAULT_DURATION_S : Number(d);
-  if (!(durationSeconds > 0 && durationSeconds <= 86_400) || !/^\d*\.?\d+$/.test(d ?? '1'))
-    throw new UsageError(`--duration must be a number of seconds above 0, got '${d}'`);
+  // Seconds, or with a unit as wrk takes it: 10s, 2m.
+  const dm = /^(\d*\.?\d+)(s|m)?$/.exec(d ?? '');
+  const durationSeconds =
+    d === undefined ? DEFAULT_DURATION_S : dm ? Number(dm[1]) * (dm[2] === 'm' ? 60 : 1) : Number.NaN;
+  if (!(durationSeconds > 0 && durationSeconds <= 86_400))
+    throw new UsageError(`--duration must be a number of seconds above 0 (or 2m), got '${d}'`);
   let body: Buffer | null = null;
   if (values.body !== undefined) {
     if (values.body.startsWith('@')) {
@@ -187,7 +200,7 @@ export function parseBenchArgs(argv: string[]): BenchConfig | 'help' {
     body,
     headers,
     inFlight: intFlag('--in-flight', values['in-flight'], 1, 1, MAX_IN_FLIGHT),
-    size: intFlag('--size', values.size, DEFAULT_SIZE, 1, MAX_SIZE),
+    size: sizeFlag(values.size),
     binary: values.binary === true,
     json: values.json === true,
     tls: tlsOptions,

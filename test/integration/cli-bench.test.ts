@@ -107,7 +107,7 @@ describe('sockeye bench against sockeye echo', () => {
 
   test('ws: text and binary echoes all match', async (t) => {
     const { port } = await startEchoProcess(t);
-    for (const extra of [[], ['--binary', '--size', '5000']]) {
+    for (const extra of [[], ['--binary', '--size', '5k']]) {
       const { code, report } = await benchJson([
         '-c',
         '3',
@@ -123,7 +123,7 @@ describe('sockeye bench against sockeye echo', () => {
       assert.ok(report.requests > 0);
       assert.equal(report.ok, report.requests);
       assert.equal(report.errors, 0, JSON.stringify(report.errorsByKind));
-      const size = extra.length > 0 ? 5000 : 32;
+      const size = extra.length > 0 ? 5 * 1024 : 32;
       assert.equal(report.bytes.received, report.requests * size);
       assert.equal(code, 0);
     }
@@ -321,7 +321,7 @@ describe('sockeye bench counts what the server does', () => {
 describe('sockeye bench output and errors', () => {
   test('text report, and one plain progress line per second on stderr when it is not a TTY', async (t) => {
     const { port } = await startEchoProcess(t);
-    const r = await run(process.execPath, [BIN, 'bench', '-c', '2', '-d', '1.5', `ws://127.0.0.1:${port}/`], {
+    const r = await run(process.execPath, [BIN, 'bench', '-c', '2', '-d', '1.5s', `ws://127.0.0.1:${port}/`], {
       timeoutMs: 30_000,
     });
     assert.equal(r.code, 0);
@@ -376,11 +376,15 @@ describe('sockeye bench output and errors', () => {
       ],
       [
         ['-d', '0', 'http://127.0.0.1:1/'],
-        /^sockeye bench: --duration must be a number of seconds above 0, got '0'\n$/,
+        /^sockeye bench: --duration must be a number of seconds above 0 \(or 2m\), got '0'\n$/,
       ],
       [['-H', 'nocolon', 'http://127.0.0.1:1/'], /^sockeye bench: --header 'nocolon' is not a header/],
       [['-H', 'Authorization: Bearer …', 'http://127.0.0.1:1/'], /U\+2026/],
       [[], /^sockeye bench: sockeye bench needs a URL\n$/],
+      [
+        ['--size', '2g', 'ws://127.0.0.1:1/'],
+        /^sockeye bench: --size must be a number of bytes from 1 to 67108864 \(or 16k, 64m\), got '2g'\n$/,
+      ],
     ];
     const runs = await Promise.all(cases.map(([args]) => run(process.execPath, [BIN, 'bench', ...args])));
     for (const [i, [args, message]] of cases.entries()) {
