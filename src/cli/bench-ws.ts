@@ -111,17 +111,18 @@ export function startWsLoad(o: WsLoadOptions, tally: Tally): Load {
     let failed = false;
     let settled = !first;
 
-    const send = (): void => {
+    /** Sends the next message; `now` is the clock read of the echo that asked for it (one read per message). */
+    const send = (now: number): void => {
       let seq = nextSeq++;
       for (let i = digits - 1; i >= 0; i--, seq = Math.floor(seq / 16)) message[i] = HEX.charCodeAt(seq % 16);
-      sentAt[(head + waiting) % o.inFlight] = performance.now();
+      sentAt[(head + waiting) % o.inFlight] = now;
       waiting++;
       tally.bytesOut += o.size;
       // The client copies the payload while masking it, so `message` may be rewritten for the next one.
       ws.send(o.binary ? message : message.toString('latin1'));
     };
     const fill = (): void => {
-      for (let i = 0; i < o.inFlight; i++) send();
+      for (let i = 0; i < o.inFlight; i++) send(performance.now());
     };
     ws.onopen = () => {
       opened = true;
@@ -150,7 +151,7 @@ export function startWsLoad(o: WsLoadOptions, tally: Tally): Load {
       const wrong = checkEcho(data, o.binary, expectSeq++, template, templateText);
       if (wrong === null) tally.ok++;
       else tally.error(`echo mismatch (${wrong})`);
-      send();
+      send(now);
     };
     ws.onerror = (e) => {
       if (!running) return;
