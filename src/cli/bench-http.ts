@@ -21,6 +21,8 @@ export interface HttpLoadOptions {
   body: Buffer | null;
   headers: [string, string][];
   tls: tls.ConnectionOptions;
+  /** How long a batch may wait for its responses before the connection is given up (ms). */
+  timeoutMs: number;
 }
 
 /** Largest response head the parser holds while waiting for its end (the server's own default limit is 16 KiB). */
@@ -277,6 +279,8 @@ export function startHttpLoad(o: HttpLoadOptions, tally: Tally): Load {
   /** Connections open before `begin()`: each sends its first batch then. */
   const waiting = new Set<() => void>();
   const sockets = new Set<net.Socket>();
+  /** Each open connection's check against the timeout. */
+  const checks = new Set<(now: number) => void>();
   const timers = new Set<NodeJS.Timeout>();
   let unsettled = o.connections;
   let settle: () => void = () => {};
@@ -298,6 +302,14 @@ export function startHttpLoad(o: HttpLoadOptions, tally: Tally): Load {
     let outstanding = 0;
     let sentAt = 0;
     let announcedClose = false;
+    let timedOut = false;
+    const check = (now: number): void => {
+      if (outstanding === 0 || now - sentAt <= o.timeoutMs || timedOut) return;
+      timedOut = true;
+      tally.error('timeout');
+      socket.destroy();
+    };
+    checks.add(check);
     const counter = new ResponseCounter(headRequest, (status, closing) => {
       // After the measured window nothing is counted (the report's figures are those of the window).
       if (!running) return;
@@ -348,13 +360,14 @@ export function startHttpLoad(o: HttpLoadOptions, tally: Tally): Load {
     socket.on('close', () => {
       sockets.delete(socket);
       waiting.delete(send);
+      checks.delete(check);
       if (!settled) {
         settled = true;
         settle();
       }
       if (!running) return;
       // A connection that closes with requests unanswered, without saying so, loses them (counted once).
-      if (connected && outstanding > 0 && !announcedClose) tally.error('closed with requests unanswered');
+      if (connected && outstanding > 0 && !announcedClose && !timedOut) tally.error('closed with requests unanswered');
       if (connected) open();
       else {
         const timer = setTimeout(() => {
@@ -373,6 +386,9 @@ export function startHttpLoad(o: HttpLoadOptions, tally: Tally): Load {
       started = true;
       for (const send of waiting) send();
       waiting.clear();
+    },
+    check(now) {
+      for (const check of checks) check(now);
     },
     async stop() {
       running = false;

@@ -38,6 +38,11 @@ export interface Load {
   readonly ready: Promise<void>;
   /** Starts sending on every open connection (and on each that opens from now on): the measured window. */
   begin(): void;
+  /**
+   * Counts a `timeout` error for each connection whose oldest request or message has waited longer than the
+   * timeout at time `now` (performance.now()), and opens it anew: a server that stops answering shows as errors.
+   */
+  check(now: number): void;
   /** Stops sending, ends every connection; resolves once they are closed (or given up on). */
   stop(): Promise<void>;
 }

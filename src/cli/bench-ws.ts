@@ -19,6 +19,8 @@ export interface WsLoadOptions {
   size: number;
   binary: boolean;
   tls: tls.ConnectionOptions;
+  /** How long a message may wait for its echo before the connection is given up (ms). */
+  timeoutMs: number;
 }
 
 /** Hex digits of the sequence number at the start of each message (fewer when the message is shorter). */
@@ -86,6 +88,8 @@ export function startWsLoad(o: WsLoadOptions, tally: Tally): Load {
   /** Connections open before `begin()`: each fills its window then. */
   const idle = new Set<() => void>();
   const open = new Set<WebSocket>();
+  /** Each open connection's check against the timeout. */
+  const checks = new Set<(now: number) => void>();
   const timers = new Set<NodeJS.Timeout>();
   let unsettled = o.connections;
   let settle: () => void = () => {};
@@ -110,6 +114,15 @@ export function startWsLoad(o: WsLoadOptions, tally: Tally): Load {
     let opened = false;
     let failed = false;
     let settled = !first;
+    let timedOut = false;
+    const check = (now: number): void => {
+      if (waiting === 0 || now - (sentAt[head] as number) <= o.timeoutMs || timedOut) return;
+      timedOut = true;
+      failed = true;
+      tally.error('timeout');
+      // RFC 6455 §7.4.1: 1000 is all a client may send here besides 3000-4999; the server is not answering anyway.
+      ws.close(1000, 'timeout');
+    };
 
     /** Sends the next message; `now` is the clock read of the echo that asked for it (one read per message). */
     const send = (now: number): void => {
@@ -127,6 +140,7 @@ export function startWsLoad(o: WsLoadOptions, tally: Tally): Load {
     ws.onopen = () => {
       opened = true;
       tally.connects++;
+      checks.add(check);
       if (!settled) {
         settled = true;
         settle();
@@ -161,6 +175,7 @@ export function startWsLoad(o: WsLoadOptions, tally: Tally): Load {
     ws.onclose = (e) => {
       open.delete(ws);
       idle.delete(fill);
+      checks.delete(check);
       if (!settled) {
         settled = true;
         settle();
@@ -185,6 +200,9 @@ export function startWsLoad(o: WsLoadOptions, tally: Tally): Load {
       started = true;
       for (const fill of idle) fill();
       idle.clear();
+    },
+    check(now) {
+      for (const check of checks) check(now);
     },
     async stop() {
       running = false;

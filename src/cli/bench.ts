@@ -22,6 +22,8 @@ import { startWsLoad } from './bench-ws.js';
 const DEFAULT_CONNECTIONS = 50;
 /** Seconds: long enough for a JIT-warm steady state on a small server, short enough to run often. */
 const DEFAULT_DURATION_S = 10;
+/** Seconds a request or message may wait for its answer: the client's handshake timeout (WS_HANDSHAKE_TIMEOUT_MS). */
+const DEFAULT_TIMEOUT_S = 10;
 /** Bytes per WebSocket message: the shared harness's small-message workload (ws-echo-32b). */
 const DEFAULT_SIZE = 32;
 /** Upper bounds that keep a typo from exhausting memory or file descriptors. */
@@ -47,6 +49,8 @@ Options:
                          The clock starts once every connection has opened (or failed)
   --json                 Print one JSON object: perSecond, latency {p50,p90,p99,p999,max,mean} in ms,
                          errors, errorsByKind, requests, bytes, durationSeconds, connections...
+  --timeout <s>          Seconds a request or message may wait for its answer (default ${DEFAULT_TIMEOUT_S}); past it:
+                         a 'timeout' error and a new connection
   -k, --insecure         https/wss: accept any certificate
   --ca <file>            https/wss: trust this PEM certificate (as well as the system's)
 HTTP:
@@ -76,6 +80,16 @@ function intFlag(name: string, value: string | undefined, fallback: number, min:
   return n;
 }
 
+/** Seconds above 0, as wrk takes them: 10, 0.5, 10s, 2m; `fallback` when the flag is absent. */
+function secondsFlag(name: string, value: string | undefined, fallback: number): number {
+  if (value === undefined) return fallback;
+  const m = /^(\d*\.?\d+)(s|m)?$/.exec(value);
+  const seconds = m ? Number(m[1]) * (m[2] === 'm' ? 60 : 1) : Number.NaN;
+  if (!(seconds > 0 && seconds <= 86_400))
+    throw new UsageError(`${name} must be a number of seconds above 0 (or 2m), got '${value}'`);
+  return seconds;
+}
+
 /** --size: bytes, or with a binary suffix (16k = 16,384; 1m = 1,048,576). */
 function sizeFlag(value: string | undefined): number {
   if (value === undefined) return DEFAULT_SIZE;
@@ -100,6 +114,7 @@ export interface BenchConfig {
   size: number;
   binary: boolean;
   json: boolean;
+  timeoutMs: number;
   tls: tls.ConnectionOptions;
 }
 
@@ -146,13 +161,7 @@ export function parseBenchArgs(argv: string[]): BenchConfig | 'help' {
         `--${name} applies to ${kind === 'http' ? 'ws:// and wss://' : 'http:// and https://'} URLs only`,
       );
   }
-  const d = values.duration;
-  // Seconds, or with a unit as wrk takes it: 10s, 2m.
-  const dm = /^(\d*\.?\d+)(s|m)?$/.exec(d ?? '');
-  const durationSeconds =
-    d === undefined ? DEFAULT_DURATION_S : dm ? Number(dm[1]) * (dm[2] === 'm' ? 60 : 1) : Number.NaN;
-  if (!(durationSeconds > 0 && durationSeconds <= 86_400))
-    throw new UsageError(`--duration must be a number of seconds above 0 (or 2m), got '${d}'`);
+  const durationSeconds = secondsFlag('--duration', values.duration, DEFAULT_DURATION_S);
   let body: Buffer | null = null;
   if (values.body !== undefined) {
     if (values.body.startsWith('@')) {
@@ -203,6 +212,7 @@ export function parseBenchArgs(argv: string[]): BenchConfig | 'help' {
     size: sizeFlag(values.size),
     binary: values.binary === true,
     json: values.json === true,
+    timeoutMs: secondsFlag('--timeout', values.timeout, DEFAULT_TIMEOUT_S) * 1000,
     tls: tlsOptions,
   };
 }
@@ -225,6 +235,7 @@ function parse(argv: string[]) {
       json: { type: 'boolean' },
       insecure: { type: 'boolean', short: 'k' },
       ca: { type: 'string' },
+      timeout: { type: 'string' },
       help: { type: 'boolean', short: 'h' },
     },
   });
@@ -338,11 +349,20 @@ async function run(c: BenchConfig, tally: Tally, progress: NodeJS.WriteStream): 
             body: c.body,
             headers: c.headers,
             tls: c.tls,
+            timeoutMs: c.timeoutMs,
           },
           tally,
         )
       : startWsLoad(
-          { url: c.url, connections: c.connections, inFlight: c.inFlight, size: c.size, binary: c.binary, tls: c.tls },
+          {
+            url: c.url,
+            connections: c.connections,
+            inFlight: c.inFlight,
+            size: c.size,
+            binary: c.binary,
+            tls: c.tls,
+            timeoutMs: c.timeoutMs,
+          },
           tally,
         );
   // The measured window starts once every connection has opened or failed, so that connection setup (100 TLS
@@ -358,6 +378,7 @@ async function run(c: BenchConfig, tally: Tally, progress: NodeJS.WriteStream): 
   let lastCount = 0;
   const tick = setInterval(() => {
     const now = performance.now();
+    load.check(now);
     const rate = ((tally.completed - lastCount) * 1000) / (now - lastAt);
     lastAt = now;
     lastCount = tally.completed;

@@ -318,6 +318,37 @@ describe('sockeye bench counts what the server does', () => {
   });
 });
 
+describe('sockeye bench when the server stops answering', () => {
+  test('--timeout: a request or message left unanswered is a timeout error, and the connection is opened anew', async (t) => {
+    // An HTTP server that reads and never answers, and a WebSocket server that never echoes.
+    const silent = net.createServer((s) => {
+      s.resume();
+      s.on('error', () => {});
+    });
+    await new Promise<void>((resolve) => silent.listen(0, '127.0.0.1', resolve));
+    const mute = new WebSocketServer({ host: '127.0.0.1', port: 0 });
+    await new Promise<void>((resolve) => mute.once('listening', resolve));
+    t.after(() => {
+      silent.close();
+      for (const c of mute.clients) c.terminate();
+      mute.close();
+    });
+    const httpPort = (silent.address() as net.AddressInfo).port;
+    const wsPort = (mute.address() as net.AddressInfo).port;
+    const [http, ws] = await Promise.all([
+      benchJson(['-c', '2', '-d', '1.5', '--timeout', '0.2', `http://127.0.0.1:${httpPort}/`]),
+      benchJson(['-c', '2', '-d', '1.5', '--timeout', '0.2', `ws://127.0.0.1:${wsPort}/`]),
+    ]);
+    for (const { code, report } of [http, ws]) {
+      assert.equal(report.requests, 0);
+      assert.deepEqual(Object.keys(report.errorsByKind), ['timeout']);
+      // The check runs once a second: each connection timed out at least once.
+      assert.ok((report.errorsByKind.timeout ?? 0) >= 2, JSON.stringify(report.errorsByKind));
+      assert.equal(code, 3);
+    }
+  });
+});
+
 describe('sockeye bench output and errors', () => {
   test('text report, and one plain progress line per second on stderr when it is not a TTY', async (t) => {
     const { port } = await startEchoProcess(t);
