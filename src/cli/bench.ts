@@ -52,7 +52,7 @@ Options:
   --timeout <s>          Seconds a request or message may wait for its answer (default ${DEFAULT_TIMEOUT_S}); past it:
                          a 'timeout' error and a new connection
   -k, --insecure         https/wss: accept any certificate
-  --ca <file>            https/wss: trust this PEM certificate (as well as the system's)
+  --ca <file>            https/wss: trust this PEM certificate (as well as Node's bundled roots)
 HTTP:
   --pipeline <n>         Requests written at once per connection (default 1); the next batch goes
                          when all of them are answered; latency is measured from the batch's write
