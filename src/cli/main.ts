@@ -47,6 +47,7 @@ function usage(): string {
 
 Commands:
 ${list}
+  ${'bench'.padEnd(width)}Load generator for HTTP and WebSocket echo servers (sockeye bench --help)
   ${'help'.padEnd(width)}Show the help of a command: sockeye help <command>
 
 Options:
@@ -114,6 +115,9 @@ export async function main(
 }
 
 async function dispatch(argv: string[], io: MainOutput): Promise<number> {
+  // `sockeye bench` parses its own flags and prints its own help (bench.ts: the load generator).
+  if (argv[0] === 'bench') return (await import('./bench.js')).bench(argv.slice(1));
+  if (argv[0] === 'help' && argv[1] === 'bench') return (await import('./bench.js')).bench(['--help']);
   // The command is the first argument that is neither an option nor an option's value; options before it belong
   // to it too (`sockeye --port 0 echo`).
   const takesValue = new Set<string>();
