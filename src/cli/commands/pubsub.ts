@@ -16,14 +16,19 @@ import { pubsubOptions } from '../pubsub.js';
 
 const DEFAULT_PORT = 9002;
 
-/** The `--redis` value: a redis:// or rediss:// URL, or redis+cluster:// / rediss+cluster:// for a Redis Cluster. */
+/**
+ * The `--redis` value: a redis:// or rediss:// URL, or redis+cluster:// / rediss+cluster:// with a list of
+ * host:port (not a WHATWG URL: the adapter reads it and names a bad part).
+ */
 function readRedisUrl(value: string): string {
-  let u: URL | null = null;
-  try {
-    u = new URL(value);
-  } catch {}
-  const schemes = ['redis:', 'rediss:', 'redis+cluster:', 'rediss+cluster:'];
-  if (u === null || !schemes.includes(u.protocol)) {
+  let ok = /^rediss?\+cluster:\/\/./.test(value);
+  if (!ok) {
+    try {
+      const u = new URL(value);
+      ok = u.protocol === 'redis:' || u.protocol === 'rediss:';
+    } catch {}
+  }
+  if (!ok) {
     throw new UsageError(
       `--redis must be a redis://, rediss:// or redis+cluster://host:port,host:port URL, got '${value}'`,
     );
