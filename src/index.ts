@@ -19,6 +19,16 @@ export {
   type WebSocketHeaders,
 } from './node/client.js';
 export type { DeflateCodecOptions, DeflateStats } from './node/deflate.js';
+export {
+  type BackpressureEvent,
+  type BackpressureMessage,
+  type CloseStep,
+  type CloseStepMessage,
+  DIAGNOSTICS_CHANNELS,
+  type FrameDirection,
+  type FrameMessage,
+  type PayloadMessage,
+} from './node/diagnostics.js';
 export { CloseEvent, type CloseEventInit, ErrorEvent, type ErrorEventInit } from './node/events.js';
 export type { FetchHandler, FetchInfo } from './node/fetch.js';
 export type { ListenStats } from './node/listen-stats.js';

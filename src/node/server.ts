@@ -28,6 +28,7 @@ import {
 import { checkTopicType } from '../pubsub/topics.js';
 import { httpDateNow, onTick } from './clock.js';
 import { deflateStats } from './deflate.js';
+import { chAccept, chEnd, chRequestStart, publishAccept, publishEnd, publishRequestStart } from './diagnostics.js';
 import { type FetchHandler, runFetch } from './fetch.js';
 import { HttpConnection, type HttpStats, UPGRADE_NONE, UPGRADE_RAW, UPGRADE_WEBSOCKET } from './http-connection.js';
 import type { ListenStats } from './listen-stats.js';
@@ -367,6 +368,7 @@ export class Server {
     if (this.#tcpKeepAlive > 0) socket.setKeepAlive(true, this.#tcpKeepAlive);
     const conn = new HttpConnection(socket, this);
     this.connections.add(conn);
+    if (chAccept.hasSubscribers) publishAccept(this, socket);
   }
 
   /** @internal WebSocket upgrades go to `websocket`, others to the raw `upgrade` hook. */
@@ -411,6 +413,7 @@ export class Server {
 
   /** @internal */
   runHandler(req: SockeyeRequest, res: SockeyeResponse, conn: HttpConnection): void {
+    if (chRequestStart.hasSubscribers) publishRequestStart(this, conn.socket, req);
     if (this.#metricsPath !== null && req.path === this.#metricsPath && req.method === 'GET') {
       res.send(formatMetrics(this.stats()), 200, [['Content-Type', 'text/plain; version=0.0.4; charset=utf-8']]);
       return;
@@ -468,25 +471,27 @@ export class Server {
       st.bytesIn += socket.bytesRead;
       st.bytesOut += socket.bytesWritten;
       const onEnd = this.#onConnectionEnd;
-      if (onEnd !== null) {
+      if (onEnd !== null || chEnd.hasSubscribers) {
         const initiator =
           cause === 'peer-close' ? 'peer' : cause === 'connection-lost' || cause === 'unused' ? 'none' : 'server';
+        const info: ConnectionEndInfo = {
+          kind: 'http',
+          remoteAddress: conn.remoteAddress,
+          remotePort: conn.remotePort,
+          cause,
+          initiator,
+          code: 0,
+          reason: '',
+          // Clean: the connection ended in an orderly way, not because something broke.
+          wasClean: cause !== 'connection-lost' && cause !== 'handler-error' && cause !== 'protocol-error',
+          requests: conn.protocol.requests,
+          bytesRead: socket.bytesRead,
+          bytesWritten: socket.bytesWritten,
+          durationMs: Date.now() - conn.startedAt,
+        };
+        if (chEnd.hasSubscribers) publishEnd(this, socket, null, info);
         try {
-          onEnd({
-            kind: 'http',
-            remoteAddress: conn.remoteAddress,
-            remotePort: conn.remotePort,
-            cause,
-            initiator,
-            code: 0,
-            reason: '',
-            // Clean: the connection ended in an orderly way, not because something broke.
-            wasClean: cause !== 'connection-lost' && cause !== 'handler-error' && cause !== 'protocol-error',
-            requests: conn.protocol.requests,
-            bytesRead: socket.bytesRead,
-            bytesWritten: socket.bytesWritten,
-            durationMs: Date.now() - conn.startedAt,
-          });
+          onEnd?.(info);
         } catch {
           // a logging hook that throws must not take the server down
         }
@@ -499,8 +504,8 @@ export class Server {
     this.#wsBytesIn += info.bytesRead;
     this.#wsBytesOut += info.bytesWritten;
     const onEnd = this.#onConnectionEnd;
-    if (onEnd !== null) {
-      onEnd({
+    if (onEnd !== null || chEnd.hasSubscribers) {
+      const end: ConnectionEndInfo = {
         kind: 'websocket',
         remoteAddress: ws.remoteAddress,
         remotePort: ws.remotePort,
@@ -513,7 +518,9 @@ export class Server {
         bytesRead: info.bytesRead,
         bytesWritten: info.bytesWritten,
         durationMs: info.durationMs,
-      });
+      };
+      if (chEnd.hasSubscribers) publishEnd(this, null, ws, end);
+      onEnd?.(end);
     }
     this.#checkEmpty();
   }

@@ -18,6 +18,15 @@ import { checkInflated } from '../ws/permessage-deflate.js';
 import { SIDE_CLIENT, WS_CLOSED, WS_OPEN, WsProtocol } from '../ws/protocol.js';
 import { coarseNow } from './clock.js';
 import { type DeflateCodec, INFLATE_PENDING, isInflateScratch } from './deflate.js';
+import {
+  chFrameIn,
+  chIdlePing,
+  chPayload,
+  publishCloseStep,
+  publishFrame,
+  publishIdlePing,
+  publishPayload,
+} from './diagnostics.js';
 import { readBuffer } from './read-buffer.js';
 import type { Transport } from './transport.js';
 import {
@@ -267,6 +276,7 @@ export class WsConnection extends WsSendPath {
     if (this.#finWaitSince !== 0 || (this.flags & F_CLOSED) !== 0) return;
     this.#finWaitSince = coarseNow();
     this.config.finWaiting++;
+    publishCloseStep(this, 'fin-wait', this.#sentCode, '', false);
   }
 
   /** @internal The transport is gone: settle the end and tell the face. */
@@ -322,6 +332,7 @@ export class WsConnection extends WsSendPath {
     }
     if (now - this.#lastSeen > config.idleTimeoutMs && this.core.state === WS_OPEN) {
       this.#pingedAt = now;
+      if (chIdlePing.hasSubscribers) publishIdlePing(this);
       this.control(true, EMPTY_BUFFER);
     }
   }
@@ -360,6 +371,7 @@ export class WsConnection extends WsSendPath {
     if (this.#error === undefined) this.#error = error;
     if (this.core.state !== WS_OPEN) return;
     this.#sentCode = code;
+    publishCloseStep(this, 'fail', code, reason, false);
     this.transport.writer.begin();
     try {
       this.core.fail(code, reason);
@@ -394,6 +406,7 @@ export class WsConnection extends WsSendPath {
     this.#sentCode = code ?? 1005;
     const stats = this.config.stats;
     if (stats !== null) bump(stats.framesOut, 'close');
+    publishCloseStep(this, 'close-sent', this.#sentCode, reason, false);
     this.#end('server-close');
     this.#armCloseTimer();
   }
@@ -420,6 +433,7 @@ export class WsConnection extends WsSendPath {
       stats.payloadBytesIn += data.length;
       bump(stats.framesIn, binary ? 'binary' : 'text');
     }
+    if (chFrameIn.hasSubscribers) this.#diagIn(binary, data);
     this.handler.onWsMessage(binary, data);
   }
 
@@ -534,6 +548,8 @@ export class WsConnection extends WsSendPath {
       stats.payloadBytesIn += data.length;
       if (last) stats.messagesIn++;
     }
+    if (chFrameIn.hasSubscribers)
+      publishFrame(this, 'received', first ? (binary ? 'binary' : 'text') : 'continuation', last, false, data.length);
     this.handler.onWsMessageChunk(binary, data, first, last);
   }
 
@@ -552,6 +568,7 @@ export class WsConnection extends WsSendPath {
       bump(stats.framesIn, 'ping');
       if (this.core.state === WS_OPEN) bump(stats.framesOut, 'pong');
     }
+    if (chFrameIn.hasSubscribers) this.#diagControl('ping', data.length);
     this.handler.onWsPing(data);
   }
 
@@ -565,6 +582,7 @@ export class WsConnection extends WsSendPath {
     }
     const stats = this.config.stats;
     if (stats !== null) bump(stats.framesIn, 'pong');
+    if (chFrameIn.hasSubscribers) publishFrame(this, 'received', 'pong', true, false, data.length);
     this.handler.onWsPong(data);
   }
 
@@ -577,11 +595,13 @@ export class WsConnection extends WsSendPath {
     }
     const stats = this.config.stats;
     if (stats !== null) bump(stats.framesIn, 'close');
-    if (this.#sentCode === 0) {
+    const echoed = this.#sentCode === 0;
+    if (echoed) {
       this.#sentCode = this.core.closeCode;
       if (stats !== null) bump(stats.framesOut, 'close');
     }
     this.#end('peer-close');
+    publishCloseStep(this, 'close-received', code, reason, echoed);
     // RFC 6455 §7.1.1: a client waits for the server to close TCP (bounded by closeTimeout, from the tick).
     if (this.config.side === SIDE_CLIENT) this.#startFinWait();
     this.handler.onWsClosing();
@@ -603,9 +623,22 @@ export class WsConnection extends WsSendPath {
     this.flags |= F_FAILED;
     if (this.#error === undefined) this.#error = err;
     this.#end('protocol-error');
+    publishCloseStep(this, 'fail', err.closeCode as number, err.message, false);
     // The server's core ends TCP itself; a client waits for the server's close, at most closeTimeout.
     if (this.config.side === SIDE_CLIENT) this.#armCloseTimer();
     this.handler.onWsClosing();
+  }
+
+  /** A whole message received: its event, and its payload when someone asked for payloads (diagnostics.ts). */
+  #diagIn(binary: boolean, data: Buffer): void {
+    publishFrame(this, 'received', binary ? 'binary' : 'text', true, false, data.length);
+    if (chPayload.hasSubscribers) publishPayload(this, 'received', !binary, data);
+  }
+
+  /** A ping received and the pong the core answered it with (RFC 6455 §5.5.3). */
+  #diagControl(kind: 'ping', length: number): void {
+    publishFrame(this, 'received', kind, true, false, length);
+    if (this.core.state === WS_OPEN && !this.core.closeSent) publishFrame(this, 'sent', 'pong', true, false, length);
   }
 
   // ── reading flow control ────────────────────────────────────────────────────────────────────────────
