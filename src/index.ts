@@ -41,6 +41,7 @@ export {
   type ConnectionEndInfo,
   type HttpLimits,
   type HttpTimeouts,
+  type InspectorOptions,
   type RequestHandler,
   type ServeOptions,
   Server,

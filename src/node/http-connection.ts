@@ -19,7 +19,7 @@ import {
 import { errorResponse } from '../http1/serializer.js';
 import { copyOf } from '../util/bytes.js';
 import { coarseNow, httpDateNow } from './clock.js';
-import { chResponseFinish, publishResponseFinish } from './diagnostics.js';
+import { chRequestStart, chResponseFinish, publishRequestStart, publishResponseFinish } from './diagnostics.js';
 import { type BodySource, SockeyeRequest } from './request.js';
 import { type ResponseTarget, SockeyeResponse } from './response.js';
 import { type ReadTarget, setReadTarget, useSharedReads } from './socket-reads.js';
@@ -299,6 +299,7 @@ export class HttpConnection implements ResponseTarget, BodySource, ReadTarget {
       // No response object: the upgrade hook answers on the socket itself.
       this.response = null;
       this.ctx.httpStats.requests++;
+      if (chRequestStart.hasSubscribers) publishRequestStart(this.ctx, this.socket, req);
       this.protocol.detach();
       return;
     }

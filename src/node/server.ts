@@ -15,6 +15,13 @@ import {
   CLOSE_DEADLINE_MS,
   HEADERS_TIMEOUT_MS,
   HTTP_MAX_PIPELINE_BYTES,
+  INSPECTOR_ENDS_KEPT,
+  INSPECTOR_FEED_STALL_MS,
+  INSPECTOR_FRAMES_KEPT,
+  INSPECTOR_HISTORY_SAMPLES,
+  INSPECTOR_INTERVAL_MS,
+  INSPECTOR_MAX_LISTED,
+  INSPECTOR_PREVIEW_CHARS,
   KEEP_ALIVE_TIMEOUT_MS,
   LINGER_MS,
   LISTEN_BACKLOG,
@@ -123,6 +130,46 @@ export interface ServeOptions<T = unknown> {
   pubsub?: PubSubAdapter;
   /** Called when any connection ends (HTTP or WebSocket), with why, for logging. */
   onConnectionEnd?: (info: ConnectionEndInfo) => void;
+  /**
+   * The inspector: a live page of this server's listener, connections, frames and ends at `path`, with a token.
+   * Off by default. See docs/api.md, "Inspector".
+   *
+   * @example
+   * serve({ inspector: { token: process.env.INSPECTOR_TOKEN } }); // http://host:port/_sockeye?token=…
+   */
+  inspector?: InspectorOptions;
+}
+
+/** `serve({ inspector })`. */
+export interface InspectorOptions {
+  /** Where the page is served; its feed is `<path>/feed`. Default `'/_sockeye'`. */
+  path?: string;
+  /** Required: the secret the page asks for (`?token=` or `Authorization: Bearer`). At least 16 characters. */
+  token: string;
+  /** Show payloads (a text preview of text frames). Default `false`: frames are shown by opcode and length only. */
+  payloads?: boolean;
+}
+
+/** @internal What the inspector module gives the server (src/inspector/index.ts), and what the server gives it. */
+export interface InspectorHandle {
+  /** Answers the request if it is the inspector's (true), else leaves it (false). */
+  handle(req: SockeyeRequest, res: SockeyeResponse): boolean;
+  /** Ends the feeds and unsubscribes. */
+  close(): void;
+}
+
+/** @internal The inspector's settings, resolved by the server (the numbers from limits.ts). */
+export interface InspectorSettings {
+  path: string;
+  token: string;
+  payloads: boolean;
+  intervalMs: number;
+  historySamples: number;
+  framesKept: number;
+  previewChars: number;
+  endsKept: number;
+  maxListed: number;
+  feedStallMs: number;
 }
 
 /** The end of a connection, as told to `onConnectionEnd`. */
@@ -201,6 +248,7 @@ export class Server {
   #onEmpty: (() => void) | null;
   #port: number;
   #host: string;
+  #inspector: InspectorHandle | null;
 
   /** @internal use `serve()` */
   // biome-ignore lint/suspicious/noExplicitAny: the per-connection data type is the caller's
@@ -263,6 +311,12 @@ export class Server {
     this.#onEmpty = null;
     this.#port = 0;
     this.#host = '';
+    this.#inspector = null;
+  }
+
+  /** @internal Plugs the inspector in (serve() does, before listening). */
+  useInspector(inspector: InspectorHandle): void {
+    this.#inspector = inspector;
   }
 
   /** @internal */
@@ -414,6 +468,7 @@ export class Server {
   /** @internal */
   runHandler(req: SockeyeRequest, res: SockeyeResponse, conn: HttpConnection): void {
     if (chRequestStart.hasSubscribers) publishRequestStart(this, conn.socket, req);
+    if (this.#inspector !== null && this.#inspector.handle(req, res)) return;
     if (this.#metricsPath !== null && req.path === this.#metricsPath && req.method === 'GET') {
       res.send(formatMetrics(this.stats()), 200, [['Content-Type', 'text/plain; version=0.0.4; charset=utf-8']]);
       return;
@@ -537,6 +592,7 @@ export class Server {
   close(options: { deadline?: number } = {}): Promise<CloseResult> {
     if (this.#closing !== null) return this.#closing;
     const deadline = options.deadline ?? CLOSE_DEADLINE_MS;
+    this.#inspector?.close();
     this.#closing = new Promise<CloseResult>((resolve) => {
       const result: CloseResult = { closed: 0, terminated: 0 };
       const total = this.#openCount();
@@ -689,5 +745,33 @@ function defaultHandler(_req: SockeyeRequest, res: SockeyeResponse): void {
  */
 export async function serve<T = unknown>(options: ServeOptions<T> = {}): Promise<Server> {
   const server = new Server(options);
+  if (options.inspector !== undefined) {
+    // Loaded only when asked for: `import { serve } from 'sockeye'` never loads the inspector. It uses the public
+    // API only (its imports from index.ts are types), so this is the one edge from node/ to inspector/.
+    const { createInspector } = await import('../inspector/index.js');
+    server.useInspector(createInspector(server, inspectorSettings(options.inspector)));
+  }
   return server.listen(options.port ?? 3000, options.host, options.backlog ?? LISTEN_BACKLOG);
+}
+
+function inspectorSettings(o: InspectorOptions): InspectorSettings {
+  if (typeof o.token !== 'string' || o.token.length < 16) {
+    throw new TypeError('serve({ inspector }) needs a token of at least 16 characters');
+  }
+  const path = o.path ?? '/_sockeye';
+  if (!path.startsWith('/') || path.endsWith('/')) {
+    throw new TypeError(`inspector.path must start with "/" and not end with one, got ${JSON.stringify(path)}`);
+  }
+  return {
+    path,
+    token: o.token,
+    payloads: o.payloads === true,
+    intervalMs: INSPECTOR_INTERVAL_MS,
+    historySamples: INSPECTOR_HISTORY_SAMPLES,
+    framesKept: INSPECTOR_FRAMES_KEPT,
+    previewChars: INSPECTOR_PREVIEW_CHARS,
+    endsKept: INSPECTOR_ENDS_KEPT,
+    maxListed: INSPECTOR_MAX_LISTED,
+    feedStallMs: INSPECTOR_FEED_STALL_MS,
+  };
 }
