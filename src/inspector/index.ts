@@ -124,6 +124,8 @@ interface Feed {
   entry: Entry | null;
   /** When the socket went over its high-water mark and is waiting for the tab to read (0: keeping up). */
   behindSince: number;
+  /** Snapshots not sent to it because it was behind. */
+  skipped: number;
 }
 
 /** Makes the inspector of `server` (called by `serve()`). */
@@ -365,7 +367,7 @@ class Inspector implements InspectorHandle {
       'Cache-Control': 'no-store',
       'X-Content-Type-Options': 'nosniff',
     });
-    const feed: Feed = { res, entry, behindSince: 0 };
+    const feed: Feed = { res, entry, behindSince: 0, skipped: 0 };
     this.#feeds.add(feed);
     this.#send(feed, this.#snapshotText());
     if (this.#timer === null) {
@@ -392,6 +394,7 @@ class Inspector implements InspectorHandle {
           this.#feeds.delete(f);
           f.res.end();
         }
+        f.skipped++;
         continue;
       }
       text ??= this.#snapshotText();
@@ -457,6 +460,12 @@ class Inspector implements InspectorHandle {
       ends: this.#ends.slice(-30).reverse(),
       endCounts: [...this.#endCounts].sort((a, b) => b[1] - a[1]),
       codeCounts: [...this.#codeCounts].sort((a, b) => b[1] - a[1]),
+      feeds: [...this.#feeds].map((f) => ({
+        peer: f.entry === null ? '' : peerOf(f.entry),
+        buffered: f.entry === null ? 0 : f.entry.socket.writableLength,
+        behindMs: f.behindSince === 0 ? 0 : now - f.behindSince,
+        skipped: f.skipped,
+      })),
     });
   }
 

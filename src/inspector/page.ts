@@ -145,12 +145,14 @@ td { padding:6px 8px; border-bottom:1px solid #1e262f; white-space:nowrap; max-w
 .mini { display:inline-block; width:90px; height:8px; background:#0c1116; border-radius:4px; overflow:hidden; vertical-align:middle; margin-right:6px; }
 .mini > div { height:100%; background:var(--ok); } .mini.warn > div { background:var(--warn); } .mini.bad > div { background:var(--bad); }
 .empty { color:var(--dim); font-size:13px; margin:10px 4px; }
-.machine { list-style:none; display:flex; flex-wrap:wrap; gap:6px; padding:0; margin:6px 0 10px; }
+.machine { list-style:none; display:flex; flex-wrap:wrap; gap:8px 22px; padding:0; margin:6px 0 10px; }
 .machine li { padding:6px 12px; border-radius:16px; border:1px solid var(--line); color:var(--dim); font-size:12px; position:relative; }
 .machine li.done { color:var(--text); border-color:#34506a; }
 .machine li.current { background:var(--accent); color:#06121d; border-color:var(--accent); font-weight:600; box-shadow:0 0 12px #4fb3ff66; }
-.machine li + li::before { content:"→"; position:absolute; left:-12px; color:var(--dim); }
+.machine li + li::before { content:"→"; position:absolute; left:-17px; color:var(--dim); font-weight:400; }
 .detail-grid { display:grid; gap:16px; grid-template-columns:minmax(200px, 1fr) 3fr; }
+.detail-grid > div { min-width:0; }
+#d-title { text-transform:none; letter-spacing:0; color:var(--text); }
 .frames-scroll { max-height:360px; overflow:auto; }
 .dir-in { color:var(--accent); } .dir-out { color:var(--violet); }
 .mono, .f-text { font-family:ui-monospace, "SF Mono", Menlo, Consolas, monospace; font-size:12px; }
@@ -248,6 +250,7 @@ function renderStates(s) {
   const t = q('totals'); t.replaceChildren();
   kv(t, 'accepted', s.accepted); kv(t, 'requests', s.http.requests);
   kv(t, 'WS in', bytes(s.websocket.bytesIn)); kv(t, 'WS out', bytes(s.websocket.bytesOut));
+  kv(t, 'inspector feeds', s.feeds.length + (s.feeds.some((f) => f.behindMs > 0) ? ' (one behind)' : ''));
 }
 function renderEnds(s) {
   const chart = q('end-chart'); chart.replaceChildren();
