@@ -4,6 +4,7 @@
  */
 
 import { type Server, type ServerWebSocket, serve } from '../index.js';
+import { newInspectorToken } from './inspector.js';
 
 const PAGE = `<!doctype html>
 <html lang="en"><head><meta charset="utf-8"><title>sockeye chat</title>
@@ -52,6 +53,9 @@ interface Member {
   name: string;
 }
 
+/** The demo's inspector: on, with payloads (a newcomer watches their own chat's frames), a token per run. */
+export const DEMO_INSPECTOR = { token: newInspectorToken(), payloads: true };
+
 /** Starts the demo on `port`. */
 export async function startDemo(port: number, host: string | undefined): Promise<Server> {
   const room = new Set<ServerWebSocket<Member>>();
@@ -63,6 +67,7 @@ export async function startDemo(port: number, host: string | undefined): Promise
   return serve<Member>({
     port,
     host,
+    inspector: DEMO_INSPECTOR,
     async request(req, res) {
       switch (req.path) {
         case '/':

@@ -1,8 +1,8 @@
 /**
  * The `sockeye` command, built on the public API only.
  *
- *   sockeye echo [--port 9001] [--host 127.0.0.1] [--deflate] [--max-backpressure BYTES]   echo server
- *   sockeye pubsub [--port 9002] [--host 127.0.0.1] [--redis URL] [--deflate]   broadcast: /NAME is topic NAME
+ *   sockeye echo [--port 9001] [--host 127.0.0.1] [--deflate] [--max-backpressure BYTES] [--inspector [--inspector-payloads]]   echo server
+ *   sockeye pubsub [--port 9002] [--host 127.0.0.1] [--redis URL] [--deflate] [--inspector [--inspector-payloads]]   broadcast: /NAME is topic NAME
  *   sockeye demo [--port 3000] [--host 127.0.0.1]   the demo server
  *   sockeye connect URL [-p protocol] [-H header]    interactive WebSocket client
  */
@@ -10,6 +10,7 @@
 import { parseArgs } from 'node:util';
 import { serve } from '../index.js';
 import { echoHandler, wsEchoOptions } from './echo.js';
+import { inspectorLine, inspectorOption } from './inspector.js';
 
 const USAGE = `Usage: sockeye <command> [options]
 
@@ -34,6 +35,10 @@ Options:
   --max-backpressure <bytes>
                      Most bytes a WebSocket peer may leave unread (echo); past it: 1008 and it is read
                      no more. Default: twice the peer's largest message so far plus 1 MiB
+  --inspector        Serve the live inspector page at /_sockeye (echo, pubsub) and print its URL,
+                     token included, on stdout as "inspector: URL" (the demo always has it)
+  --inspector-payloads
+                     With --inspector: show text frames as text (payload capture)
   --help, -h         Show this help
 `;
 
@@ -49,6 +54,8 @@ export async function main(argv: string[]): Promise<number> {
       deflate: { type: 'boolean' },
       'max-backpressure': { type: 'string' },
       redis: { type: 'string' },
+      inspector: { type: 'boolean' },
+      'inspector-payloads': { type: 'boolean' },
       help: { type: 'boolean', short: 'h' },
     },
   });
@@ -57,6 +64,7 @@ export async function main(argv: string[]): Promise<number> {
     process.stdout.write(USAGE);
     return command === undefined && !values.help ? 2 : 0;
   }
+  const inspector = inspectorOption(values.inspector, values['inspector-payloads']);
   switch (command) {
     case 'echo': {
       const mb = values['max-backpressure'];
@@ -78,8 +86,10 @@ export async function main(argv: string[]): Promise<number> {
         // WebSocket upgrades on any path; messages echoed as received. No limit stricter than the RFC's
         // beyond a 64 MiB message (Autobahn's largest is 16 MiB).
         websocket: values.deflate ? { ...ws, perMessageDeflate: true } : ws,
+        ...(inspector === undefined ? {} : { inspector }),
       });
       process.stdout.write(`sockeye echo listening on ${server.url}\n`);
+      if (inspector !== undefined) process.stdout.write(inspectorLine(server, inspector));
       shutdownOnSignal(server);
       return -1;
     }
@@ -107,16 +117,19 @@ export async function main(argv: string[]): Promise<number> {
         },
         websocket: pubsubOptions(values.deflate === true),
         ...(pubsub === undefined ? {} : { pubsub }),
+        ...(inspector === undefined ? {} : { inspector }),
       });
       stats = () => server.stats();
       process.stdout.write(`sockeye pubsub listening on ${server.url}\n`);
+      if (inspector !== undefined) process.stdout.write(inspectorLine(server, inspector));
       shutdownOnSignal(server);
       return -1;
     }
     case 'demo': {
-      const { startDemo } = await import('./demo.js');
+      const { startDemo, DEMO_INSPECTOR } = await import('./demo.js');
       const server = await startDemo(Number(values.port ?? 3000), values.host);
       process.stdout.write(`sockeye demo on ${server.url}\n`);
+      process.stdout.write(inspectorLine(server, DEMO_INSPECTOR));
       shutdownOnSignal(server);
       return -1;
     }
