@@ -26,6 +26,7 @@ import type {
   SockeyeRequest,
   SockeyeResponse,
 } from '../index.js';
+import { FrameRing } from './frames.js';
 import { readKernelSocket } from './kernel.js';
 import { renderPage } from './page.js';
 
@@ -52,19 +53,6 @@ export interface InspectorHandle {
 /** Connection states the page draws (the state machine of docs/architecture.md). */
 type State = 'http-idle' | 'http-active' | 'ws-handshaking' | 'ws-open' | 'ws-closing';
 
-interface FrameRecord {
-  /** 'in' (received) or 'out' (sent). */
-  dir: 'in' | 'out';
-  opcode: number;
-  fin: boolean;
-  rsv1: boolean;
-  length: number;
-  /** ms since the epoch. */
-  t: number;
-  /** A text preview (payloads: true, text frames only), else null. */
-  text: string | null;
-}
-
 interface Entry {
   id: number;
   socket: Socket;
@@ -80,7 +68,8 @@ interface Entry {
   startedAt: number;
   /** Milestones reached, for the state machine: accepted, request, 101, open, closing. */
   reached: number;
-  frames: FrameRecord[];
+  /** Made on the first frame (HTTP connections have none). */
+  frames: FrameRing | null;
   /** A sent payload waiting for its frame event (payload events come first for sent messages). */
   pendingOut: string | null;
   lastClose: string;
@@ -147,6 +136,7 @@ class Inspector implements InspectorHandle {
   readonly #byRequest = new WeakMap<SockeyeRequest, Entry>();
   readonly #subs: [string, (m: unknown) => void][] = [];
   #nextId = 1;
+  #frameSubs: [string, (m: unknown) => void][] | null = null;
   #timer: NodeJS.Timeout | null = null;
   #closed = false;
 
@@ -162,9 +152,6 @@ class Inspector implements InspectorHandle {
     });
     this.#on('sockeye:ws:upgrade', (m) => this.#upgrade(m as { socket: Socket; accepted: boolean; status: number }));
     this.#on('sockeye:ws:open', (m) => this.#open(m as { socket: Socket; websocket: ServerWebSocket }));
-    this.#on('sockeye:ws:frame:received', (m) => this.#frame(m as FrameMessage, 'in'));
-    this.#on('sockeye:ws:frame:sent', (m) => this.#frame(m as FrameMessage, 'out'));
-    if (settings.payloads) this.#on('sockeye:ws:frame:payload', (m) => this.#payload(m as PayloadMessage));
     this.#on('sockeye:ws:close', (m) => this.#closeStep(m as CloseStepMessage));
     this.#on('sockeye:ws:backpressure', (m) => {
       const b = m as BackpressureMessage;
@@ -179,6 +166,26 @@ class Inspector implements InspectorHandle {
   #on(name: string, fn: (m: unknown) => void): void {
     dc.subscribe(name, fn);
     this.#subs.push([name, fn]);
+  }
+
+  /**
+   * Frames are recorded while a tab is open (a feed is being read): with none, the inspector costs nothing per
+   * frame. PERF: bench/ab.sh, 32 B echo: see docs/api.md#inspector for the figures.
+   */
+  #recordFrames(on: boolean): void {
+    if (on === (this.#frameSubs !== null)) return;
+    if (on) {
+      const subs: [string, (m: unknown) => void][] = [
+        ['sockeye:ws:frame:received', (m) => this.#frame(m as FrameMessage, 'in')],
+        ['sockeye:ws:frame:sent', (m) => this.#frame(m as FrameMessage, 'out')],
+      ];
+      if (this.#s.payloads) subs.push(['sockeye:ws:frame:payload', (m) => this.#payload(m as PayloadMessage)]);
+      for (const [name, fn] of subs) dc.subscribe(name, fn);
+      this.#frameSubs = subs;
+    } else {
+      for (const [name, fn] of this.#frameSubs ?? []) dc.unsubscribe(name, fn);
+      this.#frameSubs = null;
+    }
   }
 
   // ── the registry, from the diagnostics events ──────────────────────────────────────────────────────
@@ -201,7 +208,7 @@ class Inspector implements InspectorHandle {
       requests: 0,
       startedAt: Date.now(),
       reached: M_ACCEPTED,
-      frames: [],
+      frames: null,
       pendingOut: null,
       lastClose: '',
       own: false,
@@ -247,9 +254,8 @@ class Inspector implements InspectorHandle {
       text = e.pendingOut;
       e.pendingOut = null;
     }
-    const f = e.frames;
-    if (f.length >= this.#s.framesKept) f.shift();
-    f.push({ dir, opcode: m.opcode, fin: m.fin, rsv1: m.rsv1, length: m.length, t: Date.now(), text });
+    e.frames ??= new FrameRing(this.#s.framesKept, this.#s.payloads);
+    e.frames.push(dir === 'out', m.opcode, m.fin, m.rsv1, m.length, Date.now(), text);
   }
 
   #payload(m: PayloadMessage): void {
@@ -263,8 +269,7 @@ class Inspector implements InspectorHandle {
       return;
     }
     // A received message's payload follows its frame event.
-    const last = e.frames[e.frames.length - 1];
-    if (last !== undefined && last.dir === 'in' && last.text === null) last.text = text;
+    e.frames?.setLastInText(text);
   }
 
   #closeStep(m: CloseStepMessage): void {
@@ -370,6 +375,7 @@ class Inspector implements InspectorHandle {
     const feed: Feed = { res, entry, behindSince: 0, skipped: 0 };
     this.#feeds.add(feed);
     this.#send(feed, this.#snapshotText());
+    this.#recordFrames(true);
     if (this.#timer === null) {
       this.#sample();
       this.#timer = setInterval(() => this.#tick(), this.#s.intervalMs);
@@ -382,6 +388,7 @@ class Inspector implements InspectorHandle {
     if (this.#feeds.size === 0) {
       if (this.#timer !== null) clearInterval(this.#timer);
       this.#timer = null;
+      this.#recordFrames(false);
       return;
     }
     this.#sample();
@@ -508,7 +515,7 @@ class Inspector implements InspectorHandle {
         ...this.#row(e, Date.now()),
         reached: e.reached,
         lastClose: e.lastClose,
-        frames: e.frames,
+        frames: e.frames === null ? [] : e.frames.toArray(),
         kernel: readKernelSocket(e.localAddress, e.localPort, e.remoteAddress, e.remotePort),
       }),
       200,
@@ -520,6 +527,7 @@ class Inspector implements InspectorHandle {
     if (this.#closed) return;
     this.#closed = true;
     for (const [name, fn] of this.#subs) dc.unsubscribe(name, fn);
+    this.#recordFrames(false);
     if (this.#timer !== null) clearInterval(this.#timer);
     this.#timer = null;
     for (const f of this.#feeds) if (!f.res.finished) f.res.end();

@@ -118,12 +118,13 @@ test('payloads stay hidden unless payloads: true', { skip: hasChromium ? false :
   const client = new WebSocket(wsUrl(server, '/secret'));
   t.after(() => client.terminate());
   await new Promise((r) => client.once('open', r));
-  client.send('my password is hunter2');
-  await new Promise((r) => client.once('message', r));
+  // Frames are recorded while a tab reads the feed.
   const feed = await fetch(`${server.url}/_sockeye/feed?token=${TOKEN}`);
   const reader = (feed.body as ReadableStream<Uint8Array>).getReader();
+  t.after(() => reader.cancel());
   const first = new TextDecoder().decode((await reader.read()).value);
-  await reader.cancel();
+  client.send('my password is hunter2');
+  await new Promise((r) => client.once('message', r));
   const snap = JSON.parse(first.slice('data: '.length)) as { list: { id: number; path: string }[] };
   const id = snap.list.find((c) => c.path === '/secret')?.id;
   assert.ok(id !== undefined);

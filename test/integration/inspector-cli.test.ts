@@ -31,10 +31,15 @@ function startWithInspector(t: import('node:test').TestContext, args: string[]):
   });
 }
 
-async function firstSnapshot(feedUrl: string): Promise<{ list: { id: number; path: string; kind: string }[] }> {
+/** Opens the feed (as a tab does; it stays open until the test ends) and reads its first snapshot. */
+async function firstSnapshot(
+  t: import('node:test').TestContext,
+  feedUrl: string,
+): Promise<{ list: { id: number; path: string; kind: string }[] }> {
   const res = await fetch(feedUrl);
   assert.equal(res.status, 200);
   const reader = (res.body as ReadableStream<Uint8Array>).getReader();
+  t.after(() => reader.cancel());
   const decoder = new TextDecoder();
   let text = '';
   for (let i = 0; i < 100 && !text.includes('\n\n'); i++) {
@@ -42,7 +47,6 @@ async function firstSnapshot(feedUrl: string): Promise<{ list: { id: number; pat
     if (done) break;
     text += decoder.decode(value, { stream: true });
   }
-  await reader.cancel();
   return JSON.parse(text.slice('data: '.length, text.indexOf('\n\n')));
 }
 
@@ -59,9 +63,9 @@ test('sockeye echo --inspector --inspector-payloads: the URL, the path, text fra
   const client = new WebSocket(`ws://${url.host}/room/7`);
   t.after(() => client.terminate());
   await new Promise((r) => client.once('open', r));
+  const snap = await firstSnapshot(t, `${url.origin}/_sockeye/feed?token=${token}`);
   client.send('hello inspector');
   await new Promise((r) => client.once('message', r));
-  const snap = await firstSnapshot(`${url.origin}/_sockeye/feed?token=${token}`);
   const row = snap.list.find((c) => c.path === '/room/7');
   assert.ok(row !== undefined);
   assert.equal(row.kind, 'websocket');
