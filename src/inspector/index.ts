@@ -22,6 +22,7 @@ import type {
   FrameMessage,
   PayloadMessage,
   Server,
+  ServerStats,
   ServerWebSocket,
   SockeyeRequest,
   SockeyeResponse,
@@ -391,7 +392,8 @@ class Inspector implements InspectorHandle {
       this.#recordFrames(false);
       return;
     }
-    this.#sample();
+    // One stats() per tick: it reads /proc/net/tcp, O(sockets in the namespace) (11 ms for 850 sockets here).
+    const st = this.#sample();
     const now = Date.now();
     let text: string | null = null;
     for (const f of this.#feeds) {
@@ -404,7 +406,7 @@ class Inspector implements InspectorHandle {
         f.skipped++;
         continue;
       }
-      text ??= this.#snapshotText();
+      text ??= this.#snapshotText(st);
       this.#send(f, text);
     }
   }
@@ -427,7 +429,7 @@ class Inspector implements InspectorHandle {
     );
   }
 
-  #sample(): void {
+  #sample(): ServerStats {
     const st = this.#server.stats();
     const h = this.#history;
     if (h.length >= this.#s.historySamples) h.shift();
@@ -440,11 +442,11 @@ class Inspector implements InspectorHandle {
       syncookiesSent: st.listen.syncookiesSent,
       connections: st.connections.total,
     });
+    return st;
   }
 
-  #snapshotText(): string {
+  #snapshotText(st: ServerStats = this.#server.stats()): string {
     const now = Date.now();
-    const st = this.#server.stats();
     const conns: unknown[] = [];
     for (const e of this.#bySocket.values()) {
       if (e.own) continue;
