@@ -214,6 +214,13 @@ class Inspector implements InspectorHandle {
       lastClose: '',
       own: false,
     });
+    // A connection handed to the raw `upgrade` hook ends without an end event (it is the hook's socket then): it
+    // leaves the table when its socket closes. HTTP ends are told before this listener runs (the server's is
+    // older) and WebSocket ends by their own event, so this removes only what nothing else would.
+    s.once('close', () => {
+      const e = this.#bySocket.get(s);
+      if (e !== undefined && e.kind === 'http') this.#bySocket.delete(s);
+    });
   }
 
   #request(m: { socket: Socket; request: SockeyeRequest }): void {

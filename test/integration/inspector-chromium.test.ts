@@ -9,6 +9,7 @@
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
 import { mkdirSync } from 'node:fs';
+import { connect, type Socket } from 'node:net';
 import path from 'node:path';
 import { test } from 'node:test';
 import { fileURLToPath } from 'node:url';
@@ -184,4 +185,45 @@ test('a feed client that stops reading is skipped (sampled) and never slows the 
   // What it holds is the one snapshot it was sent, not one per tick.
   const oneSnapshot = 200 * 7000;
   assert.ok(stuck.buffered < 2 * oneSnapshot, `buffered ${stuck.buffered}`);
+});
+
+test('a connection handed to the raw upgrade hook leaves the table when its socket closes', async (t) => {
+  let hooked: Socket | null = null;
+  const server = await startServer(t, {
+    inspector: { token: TOKEN },
+    upgrade: (_req, socket) => {
+      hooked = socket;
+    },
+  });
+  const feed = await fetch(`${server.url}/_sockeye/feed?token=${TOKEN}`);
+  const reader = (feed.body as ReadableStream<Uint8Array>).getReader();
+  t.after(() => reader.cancel());
+  const decoder = new TextDecoder();
+  let text = '';
+  /** The next snapshot's request paths (one a second). */
+  const nextPaths = async (): Promise<string[]> => {
+    for (;;) {
+      const end = text.indexOf('\n\n');
+      if (end >= 0) {
+        const snap = JSON.parse(text.slice('data: '.length, end)) as { list: { path: string }[] };
+        text = text.slice(end + 2);
+        return snap.list.map((c) => c.path);
+      }
+      const { value, done } = await reader.read();
+      if (done) throw new Error('feed ended');
+      text += decoder.decode(value, { stream: true });
+    }
+  };
+  const client = connect(server.port, '127.0.0.1');
+  t.after(() => client.destroy());
+  client.on('error', () => {});
+  client.write('GET /raw HTTP/1.1\r\nHost: x\r\nConnection: Upgrade\r\nUpgrade: x-raw\r\n\r\n');
+  let listed = false;
+  for (let i = 0; i < 8 && !listed; i++) listed = (await nextPaths()).includes('/raw');
+  assert.ok(listed, 'the raw-upgraded connection never appeared');
+  assert.ok(hooked !== null);
+  (hooked as Socket).destroy();
+  let gone = false;
+  for (let i = 0; i < 8 && !gone; i++) gone = !(await nextPaths()).includes('/raw');
+  assert.ok(gone, 'the raw-upgraded connection stayed listed');
 });
