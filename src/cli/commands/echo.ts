@@ -13,6 +13,7 @@ import {
   UsageError,
 } from '../command.js';
 import { echoHandler, wsEchoOptions } from '../echo.js';
+import { inspectorLine, inspectorOption } from '../inspector.js';
 
 const DEFAULT_PORT = 9001;
 
@@ -34,8 +35,15 @@ text as text and binary as binary. Prints "sockeye echo listening on URL"; SIGIN
       help: `Most bytes a WebSocket peer may leave unread; past it: 1008 and it is read no more.
 Default: twice the peer's largest message so far plus 1 MiB`,
     },
+    inspector: {
+      type: 'boolean',
+      help: `Serve the live inspector page at /_sockeye and print its URL, token included, on stdout
+as "inspector: URL"`,
+    },
+    'inspector-payloads': { type: 'boolean', help: 'With --inspector: show text frames as text (payload capture)' },
   },
   async run({ values }) {
+    const inspector = inspectorOption(values.inspector === true, values['inspector-payloads'] === true);
     const port = readPort(values.port, DEFAULT_PORT);
     const host = readHost(values.host);
     const mb = values['max-backpressure'];
@@ -58,11 +66,13 @@ Default: twice the peer's largest message so far plus 1 MiB`,
           // WebSocket upgrades on any path; messages echoed as received. No limit stricter than the RFC's
           // beyond a 64 MiB message (Autobahn's largest is 16 MiB).
           websocket: values.deflate ? { ...ws, perMessageDeflate: true } : ws,
+          ...(inspector === undefined ? {} : { inspector }),
         }),
       host,
       port,
     );
     process.stdout.write(`sockeye echo listening on ${server.url}\n`);
+    if (inspector !== undefined) process.stdout.write(inspectorLine(server, inspector));
     shutdownOnSignal(server);
     return KEEP_RUNNING;
   },

@@ -12,6 +12,7 @@ import {
   shutdownOnSignal,
   UsageError,
 } from '../command.js';
+import { inspectorLine, inspectorOption } from '../inspector.js';
 import { pubsubOptions } from '../pubsub.js';
 
 const DEFAULT_PORT = 9002;
@@ -54,8 +55,15 @@ server.stats() as JSON. Prints "sockeye pubsub listening on URL"; SIGINT or SIGT
 "sockeye:" + topic; needs the ioredis package. A Redis Cluster: redis+cluster://host:port,host:port
 (sharded pub/sub, Redis 7)`,
     },
+    inspector: {
+      type: 'boolean',
+      help: `Serve the live inspector page at /_sockeye and print its URL, token included, on stdout
+as "inspector: URL"`,
+    },
+    'inspector-payloads': { type: 'boolean', help: 'With --inspector: show text frames as text (payload capture)' },
   },
   async run({ values }) {
+    const inspector = inspectorOption(values.inspector === true, values['inspector-payloads'] === true);
     const port = readPort(values.port, DEFAULT_PORT);
     const host = readHost(values.host);
     let pubsub: PubSubAdapter | undefined;
@@ -85,6 +93,7 @@ server.stats() as JSON. Prints "sockeye pubsub listening on URL"; SIGINT or SIGT
             else res.send('sockeye pubsub: open a WebSocket to /NAME to join topic NAME\n');
           },
           websocket: pubsubOptions(values.deflate === true),
+          ...(inspector === undefined ? {} : { inspector }),
           ...(pubsub === undefined ? {} : { pubsub }),
         }),
       host,
@@ -92,6 +101,7 @@ server.stats() as JSON. Prints "sockeye pubsub listening on URL"; SIGINT or SIGT
     );
     stats = () => server.stats();
     process.stdout.write(`sockeye pubsub listening on ${server.url}\n`);
+    if (inspector !== undefined) process.stdout.write(inspectorLine(server, inspector));
     shutdownOnSignal(server);
     return KEEP_RUNNING;
   },
