@@ -46,7 +46,7 @@ export class TmuxSession {
   }
 
   /** Polls the screen until `pattern` shows; resolves with the screen. Fails after `timeoutMs`, showing it. */
-  async waitFor(pattern: RegExp, timeoutMs = 10_000): Promise<string> {
+  async waitFor(pattern: RegExp, timeoutMs = 30_000): Promise<string> {
     const until = Date.now() + timeoutMs;
     for (;;) {
       const screen = await this.screen();
@@ -57,7 +57,7 @@ export class TmuxSession {
   }
 
   /** The exit status once the program has ended (polled, bounded), or null if it is still running then. */
-  async exitStatus(timeoutMs = 10_000): Promise<number | null> {
+  async exitStatus(timeoutMs = 30_000): Promise<number | null> {
     const until = Date.now() + timeoutMs;
     for (;;) {
       const [dead, status] = (
