@@ -10,9 +10,11 @@
  *   GET /publish?size=B&burst=K&every=MS   starts publishing K messages of B bytes to topic `t` every MS ms
  *   GET /stop        stops publishing; answers the number of messages published
  * A sample: `rss`, `heapUsed`, `external`, `arrayBuffers` (bytes), `handles` (process.getActiveResourcesInfo()
- * length, which counts every socket, timer and server; `handleKinds` by kind), the open connections (`wsOpen`, `conns`), `eld`
- * (event-loop delay beyond the 10 ms sampling period, p50/p99/max in ms, since the last sample), `eldRun` (the same since the start), and the
- * server's counters that a run checks (`wsAccepted`, `backpressureCloses`, `closeCodesFromServer`, `ends`).
+ * length, which counts every socket, timer and server; `handleKinds` by kind), the open connections (`wsOpen`,
+ * `conns`), `cpu` (the server's CPU time as a share of wall time since the last sample), `eld` (event-loop delay
+ * beyond the 10 ms sampling period, p50/p99/max in ms, since the last sample), `eldRun` (the same since the
+ * start), and the server's counters that a run checks (`wsAccepted`, `backpressureCloses`,
+ * `closeCodesFromServer`, `ends`).
  * The sampling request itself is one HTTP connection; it counts in `conns` and `handles` in every sample alike.
  */
 
@@ -34,6 +36,8 @@ eldRun.enable();
 
 // The histogram records the whole period between its timer's runs: the delay is what exceeds the resolution.
 const ms = (ns: number) => Math.max(0, Math.round((ns - 10e6) / 1e4) / 100);
+let lastCpu = process.cpuUsage();
+let lastAt = performance.now();
 let publisher: NodeJS.Timeout | null = null;
 let published = 0;
 
@@ -102,8 +106,16 @@ function sample(): Record<string, unknown> {
   const resources = process.getActiveResourcesInfo();
   const kinds: Record<string, number> = {};
   for (const r of resources) kinds[r] = (kinds[r] ?? 0) + 1;
+  // CPU the server used since the last sample, as a share of the wall time: on a shared machine, a delay with a low
+  // share is time the process was not scheduled, not time it spent working.
+  const cpu = process.cpuUsage(lastCpu);
+  const now = performance.now();
+  const cpuShare = (cpu.user + cpu.system) / 1000 / Math.max(1, now - lastAt);
+  lastCpu = process.cpuUsage();
+  lastAt = now;
   const out = {
     t: Date.now(),
+    cpu: Math.round(cpuShare * 100) / 100,
     rss: mu.rss,
     heapUsed: mu.heapUsed,
     external: mu.external,
