@@ -197,3 +197,15 @@ export const CLUSTER_STATS_TIMEOUT_MS = 2_000;
 
 /** After a graceful close's deadline, how long a worker has to exit before it is killed (SIGKILL): 2 s. */
 export const CLUSTER_EXIT_GRACE_MS = 2_000;
+
+// Server-sent events (src/node/sse.ts, src/http1/event-stream.ts).
+
+/** A comment line is written to an SSE stream that has been silent this long: 15 s. Proxies and load balancers close
+ * idle connections (nginx's proxy_read_timeout and AWS ALB's idle timeout default to 60 s; some corporate proxies
+ * use 30 s); the HTML Standard's §9.2.7 authoring notes suggest a comment "every 15 seconds or so". The coarse
+ * clock's tick (250 ms) is the granularity. `res.sse({ heartbeat })` changes it; 0 turns it off. */
+export const SSE_HEARTBEAT_MS = 15_000;
+
+/** Longest `retry:` an SSE stream may announce: 24 hours. The field is a reconnection delay in ms for the client;
+ * a larger number is almost certainly a unit mistake (seconds for ms). RangeError above. */
+export const SSE_MAX_RETRY_MS = 24 * 60 * 60 * 1000;

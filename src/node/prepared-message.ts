@@ -5,6 +5,7 @@
  */
 
 import { Buffer } from 'node:buffer';
+import { encodePublished } from '../http1/event-stream.js';
 import { OP_BINARY, OP_TEXT } from '../ws/frame.js';
 import { encodeFrame } from '../ws/frame-writer.js';
 import type { DeflateCodec } from './deflate.js';
@@ -22,6 +23,8 @@ export class PreparedMessage {
   /** The whole server frame of the plain message, and of each shared compressed form: encoded once each. */
   #frame: Buffer | null;
   readonly #compressedFrames: Map<string, Buffer>;
+  /** The message as one server-sent event (node/sse.ts), encoded on first use. */
+  #event: Buffer | null;
 
   constructor(data: string | Uint8Array, binary = typeof data !== 'string') {
     this.data =
@@ -34,6 +37,20 @@ export class PreparedMessage {
     this.#compressed = new Map();
     this.#frame = null;
     this.#compressedFrames = new Map();
+    this.#event = null;
+  }
+
+  /**
+   * The message as one `text/event-stream` event (text as `data:` lines, binary as base64 in an event of type
+   * `binary`: http1/event-stream.ts), encoded on first use and then written as it is to every event stream. @internal
+   */
+  event(): Buffer {
+    let e = this.#event;
+    if (e === null) {
+      e = encodePublished(this.data, this.binary);
+      this.#event = e;
+    }
+    return e;
   }
 
   /**
