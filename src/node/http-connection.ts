@@ -546,13 +546,13 @@ export class HttpConnection implements ResponseTarget, BodySource, ReadTarget, S
     return stream;
   }
 
-  writeBodyHeld(chunk: Buffer): void {
+  writeBodyHeld(chunk: Buffer, framed: Buffer): void {
     // PERF: held to the end of this event-loop turn, as a WebSocket's publish (ws-send.ts #sendEncoded): the events
     // a burst of publishes brings one stream leave in one socket write.
     const w = this.writer;
     w.begin();
     try {
-      this.protocol.writeBody(chunk);
+      this.protocol.writeBodyFramed(chunk, framed);
       w.holdOpen();
     } finally {
       w.commit();

@@ -52,8 +52,9 @@ export type SseCloseCause = 'closed' | 'peer' | 'backpressure' | 'shutdown';
 export interface SseTarget {
   /** Writes part of the body now (one socket write unless inside a batch). */
   writeBody(chunk: Buffer): boolean;
-  /** Writes part of the body, held to the end of this event-loop turn with whatever else is written then. */
-  writeBodyHeld(chunk: Buffer): void;
+  /** Writes part of the body given as it is and framed as one chunk (used when the body is chunked), held to the
+   * end of this event-loop turn with whatever else is written then. */
+  writeBodyHeld(chunk: Buffer, framed: Buffer): void;
   /** Bytes not yet taken by the kernel (queued in the socket, or gathered in a batch). */
   readonly bufferedAmount: number;
   /** Of those, a batch held to the end of this turn: about to be written, bounded by the writer. */
@@ -144,12 +145,12 @@ export class SseStream {
    */
   send(event: SseEvent | string): number {
     const bytes = encodeEvent(event);
-    return this.#write(bytes, false);
+    return this.#write(bytes, null);
   }
 
   /** Writes a comment (`: text`), which the client ignores: a heartbeat of your own, or a note for a human reader. */
   comment(text = ''): number {
-    return this.#write(encodeComment(text), false);
+    return this.#write(encodeComment(text), null);
   }
 
   /** Resolves when the socket's buffer has drained (at once if it is not full, or the stream ended). */
@@ -201,7 +202,7 @@ export class SseStream {
 
   /** @internal A message published to one of this stream's topics: its event, encoded once per publish. */
   publishPrepared(message: PreparedMessage): number {
-    return this.#write(message.event(), true);
+    return this.#write(message.event(), message);
   }
 
   /** @internal From the server's tick: a heartbeat after `heartbeat` ms of silence (not while bytes are queued). */
@@ -241,7 +242,8 @@ export class SseStream {
     this.#resolve(cause);
   }
 
-  #write(bytes: Buffer, held: boolean): number {
+  /** Writes `bytes` (from `message`, framed once for every stream, when it is a publish's event). */
+  #write(bytes: Buffer, message: PreparedMessage | null): number {
     const t = this.#target;
     if (t === null) return 0;
     // A batch held to the end of this turn (a burst of publishes) is about to be written: what piles up for a
@@ -259,7 +261,7 @@ export class SseStream {
       return 0;
     }
     this.#lastWrite = coarseNow();
-    if (held) t.writeBodyHeld(bytes);
+    if (message !== null) t.writeBodyHeld(bytes, message.eventChunk());
     else t.writeBody(bytes);
     return t.bufferedAmount - t.heldBytes > this.#backpressureLimit ? -1 : bytes.length;
   }
