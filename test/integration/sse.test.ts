@@ -83,14 +83,19 @@ describe('server-sent events', () => {
     c.destroy();
   });
 
-  test('HTTP/1.0: close-delimited body; HEAD: the head and an ended stream', async (t) => {
+  test('HTTP/1.0: close-delimited body (sent and published events); HEAD: the head and an ended stream', async (t) => {
     const causes: SseCloseCause[] = [];
     const server = await startServer(t, {
       request(req, res) {
         const s = res.sse({ heartbeat: 0 });
         void s.closed.then((cause) => causes.push(cause));
+        s.subscribe('t');
         s.send(req.method);
-        if (req.method === 'GET') s.close();
+        if (req.method === 'GET') {
+          // A published event is framed once as a chunk for chunked streams; this one is not chunked.
+          server.publish('t', 'pub');
+          s.close();
+        }
       },
     });
     const c = await RawSseClient.open(server.port, sseRequest('/', [], '1.0'));
@@ -99,7 +104,7 @@ describe('server-sent events', () => {
     assert.match(head, /^HTTP\/1\.1 200 OK\r\n/);
     assert.match(head, /\r\nconnection: close\r\n/i);
     assert.doesNotMatch(head, /transfer-encoding|content-length/i);
-    assert.equal(body, 'data: GET\n\n');
+    assert.equal(body, 'data: GET\n\ndata: pub\n\n');
 
     const h = await RawSseClient.open(server.port, 'HEAD / HTTP/1.1\r\nHost: x\r\n\r\n');
     await h.waitForText('\r\n\r\n');
