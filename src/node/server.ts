@@ -153,7 +153,8 @@ export interface ConnectionEndInfo {
   remoteAddress: string;
   remotePort: number;
   /** HTTP: 'peer-close', 'keep-alive-timeout', 'headers-timeout', 'body-timeout', 'protocol-error',
-   * 'server-close' (we sent Connection: close), 'handler-error', 'shutdown', 'connection-lost', 'unused';
+   * 'server-close' (we sent Connection: close), 'handler-error', 'shutdown', 'connection-lost', 'unused',
+   * 'backpressure' (an event stream's client stopped reading: `res.sse()` policy `close`);
    * WebSocket: the CloseCause. */
   cause: string;
   /** Who ended it: the peer, the server, or nobody (dropped). */
