@@ -211,7 +211,9 @@ describe('server-sent events', () => {
 
   test('a client that stops reading is cut off (close) or skipped (drop); a reading one gets every message', async (t) => {
     const streams = new Map<string, SseStream>();
+    const ends: string[] = [];
     const server = await startServer(t, {
+      onConnectionEnd: (info) => ends.push(`${info.kind}:${info.cause}:${info.initiator}`),
       request(req, res) {
         const policy = req.path === '/drop' ? 'drop' : 'close';
         const s = res.sse({ heartbeat: 0, maxBackpressure: 256 * 1024, backpressurePolicy: policy });
@@ -252,6 +254,8 @@ describe('server-sent events', () => {
     );
     slowClose.socket.resume();
     await slowClose.waitClosed();
+    await waitFor(() => ends.length === 1, 5000, 'the cut-off connection to be reported');
+    assert.deepEqual(ends, ['http:backpressure:server']);
     slowDrop.destroy();
     fast.destroy();
   });
