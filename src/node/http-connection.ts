@@ -25,7 +25,7 @@ import { type ResponseTarget, SockeyeResponse } from './response.js';
 import { type ReadTarget, setReadTarget, useSharedReads } from './socket-reads.js';
 import { SocketWriter } from './socket-writer.js';
 import { type SseOptions, SseStream, type SseTarget } from './sse.js';
-import type { HttpStats } from './stats.js';
+import type { HttpStats, SseStats } from './stats.js';
 import type { TopicHub } from './topic-hub.js';
 
 /** What a connection needs from its server. Implemented by Server. @internal */
@@ -49,6 +49,8 @@ export interface ServerContext {
   readonly httpStats: HttpStats;
   /** The server's topics (WebSockets and event streams subscribe to them). */
   readonly topicHub: TopicHub;
+  /** Counters of the server's event streams. */
+  readonly sseStats: SseStats;
   runHandler(req: SockeyeRequest, res: SockeyeResponse, conn: HttpConnection): void;
   countError(err: ProtocolError): void;
   connectionClosed(conn: HttpConnection): void;
@@ -533,6 +535,8 @@ export class HttpConnection implements ResponseTarget, BodySource, ReadTarget, S
     if (res.getHeader('cache-control') === undefined) res.setHeader('Cache-Control', 'no-cache');
     if (res.getHeader('x-accel-buffering') === undefined) res.setHeader('X-Accel-Buffering', 'no');
     this.sse = stream;
+    this.ctx.sseStats.opened++;
+    this.ctx.sseStats.open++;
     // The head leaves at once (with the retry field, in one write): the client's `open` comes with it.
     this.writer.begin();
     try {
@@ -583,6 +587,11 @@ export class HttpConnection implements ResponseTarget, BodySource, ReadTarget, S
 
   sseEnded(stream: SseStream): void {
     if (this.sse === stream) this.sse = null;
+    this.ctx.sseStats.open--;
+  }
+
+  get sseStats(): SseStats {
+    return this.ctx.sseStats;
   }
 
   /** Deadline checks, from the server's coarse tick. */

@@ -35,7 +35,7 @@ import { formatMetrics } from './metrics.js';
 import type { PubSubAdapter } from './pubsub-adapter.js';
 import type { SockeyeRequest } from './request.js';
 import type { SockeyeResponse } from './response.js';
-import type { ServerStats } from './stats.js';
+import type { ServerStats, SseStats } from './stats.js';
 import { TopicHub } from './topic-hub.js';
 import { upgradeToWebSocket } from './upgrade.js';
 import {
@@ -205,6 +205,8 @@ export class Server {
   readonly #ws: WsServerContext<unknown> | null;
   /** @internal The topics of this server's WebSockets and event streams. */
   readonly topicHub: TopicHub;
+  /** @internal Counters of this server's event streams (`res.sse()`). */
+  readonly sseStats: SseStats;
   readonly #handler: RequestHandler;
   readonly #onError: ((err: unknown, req: SockeyeRequest) => void) | null;
   readonly #onConnectionEnd: ((info: ConnectionEndInfo) => void) | null;
@@ -261,6 +263,7 @@ export class Server {
     this.connections = new Set();
     this.#upgradeHook = options.upgrade ?? null;
     const wsOptions = options.websocket as WebSocketOptions<unknown> | undefined;
+    this.sseStats = { open: 0, opened: 0, events: 0, dropped: 0, cutOff: 0 };
     this.topicHub = new TopicHub({ maxTopicsPerSubscriber: wsOptions?.maxTopicsPerConnection });
     this.#ws = wsOptions === undefined ? null : new WsServerContext(wsOptions, this.topicHub);
     if (this.#ws !== null) this.#ws.onEnd = (ws, info) => this.#websocketEnded(ws, info);
@@ -696,6 +699,7 @@ export class Server {
         bytesIn: wsBytesIn,
         bytesOut: wsBytesOut,
       },
+      sse: { ...this.sseStats },
       deflate:
         ws === null || ws.deflateSettings === null ? null : { ...deflateStats, connectionsHoldingContexts: holding },
       listen: this.#listener?.queue == null ? NO_LISTEN_STATS : this.#listener.queue.snapshot(),

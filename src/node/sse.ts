@@ -16,6 +16,7 @@ import { SSE_HEARTBEAT_MS, WS_BACKPRESSURE_LIMIT, WS_MAX_BACKPRESSURE } from '..
 import { coarseNow } from './clock.js';
 import type { PreparedMessage } from './prepared-message.js';
 import type { PublishResult } from './pubsub-adapter.js';
+import type { SseStats } from './stats.js';
 import type { TopicHub } from './topic-hub.js';
 
 export type { SseEvent } from '../http1/event-stream.js';
@@ -67,6 +68,8 @@ export interface SseTarget {
   drained(): Promise<void>;
   /** The server's topics. */
   readonly topicHub: TopicHub;
+  /** The server's event-stream counters. */
+  readonly sseStats: SseStats;
   /** The stream ended (the connection forgets it). */
   sseEnded(stream: SseStream): void;
 }
@@ -211,6 +214,7 @@ export class SseStream {
     if (t === null || this.#heartbeatMs === 0 || now - this.#lastWrite < this.#heartbeatMs) return;
     if (t.bufferedAmount > 0) return;
     this.#lastWrite = now;
+    t.sseStats.events++;
     t.writeBody(HEARTBEAT);
   }
 
@@ -253,14 +257,17 @@ export class SseStream {
     if (buffered > 0 && buffered + bytes.length > this.#maxBackpressure) {
       if (this.#drop) {
         this.#dropped++;
+        t.sseStats.dropped++;
         return 0;
       }
+      t.sseStats.cutOff++;
       // No close frame in HTTP, and the client is not reading what we sent: cut it off.
       this.#finish('backpressure');
       t.abort('backpressure');
       return 0;
     }
     this.#lastWrite = coarseNow();
+    t.sseStats.events++;
     if (message !== null) t.writeBodyHeld(bytes, message.eventChunk());
     else t.writeBody(bytes);
     return t.bufferedAmount - t.heldBytes > this.#backpressureLimit ? -1 : bytes.length;

@@ -246,6 +246,10 @@ describe('server-sent events', () => {
     assert.equal(skipping.isClosed, false, 'drop keeps the connection');
     assert.equal(dropped, 1 + skipping.droppedCount, 'one cut off plus every skip, as publish counted them');
     assert.equal(server.subscriberCount('flood'), 2);
+    const st = server.stats().sse;
+    assert.equal(st.cutOff, 1);
+    assert.equal(st.dropped, skipping.droppedCount);
+    assert.equal(st.open, 2);
     // The reading client got all of them, in order.
     const seen = [...fast.text.matchAll(/data: (\d+) /g)].map((m) => Number(m[1]));
     assert.deepEqual(
@@ -290,13 +294,16 @@ describe('server-sent events', () => {
       assert.equal(server.subscriberCount('cycle-2'), 0);
     }
     await waitFor(() => server.stats().connections.total === 0, 5000, 'every connection to be gone');
+    const st = server.stats().sse;
+    assert.deepEqual(st, { open: 0, opened: ROUNDS * PER_ROUND, events: ROUNDS * PER_ROUND, dropped: 0, cutOff: 0 });
   });
 
-  test('server.close() ends every stream (the client sees the end of the body)', async () => {
+  test('stats and /metrics count open streams; server.close() ends every stream (the client sees the end of the body)', async () => {
     let stream: SseStream | null = null;
     const server: Server = await serve({
       host: '127.0.0.1',
       port: 0,
+      metrics: '/metrics',
       request(_req, res) {
         stream = res.sse({ heartbeat: 0 });
         stream.send('up');
@@ -304,6 +311,12 @@ describe('server-sent events', () => {
     });
     const c = await RawSseClient.open(server.port, sseRequest('/'));
     await c.waitForText('data: up');
+    assert.equal(server.stats().sse.open, 1);
+    const m = await RawSseClient.open(server.port, 'GET /metrics HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n');
+    const metrics = await m.waitClosed();
+    assert.match(metrics, /^sockeye_sse_streams 1$/m);
+    assert.match(metrics, /^sockeye_sse_events_total 1$/m);
+    await waitFor(() => server.stats().connections.total === 1, 5000, 'the metrics connection to be gone');
     const result = await server.close({ deadline: 5000 });
     assert.deepEqual(result, { closed: 1, terminated: 0 });
     assert.equal(await (stream as unknown as SseStream).closed, 'shutdown');
