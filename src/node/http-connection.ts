@@ -547,6 +547,9 @@ export class HttpConnection implements ResponseTarget, BodySource, ReadTarget, S
     }
     // HEAD: the head is the whole answer (RFC 9110 §9.3.2).
     if (req?.method === 'HEAD') stream.end('closed');
+    // Opened while the server closes (a handler that was already running): ended at once, as server.close() ends
+    // the others, so that the client reconnects to a node that stays.
+    else if (this.draining) stream.end('shutdown');
     return stream;
   }
 

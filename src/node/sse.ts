@@ -108,8 +108,8 @@ export class SseStream {
     const hb = options.heartbeat ?? SSE_HEARTBEAT_MS;
     if (typeof hb !== 'number' || !(hb >= 0)) throw new RangeError(`heartbeat must be a number of ms >= 0, got ${hb}`);
     this.#heartbeatMs = hb;
-    this.#backpressureLimit = options.backpressureLimit ?? WS_BACKPRESSURE_LIMIT;
-    this.#maxBackpressure = options.maxBackpressure ?? WS_MAX_BACKPRESSURE;
+    this.#backpressureLimit = checkBytes('backpressureLimit', options.backpressureLimit ?? WS_BACKPRESSURE_LIMIT);
+    this.#maxBackpressure = checkBytes('maxBackpressure', options.maxBackpressure ?? WS_MAX_BACKPRESSURE);
     const policy = options.backpressurePolicy ?? 'close';
     if (policy !== 'close' && policy !== 'drop') {
       throw new TypeError(`backpressurePolicy must be 'close' or 'drop', got ${String(policy)}`);
@@ -275,3 +275,9 @@ export class SseStream {
 }
 
 function noop(): void {}
+
+/** @throws RangeError unless `n` is a number >= 0 (named in the message). */
+function checkBytes(name: string, n: number): number {
+  if (typeof n !== 'number' || !(n >= 0)) throw new RangeError(`${name} must be a number of bytes >= 0, got ${n}`);
+  return n;
+}

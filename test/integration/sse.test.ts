@@ -324,6 +324,40 @@ describe('server-sent events', () => {
     assert.ok(text.endsWith(`${chunk('data: up\n\n')}0\r\n\r\n`), JSON.stringify(text));
   });
 
+  test('a stream opened while the server closes ends at once (shutdown), with the head and the last chunk', async () => {
+    let started: () => void = () => {};
+    const running = new Promise<void>((r) => {
+      started = r;
+    });
+    let release: () => void = () => {};
+    const gate = new Promise<void>((r) => {
+      release = r;
+    });
+    let stream: SseStream | null = null;
+    let lateWrite = -2;
+    const server: Server = await serve({
+      host: '127.0.0.1',
+      port: 0,
+      async request(_req, res) {
+        started();
+        await gate;
+        stream = res.sse({ heartbeat: 0 });
+        lateWrite = stream.send('late');
+      },
+    });
+    const c = await RawSseClient.open(server.port, sseRequest('/'));
+    await running;
+    const closing = server.close({ deadline: 5000 });
+    release();
+    assert.deepEqual(await closing, { closed: 1, terminated: 0 });
+    assert.equal(await (stream as unknown as SseStream).closed, 'shutdown');
+    assert.equal(lateWrite, 0, 'nothing is written to a stream that ended');
+    const { head, body } = splitHead(await c.waitClosed());
+    assert.match(head, /content-type: text\/event-stream/i);
+    assert.match(head, /connection: close/i);
+    assert.equal(body, '0\r\n\r\n');
+  });
+
   test('curl -N reads the events as they come', async (t) => {
     const server = await startServer(t, {
       request(_req, res) {
