@@ -2,7 +2,7 @@
  * The text/event-stream encoder (src/http1/event-stream.ts), sans-I/O: exact bytes for each field, the rules that
  * refuse a field which would break the stream (TypeError naming the field, RangeError for retry), and a fast-check
  * property: any event, encoded and then parsed by a reference parser written from the HTML Living Standard §9.2.5 /
- * §9.2.6 algorithm (below, independent of the encoder), gives back its data, type and id.
+ * §9.2.6 algorithm (below, independent of the encoder), gives back its data, type and id; and the core's writeBodyFramed (a published event framed once as a chunk).
  */
 
 import assert from 'node:assert/strict';
@@ -10,6 +10,7 @@ import { Buffer } from 'node:buffer';
 import { describe, test } from 'node:test';
 import fc from 'fast-check';
 import { encodeComment, encodeEvent, encodePublished } from '../../../src/http1/event-stream.js';
+import { AutoResponder, createProtocol } from '../../helpers/http1.js';
 
 interface Parsed {
   type: string;
@@ -123,5 +124,22 @@ describe('event-stream encoding', () => {
       ),
       { numRuns: 300 },
     );
+  });
+
+  test('writeBodyFramed: the framed chunk on a chunked body, the plain bytes on HTTP/1.0, nothing on HEAD', () => {
+    const event = encodePublished(Buffer.from('hi'), false);
+    const framed = Buffer.concat([Buffer.from(`${event.length.toString(16)}\r\n`), event, Buffer.from('\r\n')]);
+    const bodyOf = (request: string): string => {
+      const { protocol, sink } = createProtocol({ handler: new AutoResponder('manual') });
+      protocol.receive(Buffer.from(request, 'latin1'));
+      protocol.writeHead(200, ['Content-Type', 'text/event-stream'], -1);
+      protocol.writeBodyFramed(event, framed);
+      protocol.endResponse(null);
+      const text = sink.text;
+      return text.slice(text.indexOf('\r\n\r\n') + 4);
+    };
+    assert.equal(bodyOf('GET / HTTP/1.1\r\nHost: a\r\n\r\n'), 'a\r\ndata: hi\n\n\r\n0\r\n\r\n');
+    assert.equal(bodyOf('GET / HTTP/1.0\r\n\r\n'), 'data: hi\n\n');
+    assert.equal(bodyOf('HEAD / HTTP/1.1\r\nHost: a\r\n\r\n'), '');
   });
 });
