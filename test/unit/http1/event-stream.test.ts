@@ -2,7 +2,8 @@
  * The text/event-stream encoder (src/http1/event-stream.ts), sans-I/O: exact bytes for each field, the rules that
  * refuse a field which would break the stream (TypeError naming the field, RangeError for retry), and a fast-check
  * property: any event, encoded and then parsed by a reference parser written from the HTML Living Standard §9.2.5 /
- * §9.2.6 algorithm (below, independent of the encoder), gives back its data, type and id; and the core's writeBodyFramed (a published event framed once as a chunk).
+ * §9.2.6 algorithm (below, independent of the encoder), gives back its data, type and id; and the core's
+ * `writeBodyFramed` (a published event framed once as a chunk, written plain where the body is not chunked).
  */
 
 import assert from 'node:assert/strict';
