@@ -127,8 +127,22 @@ export function pingRoundTrip(ws: WebSocket): Promise<void> {
   );
 }
 
-/** GET a path of the cluster as JSON, on a connection of its own (closed after: no idle connection left behind). */
-export function getJson<V>(port: number, p: string): Promise<V> {
+/**
+ * GET a path of the cluster as JSON, on a connection of its own (closed after: no idle connection left behind).
+ * A 503 whose body says no worker answered in time (workers busy relaying a load on a loaded machine) is asked
+ * again, up to 5 times; any other status fails.
+ */
+export async function getJson<V>(port: number, p: string): Promise<V> {
+  for (let attempt = 1; ; attempt++) {
+    try {
+      return await getJsonOnce<V>(port, p);
+    } catch (err) {
+      if (attempt >= 5 || !/: 503 .*no worker answered/.test((err as Error).message)) throw err;
+    }
+  }
+}
+
+function getJsonOnce<V>(port: number, p: string): Promise<V> {
   return within(
     new Promise<V>((resolve, reject) => {
       const req = http.get({ host: '127.0.0.1', port, path: p, agent: false }, (res) => {
