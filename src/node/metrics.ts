@@ -124,6 +124,51 @@ export function formatMetrics(s: ServerStats): string {
   w.metric('sockeye_syncookies_sent_total', 'counter', 'TcpExt SyncookiesSent since start (system-wide).', [
     [{}, l.syncookiesSent ?? Number.NaN],
   ]);
+  const k = s.kernel.tcp;
+  const d = s.kernel.device;
+  const nan = (v: number | null) => v ?? Number.NaN;
+  w.metric('sockeye_kernel_tcp_segments_total', 'counter', 'Tcp InSegs / OutSegs since start (namespace-wide).', [
+    [{ direction: 'in' }, nan(k.inSegs)],
+    [{ direction: 'out' }, nan(k.outSegs)],
+  ]);
+  w.metric(
+    'sockeye_kernel_tcp_retransmitted_segments_total',
+    'counter',
+    'Tcp RetransSegs since start (namespace-wide).',
+    [[{}, nan(k.retransSegs)]],
+  );
+  w.metric('sockeye_kernel_tcp_timeouts_total', 'counter', 'TcpExt TCPTimeouts since start (namespace-wide).', [
+    [{}, nan(k.timeouts)],
+  ]);
+  w.metric(
+    'sockeye_kernel_tcp_receive_drops_total',
+    'counter',
+    'Segments or data TCP dropped on receive, by TcpExt counter, since start (namespace-wide).',
+    [
+      [{ reason: 'backlog' }, nan(k.backlogDrop)],
+      [{ reason: 'rcvq' }, nan(k.rcvQDrop)],
+      [{ reason: 'pruned' }, nan(k.rcvPruned)],
+      [{ reason: 'ofo' }, nan(k.ofoDrop)],
+      [{ reason: 'zero_window' }, nan(k.zeroWindowDrop)],
+    ],
+  );
+  w.metric(
+    'sockeye_kernel_tcp_zero_window_adverts_total',
+    'counter',
+    'TcpExt TCPToZeroWindowAdv since start: a receiver here fell behind (namespace-wide).',
+    [[{}, nan(k.toZeroWindowAdv)]],
+  );
+  w.metric(
+    'sockeye_kernel_device_drops_total',
+    'counter',
+    'Packets dropped below TCP since start: interfaces (namespace-wide), CPU input backlog (host-wide).',
+    [
+      [{ where: 'rx' }, nan(d.rxDropped)],
+      [{ where: 'rx_fifo' }, nan(d.rxFifo)],
+      [{ where: 'tx' }, nan(d.txDropped)],
+      [{ where: 'softnet_backlog' }, nan(d.softnetDropped)],
+    ],
+  );
   w.metric('sockeye_uptime_seconds', 'gauge', 'Seconds since the server started listening.', [[{}, s.uptimeSeconds]]);
   return w.out;
 }
