@@ -6,6 +6,7 @@
  *     (--redis redis://h:p for one Redis, redis+cluster://h:p,h:p for a Redis Cluster)
  *   sockeye demo [--port 3000] [--host 127.0.0.1] [--redis URL]   the demo chat (two nodes sharing rooms with --redis)
  *   sockeye connect URL [-p protocol] [-H header]    interactive WebSocket client
+ *   sockeye top URL [--interval S] [--count N]       live view of a server's /metrics (src/cli/top.ts)
  */
 
 import { parseArgs } from 'node:util';
@@ -24,6 +25,8 @@ Commands:
   connect <url>      Interactive WebSocket client: lines typed are sent as text;
                      /ping [data], /close [code] [reason]. Exit codes: 0 clean close
                      (1000/1001/1005), 1 other close code, 3 could not connect, 4 dropped
+  top <url>          Live view of a server's metrics endpoint (serve({ metrics })): connections
+                     by state, rates, close causes, listen queue. sockeye top --help for more
 
 Options:
   --port <n>         Port to listen on (echo: 9001, pubsub: 9002, demo: 3000)
@@ -41,6 +44,8 @@ Options:
 `;
 
 export async function main(argv: string[]): Promise<number> {
+  // `top` has options of its own: it parses its arguments itself.
+  if (argv[0] === 'top') return (await import('./top.js')).top(argv.slice(1), process);
   const { values, positionals } = parseArgs({
     args: argv,
     allowPositionals: true,
