@@ -105,16 +105,26 @@ async function listenQueueFull(): Promise<string> {
   return `${CLIENTS} clients, ${connected} saw their handshake complete`;
 }
 
-/** /proc/net/tcp tx_queue and rx_queue of the socket whose local port is `port` (ESTABLISHED, 01). */
-function queuesOf(port: number): { tx: number; rx: number } | null {
-  const hex = port.toString(16).toUpperCase().padStart(4, '0');
+type Queues = { tx: number; rx: number };
+
+/**
+ * /proc/net/tcp tx_queue and rx_queue of the ESTABLISHED (01) loopback connection between ports `a` and `b`, for
+ * each end: [the socket whose local port is a, the one whose local port is b].
+ */
+function queuesOf(a: number, b: number): [Queues | null, Queues | null] {
+  const hex = (p: number) => p.toString(16).toUpperCase().padStart(4, '0');
+  const out: [Queues | null, Queues | null] = [null, null];
   for (const line of readFileSync('/proc/net/tcp', 'latin1').split('\n')) {
     const f = line.trim().split(/\s+/);
-    if (f[3] !== '01' || !f[1]?.endsWith(`:${hex}`)) continue;
+    if (f[3] !== '01') continue;
+    const local = f[1]?.slice(-4);
+    const remote = f[2]?.slice(-4);
     const [tx, rx] = (f[4] ?? '0:0').split(':').map((x) => Number.parseInt(x, 16));
-    return { tx: tx ?? 0, rx: rx ?? 0 };
+    const q = { tx: tx ?? 0, rx: rx ?? 0 };
+    if (local === hex(a) && remote === hex(b)) out[0] = q;
+    else if (local === hex(b) && remote === hex(a)) out[1] = q;
   }
-  return null;
+  return out;
 }
 
 /** A sockeye server sends 16 MiB to a client that stops reading, then reads again. */
@@ -126,12 +136,16 @@ async function readerStops(): Promise<string> {
     await new Promise((resolve) => sock.once('connect', resolve));
     sock.pause();
     sock.write('GET / HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n');
-    // Wait for the stall: the zero-window counter moves (bounded by the load limit).
-    const base = server.stats().kernel.tcp.toZeroWindowAdv ?? 0;
-    while ((server.stats().kernel.tcp.toZeroWindowAdv ?? 0) === base) await new Promise((r) => setTimeout(r, 20));
-    await new Promise((r) => setTimeout(r, 100));
-    const client = queuesOf(sock.localPort ?? 0);
-    const serverSide = queuesOf(server.port);
+    // Wait for the stall: the client's receive queue stops growing (the zero-window counter alone is not enough:
+    // it is namespace-wide, another connection may move it first). Each read of /proc/net/tcp is O(sockets).
+    let client: Queues | null = null;
+    let serverSide: Queues | null = null;
+    for (let i = 0, last = -1; i < 20; i++) {
+      await new Promise((r) => setTimeout(r, 50));
+      [client, serverSide] = queuesOf(sock.localPort ?? 0, server.port);
+      if (client !== null && client.rx > 0 && client.rx === last) break;
+      last = client?.rx ?? -1;
+    }
     let got = 0;
     sock.on('data', (d: Buffer) => {
       got += d.length;
@@ -140,7 +154,7 @@ async function readerStops(): Promise<string> {
     await new Promise((resolve) => sock.once('close', resolve));
     return (
       `at the stall: client rx_queue ${client?.rx ?? '?'} B (unread, in its receive buffer), ` +
-      `server tx_queue ${serverSide?.tx ?? '?'} B (unacknowledged, in its send buffer); then read ${got} B`
+      `server tx_queue ${serverSide?.tx ?? '?'} B (written, not yet acknowledged: its send buffer); then read ${got} B`
     );
   } finally {
     await server.close({ deadline: 200 });
