@@ -646,11 +646,15 @@ async function runLines(
     else if (cur !== null) io.stdout.write(`${formatLine(cur, prev)}\n`);
   });
   const onSignal = () => loop.stop();
+  // The reader went away (`sockeye top URL | head -1`): that is the end, not an error.
+  const onError = () => loop.stop();
   process.once('SIGINT', onSignal);
   process.once('SIGTERM', onSignal);
+  io.stdout.on('error', onError);
   await loop.done;
   process.off('SIGINT', onSignal);
   process.off('SIGTERM', onSignal);
+  io.stdout.off('error', onError);
   return TOP_EXIT.ok;
 }
 

@@ -7,7 +7,7 @@
  */
 
 import assert from 'node:assert/strict';
-import { execFile } from 'node:child_process';
+import { execFile, spawn } from 'node:child_process';
 import net from 'node:net';
 import { describe, type TestContext, test } from 'node:test';
 import { promisify } from 'node:util';
@@ -15,7 +15,7 @@ import type WebSocket from 'ws';
 import type { Server } from '../../src/index.js';
 import { BIN } from '../helpers/echo-process.js';
 import { run, startServer } from '../helpers/net.js';
-import { closeOf, openWs } from '../helpers/slow-peers.js';
+import { closeOf, openWs, within } from '../helpers/slow-peers.js';
 
 const exec = promisify(execFile);
 const PROMPT = 'top-test$ ';
@@ -158,6 +158,23 @@ describe('sockeye top', () => {
     assert.equal(parsed[0]!.messages_in_per_s, '-', 'no rate before a second sample');
     assert.match(parsed[1]!.requests_per_s!, /^\d+(\.\d)?$/, 'the rate of the /metrics requests themselves');
     assert.ok(Number(parsed[2]!.bytes_out_per_s) > 0, 'the metrics answers are bytes out');
+  });
+
+  test('not a terminal: a reader that goes away (| head -1) ends it with 0, nothing on stderr', async (t) => {
+    const server = await metricsServer(t);
+    const child = spawn(process.execPath, [BIN, 'top', `http://127.0.0.1:${server.port}/metrics`, '-d', '0.1'], {
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    t.after(() => child.kill('SIGKILL'));
+    let stderr = '';
+    child.stderr.on('data', (d) => {
+      stderr += d;
+    });
+    const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
+    await new Promise((resolve) => child.stdout.once('data', resolve));
+    child.stdout.destroy(); // the read end closes: the next write gets EPIPE
+    assert.equal(await within(exited, 10_000, 'sockeye top to exit'), 0);
+    assert.equal(stderr, '');
   });
 
   test('exit codes: 3 unreachable, 4 not a metrics endpoint, 2 not an http URL', async (t) => {
