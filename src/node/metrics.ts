@@ -115,13 +115,13 @@ export function formatMetrics(s: ServerStats): string {
   w.metric('sockeye_listen_queue_limit', 'gauge', 'Accept queue limit: min(backlog, somaxconn) (Linux).', [
     [{}, l.queueLimit ?? Number.NaN],
   ]);
-  w.metric('sockeye_listen_overflows_total', 'counter', 'TcpExt ListenOverflows since start (system-wide).', [
+  w.metric('sockeye_listen_overflows_total', 'counter', 'TcpExt ListenOverflows since start (namespace-wide).', [
     [{}, l.listenOverflows ?? Number.NaN],
   ]);
-  w.metric('sockeye_listen_drops_total', 'counter', 'TcpExt ListenDrops since start (system-wide).', [
+  w.metric('sockeye_listen_drops_total', 'counter', 'TcpExt ListenDrops since start (namespace-wide).', [
     [{}, l.listenDrops ?? Number.NaN],
   ]);
-  w.metric('sockeye_syncookies_sent_total', 'counter', 'TcpExt SyncookiesSent since start (system-wide).', [
+  w.metric('sockeye_syncookies_sent_total', 'counter', 'TcpExt SyncookiesSent since start (namespace-wide).', [
     [{}, l.syncookiesSent ?? Number.NaN],
   ]);
   const k = s.kernel.tcp;
