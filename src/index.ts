@@ -25,6 +25,16 @@ export {
   type WebSocketHeaders,
 } from './node/client.js';
 export type { DeflateCodecOptions, DeflateStats } from './node/deflate.js';
+export {
+  type BackpressureEvent,
+  type BackpressureMessage,
+  type CloseStep,
+  type CloseStepMessage,
+  DIAGNOSTICS_CHANNELS,
+  type FrameDirection,
+  type FrameMessage,
+  type PayloadMessage,
+} from './node/diagnostics.js';
 export { CloseEvent, type CloseEventInit, ErrorEvent, type ErrorEventInit } from './node/events.js';
 export type { FetchHandler, FetchInfo } from './node/fetch.js';
 export type {
@@ -43,6 +53,7 @@ export {
   type ConnectionEndInfo,
   type HttpLimits,
   type HttpTimeouts,
+  type InspectorOptions,
   type MetricsOptions,
   type RequestHandler,
   type ServeOptions,

@@ -8,18 +8,17 @@
  * size (SIGWINCH); q or Ctrl-C quits and gives the terminal back as it was. Anywhere else (a pipe, a file, CI):
  * one plain `key=value` line per interval, for scripts.
  *
- * Exit codes: 0 quit (q, Ctrl-C, SIGTERM, or `--count` updates done); 2 usage (bad option or URL); 3 the URL
- * could not be reached (refused, unknown host, no answer in time); 4 it answered, but not as a sockeye metrics
- * endpoint (an HTTP error status, or no sockeye figures in the body). Only the first fetch decides 3 and 4: once
- * running, a failed fetch is shown (or printed as an `error=` line) and the next interval tries again.
+ * Exit codes (commands/top.ts): 0 quit (q, Ctrl-C, SIGTERM, or `--count` updates done); 2 usage (bad option or
+ * URL); 3 the URL could not be reached (refused, unknown host, no answer in time); 4 it answered, but not as a
+ * sockeye metrics endpoint (an HTTP error status, or no sockeye figures in the body). Only the first fetch decides
+ * 3 and 4: once running, a failed fetch is shown (or printed as an `error=` line) and the next interval tries again.
  *
- * Built on the public API only (it needs none of it: it reads the endpoint the way any monitoring tool does).
+ * It needs nothing of the public API: it reads the endpoint the way any monitoring tool does.
  */
 
 import { Buffer } from 'node:buffer';
 import http from 'node:http';
 import https from 'node:https';
-import { parseArgs } from 'node:util';
 
 /** Exit codes of `sockeye top` (see the module comment). */
 export const TOP_EXIT = { ok: 0, usage: 2, unreachable: 3, notMetrics: 4 } as const;
@@ -509,97 +508,28 @@ export interface TopIo {
   stderr: NodeJS.WritableStream;
 }
 
-// The tool's own numbers (cli/ sees only the public API, so they live here rather than in src/limits.ts).
-/** Seconds between updates: 1, not top(1)'s 3, so that a counter's delta reads directly as "per second". */
-const DEFAULT_INTERVAL_S = 1;
-/** Below 0.1 s the view flickers and each fetch costs the server a stats() call (tens of ms on a host with many
- * sockets: /proc/net/tcp is read whole). */
-const MIN_INTERVAL_S = 0.1;
-/** An hour: past that, a scraper is the better tool. */
-const MAX_INTERVAL_S = 3600;
-/** A fetch may take the interval, and at least 2 s: stats() on a loaded host with many sockets takes a few
- * hundred ms (0.3-0.5 s measured on the shared test machine, 62,000 rows in /proc/net/tcp). */
-const MIN_FETCH_TIMEOUT_MS = 2000;
-
-const USAGE = `Usage: sockeye top URL [--interval SECONDS] [--count N]
-
-  URL               a sockeye metrics endpoint: serve({ metrics: '/metrics' }) (Prometheus text),
-                    or a JSON server.stats() (sockeye pubsub's /stats)
-  --interval, -d    seconds between updates (default 1; at least 0.1)
-  --count, -n       stop after N updates (default: until q or Ctrl-C)
-
-On a terminal: a full-screen view, q or Ctrl-C quits. Otherwise one key=value line per update.
-Exit codes: 0 done, 2 usage, 3 URL unreachable, 4 not a sockeye metrics endpoint.
-`;
-
-/** Runs `sockeye top` with its arguments (after `top`); resolves with the exit code. */
-export async function top(argv: string[], io: TopIo): Promise<number> {
-  let values: { interval?: string; count?: string; help?: boolean };
-  let positionals: string[];
-  try {
-    ({ values, positionals } = parseArgs({
-      args: argv,
-      allowPositionals: true,
-      options: {
-        interval: { type: 'string', short: 'd' },
-        count: { type: 'string', short: 'n' },
-        help: { type: 'boolean', short: 'h' },
-      },
-    }));
-  } catch (err) {
-    io.stderr.write(`sockeye top: ${(err as Error).message}\n${USAGE}`);
-    return TOP_EXIT.usage;
-  }
-  if (values.help) {
-    io.stdout.write(USAGE);
-    return TOP_EXIT.ok;
-  }
-  const url = positionals[0];
-  if (url === undefined || positionals.length > 1) {
-    io.stderr.write(`sockeye top: ${url === undefined ? 'missing URL' : 'one URL only'}\n${USAGE}`);
-    return TOP_EXIT.usage;
-  }
-  let parsed: URL | null = null;
-  try {
-    parsed = new URL(url);
-  } catch {}
-  if (parsed === null || (parsed.protocol !== 'http:' && parsed.protocol !== 'https:')) {
-    io.stderr.write(`sockeye top: '${url}' is not an http:// or https:// URL of a metrics endpoint\n`);
-    return TOP_EXIT.usage;
-  }
-  const seconds = values.interval === undefined ? DEFAULT_INTERVAL_S : Number(values.interval);
-  if (!Number.isFinite(seconds) || seconds < MIN_INTERVAL_S || seconds > MAX_INTERVAL_S) {
-    io.stderr.write(
-      `sockeye top: --interval must be a number of seconds from ${MIN_INTERVAL_S} to ${MAX_INTERVAL_S}, got '${values.interval}'\n`,
-    );
-    return TOP_EXIT.usage;
-  }
-  const limit = values.count === undefined ? Number.POSITIVE_INFINITY : Number(values.count);
-  if (values.count !== undefined && (!Number.isSafeInteger(limit) || limit < 1)) {
-    io.stderr.write(`sockeye top: --count must be a whole number of updates from 1, got '${values.count}'\n`);
-    return TOP_EXIT.usage;
-  }
-  const intervalMs = Math.round(seconds * 1000);
+/**
+ * Runs `sockeye top` on `url` (checked by the command: http: or https:) every `intervalMs`, `count` times at most;
+ * resolves with the exit code. The first fetch's failure rejects with a {@link TopError} (exit code 3 or 4).
+ */
+export async function runTop(url: URL, intervalMs: number, count: number, io: TopIo): Promise<number> {
   const timeoutMs = Math.max(MIN_FETCH_TIMEOUT_MS, intervalMs);
-  const agent = new (parsed.protocol === 'https:' ? https.Agent : http.Agent)({ keepAlive: true, maxSockets: 1 });
+  const agent = new (url.protocol === 'https:' ? https.Agent : http.Agent)({ keepAlive: true, maxSockets: 1 });
   try {
     // The first fetch decides whether there is anything to watch.
-    let first: TopSample;
-    try {
-      first = await fetchSample(parsed, agent, timeoutMs);
-    } catch (err) {
-      const e = err instanceof TopError ? err : new TopError(TOP_EXIT.unreachable, String(err));
-      io.stderr.write(`sockeye top: ${e.message}\n`);
-      return e.exitCode;
-    }
-    const fetchNext = () => fetchSample(parsed, agent, timeoutMs);
+    const first = await fetchSample(url, agent, timeoutMs);
+    const fetchNext = () => fetchSample(url, agent, timeoutMs);
     return io.stdout.isTTY === true
-      ? await runScreen(parsed.href, first, fetchNext, intervalMs, limit, io)
-      : await runLines(first, fetchNext, intervalMs, limit, io);
+      ? await runScreen(url.href, first, fetchNext, intervalMs, count, io)
+      : await runLines(first, fetchNext, intervalMs, count, io);
   } finally {
     agent.destroy();
   }
 }
+
+/** A fetch may take the interval, and at least 2 s: stats() on a loaded host with many sockets takes a few hundred
+ * ms (0.3-0.5 s measured on the shared test machine, 62,000 rows in /proc/net/tcp, which it reads whole). */
+const MIN_FETCH_TIMEOUT_MS = 2000;
 
 /** The loop: fetch every interval (never two at once), hand each result to `show`, stop after `limit`. */
 function poll(

@@ -19,6 +19,7 @@ import {
 import { errorResponse } from '../http1/serializer.js';
 import { copyOf } from '../util/bytes.js';
 import { coarseNow, httpDateNow } from './clock.js';
+import { chRequestStart, chResponseFinish, publishRequestStart, publishResponseFinish } from './diagnostics.js';
 import { type BodySource, SockeyeRequest } from './request.js';
 import { type ResponseTarget, SockeyeResponse } from './response.js';
 import { type ReadTarget, setReadTarget, useSharedReads } from './socket-reads.js';
@@ -298,6 +299,7 @@ export class HttpConnection implements ResponseTarget, BodySource, ReadTarget {
       // No response object: the upgrade hook answers on the socket itself.
       this.response = null;
       this.ctx.httpStats.requests++;
+      if (chRequestStart.hasSubscribers) publishRequestStart(this.ctx, this.socket, req);
       this.protocol.detach();
       return;
     }
@@ -378,12 +380,14 @@ export class HttpConnection implements ResponseTarget, BodySource, ReadTarget {
   endResponse(trailers: string[] | null): void {
     // Taken before the protocol ends the response: ending it may already start the next pipelined request.
     const answered = this.request;
+    const status = this.response?.status ?? 0;
     this.writer.begin();
     try {
       this.protocol.endResponse(trailers);
     } finally {
       this.writer.commit();
     }
+    if (chResponseFinish.hasSubscribers) publishResponseFinish(this.socket, answered, status);
     this.afterResponse(answered);
   }
 
@@ -395,6 +399,7 @@ export class HttpConnection implements ResponseTarget, BodySource, ReadTarget {
     } finally {
       this.writer.commit();
     }
+    if (chResponseFinish.hasSubscribers) publishResponseFinish(this.socket, answered, status);
     this.afterResponse(answered);
   }
 

@@ -15,6 +15,13 @@ import {
   CLOSE_DEADLINE_MS,
   HEADERS_TIMEOUT_MS,
   HTTP_MAX_PIPELINE_BYTES,
+  INSPECTOR_ENDS_KEPT,
+  INSPECTOR_FEED_STALL_MS,
+  INSPECTOR_FRAMES_KEPT,
+  INSPECTOR_HISTORY_SAMPLES,
+  INSPECTOR_INTERVAL_MS,
+  INSPECTOR_MAX_LISTED,
+  INSPECTOR_PREVIEW_CHARS,
   KEEP_ALIVE_TIMEOUT_MS,
   LINGER_MS,
   LISTEN_BACKLOG,
@@ -28,6 +35,7 @@ import {
 import { checkTopicType } from '../pubsub/topics.js';
 import { httpDateNow, onTick } from './clock.js';
 import { deflateStats } from './deflate.js';
+import { chAccept, chEnd, chRequestStart, publishAccept, publishEnd, publishRequestStart } from './diagnostics.js';
 import { type FetchHandler, runFetch } from './fetch.js';
 import { HttpConnection, type HttpStats, UPGRADE_NONE, UPGRADE_RAW, UPGRADE_WEBSOCKET } from './http-connection.js';
 import { KernelCounters } from './kernel-stats.js';
@@ -137,6 +145,46 @@ export interface ServeOptions<T = unknown> {
   pubsub?: PubSubAdapter;
   /** Called when any connection ends (HTTP or WebSocket), with why, for logging. */
   onConnectionEnd?: (info: ConnectionEndInfo) => void;
+  /**
+   * The inspector: a live page of this server's listener, connections, frames and ends at `path`, with a token.
+   * Off by default. See docs/api.md, "Inspector".
+   *
+   * @example
+   * serve({ inspector: { token: process.env.INSPECTOR_TOKEN } }); // http://host:port/_sockeye?token=…
+   */
+  inspector?: InspectorOptions;
+}
+
+/** `serve({ inspector })`. */
+export interface InspectorOptions {
+  /** Where the page is served; its feed is `<path>/feed`. Default `'/_sockeye'`. */
+  path?: string;
+  /** Required: the secret the page asks for (`?token=` or `Authorization: Bearer`). At least 16 characters. */
+  token: string;
+  /** Show payloads (a text preview of text frames). Default `false`: frames are shown by opcode and length only. */
+  payloads?: boolean;
+}
+
+/** @internal What the inspector module gives the server (src/inspector/index.ts), and what the server gives it. */
+export interface InspectorHandle {
+  /** Answers the request if it is the inspector's (true), else leaves it (false). */
+  handle(req: SockeyeRequest, res: SockeyeResponse): boolean;
+  /** Ends the feeds and unsubscribes. */
+  close(): void;
+}
+
+/** @internal The inspector's settings, resolved by the server (the numbers from limits.ts). */
+export interface InspectorSettings {
+  path: string;
+  token: string;
+  payloads: boolean;
+  intervalMs: number;
+  historySamples: number;
+  framesKept: number;
+  previewChars: number;
+  endsKept: number;
+  maxListed: number;
+  feedStallMs: number;
 }
 
 /** Where `/metrics` is served and where its figures come from. */
@@ -228,6 +276,7 @@ export class Server {
   #host: string;
   /** Removes the abort listener of `serve({ signal })` (null without a signal, or once closing). */
   #unlistenSignal: (() => void) | null;
+  #inspector: InspectorHandle | null;
 
   /** @internal use `serve()` */
   // biome-ignore lint/suspicious/noExplicitAny: the per-connection data type is the caller's
@@ -294,6 +343,12 @@ export class Server {
     this.#port = 0;
     this.#host = '';
     this.#unlistenSignal = null;
+    this.#inspector = null;
+  }
+
+  /** @internal Plugs the inspector in (serve() does, before listening). */
+  useInspector(inspector: InspectorHandle): void {
+    this.#inspector = inspector;
   }
 
   /** @internal binds `where` and starts the tick; `signal` (serve's) closes the server when aborted. */
@@ -409,6 +464,7 @@ export class Server {
     if (this.#tcpKeepAlive > 0) socket.setKeepAlive(true, this.#tcpKeepAlive);
     const conn = new HttpConnection(socket, this);
     this.connections.add(conn);
+    if (chAccept.hasSubscribers) publishAccept(this, socket);
   }
 
   /** @internal WebSocket upgrades go to `websocket`, others to the raw `upgrade` hook. */
@@ -453,6 +509,8 @@ export class Server {
 
   /** @internal */
   runHandler(req: SockeyeRequest, res: SockeyeResponse, conn: HttpConnection): void {
+    if (chRequestStart.hasSubscribers) publishRequestStart(this, conn.socket, req);
+    if (this.#inspector !== null && this.#inspector.handle(req, res)) return;
     if (this.#metricsPath !== null && req.path === this.#metricsPath && req.method === 'GET') {
       this.#serveMetrics(res);
       return;
@@ -532,25 +590,27 @@ export class Server {
       st.bytesIn += socket.bytesRead;
       st.bytesOut += socket.bytesWritten;
       const onEnd = this.#onConnectionEnd;
-      if (onEnd !== null) {
+      if (onEnd !== null || chEnd.hasSubscribers) {
         const initiator =
           cause === 'peer-close' ? 'peer' : cause === 'connection-lost' || cause === 'unused' ? 'none' : 'server';
+        const info: ConnectionEndInfo = {
+          kind: 'http',
+          remoteAddress: conn.remoteAddress,
+          remotePort: conn.remotePort,
+          cause,
+          initiator,
+          code: 0,
+          reason: '',
+          // Clean: the connection ended in an orderly way, not because something broke.
+          wasClean: cause !== 'connection-lost' && cause !== 'handler-error' && cause !== 'protocol-error',
+          requests: conn.protocol.requests,
+          bytesRead: socket.bytesRead,
+          bytesWritten: socket.bytesWritten,
+          durationMs: Date.now() - conn.startedAt,
+        };
+        if (chEnd.hasSubscribers) publishEnd(this, socket, null, info);
         try {
-          onEnd({
-            kind: 'http',
-            remoteAddress: conn.remoteAddress,
-            remotePort: conn.remotePort,
-            cause,
-            initiator,
-            code: 0,
-            reason: '',
-            // Clean: the connection ended in an orderly way, not because something broke.
-            wasClean: cause !== 'connection-lost' && cause !== 'handler-error' && cause !== 'protocol-error',
-            requests: conn.protocol.requests,
-            bytesRead: socket.bytesRead,
-            bytesWritten: socket.bytesWritten,
-            durationMs: Date.now() - conn.startedAt,
-          });
+          onEnd?.(info);
         } catch {
           // a logging hook that throws must not take the server down
         }
@@ -563,8 +623,8 @@ export class Server {
     this.#wsBytesIn += info.bytesRead;
     this.#wsBytesOut += info.bytesWritten;
     const onEnd = this.#onConnectionEnd;
-    if (onEnd !== null) {
-      onEnd({
+    if (onEnd !== null || chEnd.hasSubscribers) {
+      const end: ConnectionEndInfo = {
         kind: 'websocket',
         remoteAddress: ws.remoteAddress,
         remotePort: ws.remotePort,
@@ -577,7 +637,9 @@ export class Server {
         bytesRead: info.bytesRead,
         bytesWritten: info.bytesWritten,
         durationMs: info.durationMs,
-      });
+      };
+      if (chEnd.hasSubscribers) publishEnd(this, null, ws, end);
+      onEnd?.(end);
     }
     this.#checkEmpty();
   }
@@ -596,6 +658,7 @@ export class Server {
     const deadline = options.deadline ?? CLOSE_DEADLINE_MS;
     this.#unlistenSignal?.();
     this.#unlistenSignal = null;
+    this.#inspector?.close();
     this.#closing = new Promise<CloseResult>((resolve) => {
       const result: CloseResult = { closed: 0, terminated: 0 };
       const total = this.#openCount();
@@ -763,5 +826,33 @@ export async function serve<T = unknown>(options: ServeOptions<T> = {}): Promise
     where = { kind: 'unix', path, backlog };
   } else where = { kind: 'tcp', port: options.port ?? 3000, host: options.host, backlog, monitorQueue: true };
   const server = new Server(options);
+  if (options.inspector !== undefined) {
+    // Loaded only when asked for: `import { serve } from 'sockeye'` never loads the inspector. It uses the public
+    // API only (its imports from index.ts are types), so this is the one edge from node/ to inspector/.
+    const { createInspector } = await import('../inspector/index.js');
+    server.useInspector(createInspector(server, inspectorSettings(options.inspector)));
+  }
   return server.listen(where, signal);
+}
+
+function inspectorSettings(o: InspectorOptions): InspectorSettings {
+  if (typeof o.token !== 'string' || o.token.length < 16) {
+    throw new TypeError('serve({ inspector }) needs a token of at least 16 characters');
+  }
+  const path = o.path ?? '/_sockeye';
+  if (!path.startsWith('/') || path.endsWith('/')) {
+    throw new TypeError(`inspector.path must start with "/" and not end with one, got ${JSON.stringify(path)}`);
+  }
+  return {
+    path,
+    token: o.token,
+    payloads: o.payloads === true,
+    intervalMs: INSPECTOR_INTERVAL_MS,
+    historySamples: INSPECTOR_HISTORY_SAMPLES,
+    framesKept: INSPECTOR_FRAMES_KEPT,
+    previewChars: INSPECTOR_PREVIEW_CHARS,
+    endsKept: INSPECTOR_ENDS_KEPT,
+    maxListed: INSPECTOR_MAX_LISTED,
+    feedStallMs: INSPECTOR_FEED_STALL_MS,
+  };
 }

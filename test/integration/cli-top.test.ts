@@ -1,24 +1,29 @@
 /**
- * `sockeye top` as people run it: bin/sockeye.js in a real terminal (a tmux pane of fixed size, on a tmux server
- * of this test's own), watching a real server's /metrics while the test opens, uses and closes real WebSocket
- * clients (the `ws` package): the pane shows the counts change, the close causes appear, a resized window is drawn
- * again at its new width, q quits and the shell prompt comes back with exit code 0. Without a terminal it prints
- * one key=value line per update, which parse; an unreachable URL exits 3, a non-metrics URL 4, a bad URL 2.
+ * `sockeye top` as people run it: typed into a shell in a real terminal (a tmux pane of fixed size on a private
+ * tmux server, test/helpers/tmux.ts), watching a real server's /metrics while the test opens, uses and closes real
+ * WebSocket clients (the `ws` package): the pane shows the counts change and the close causes appear, a resized
+ * window is drawn again at its new width, q quits and the shell prompt comes back with exit code 0. Without a
+ * terminal it prints one key=value line per update, which parse, and ends quietly when its reader goes away; an
+ * unreachable URL exits 3, a non-metrics URL 4, a bad URL or interval 2. Both formats (Prometheus text, JSON
+ * stats()) read the same.
  */
 
 import assert from 'node:assert/strict';
-import { execFile, spawn } from 'node:child_process';
+import { spawn } from 'node:child_process';
 import net from 'node:net';
 import { describe, type TestContext, test } from 'node:test';
-import { promisify } from 'node:util';
 import type WebSocket from 'ws';
 import type { Server } from '../../src/index.js';
 import { BIN } from '../helpers/echo-process.js';
 import { run, startServer } from '../helpers/net.js';
 import { closeOf, openWs, within } from '../helpers/slow-peers.js';
+import { hasTmux, startTmux } from '../helpers/tmux.js';
 
-const exec = promisify(execFile);
 const PROMPT = 'top-test$ ';
+const PROMPT_SHOWN = /top-test\$/;
+/** The prompt on the last line: the shell is back. */
+const PROMPT_LAST = /top-test\$\s*$/;
+const skip = hasTmux ? false : 'tmux missing (scripts/ensure-system-deps.sh installs it)';
 
 /** A server with /metrics that echoes WebSocket messages. */
 function metricsServer(t: TestContext): Promise<Server> {
@@ -33,56 +38,9 @@ function metricsServer(t: TestContext): Promise<Server> {
   });
 }
 
-/** A tmux server of this test alone (its own socket name), with one detached session of a fixed size. */
-class Pane {
-  readonly #socket = `sockeye-top-test-${process.pid}`;
-
-  static async open(t: TestContext, width: number, height: number): Promise<Pane> {
-    const pane = new Pane();
-    t.after(() => pane.tmux('kill-server').catch(() => {}));
-    // A shell without rc files: the prompt is known, nothing else runs.
-    await pane.tmux(
-      'new-session',
-      '-d',
-      '-x',
-      String(width),
-      '-y',
-      String(height),
-      `env PS1='${PROMPT}' bash --norc --noprofile`,
-    );
-    await pane.waitFor((text) => text.includes(PROMPT.trim()), 'the shell prompt');
-    return pane;
-  }
-
-  tmux(...args: string[]): Promise<{ stdout: string }> {
-    return exec('tmux', ['-L', this.#socket, ...args], { timeout: 5000 });
-  }
-
-  async type(text: string, enter = true): Promise<void> {
-    await this.tmux('send-keys', '-t', '0', '-l', text);
-    if (enter) await this.tmux('send-keys', '-t', '0', 'Enter');
-  }
-
-  async capture(): Promise<string> {
-    return (await this.tmux('capture-pane', '-p', '-t', '0')).stdout;
-  }
-
-  /** Polls the pane (every 100 ms, at most 10 s) until `ok` holds for its text; returns that text. */
-  async waitFor(ok: (text: string) => boolean, what: string): Promise<string> {
-    let text = '';
-    for (let i = 0; i < 100; i++) {
-      text = await this.capture();
-      if (ok(text)) return text;
-      await new Promise((r) => setTimeout(r, 100));
-    }
-    assert.fail(`timed out waiting for ${what}; the pane shows:\n${text}`);
-  }
-}
-
-/** The count on the pane's row for a connection state, e.g. `ws open`. */
-function row(text: string, label: string): number | null {
-  const m = new RegExp(`^  ${label}\\s+([\\d,]+)`, 'm').exec(text);
-  return m === null ? null : Number(m[1]!.replace(/,/g, ''));
+/** The pane's row for a connection state (e.g. `ws open`) showing count `n`. */
+function rowIs(label: string, n: number): RegExp {
+  return new RegExp(`^ {2}${label} +${n}\\b`, 'm');
 }
 
 async function echoOnce(ws: WebSocket, text: string): Promise<void> {
@@ -92,12 +50,19 @@ async function echoOnce(ws: WebSocket, text: string): Promise<void> {
 }
 
 describe('sockeye top', () => {
-  test('in a terminal: counts follow the clients, ends appear, resize redraws, q quits to the prompt', async (t) => {
+  test('in a terminal: counts follow the clients, ends appear, resize redraws, q quits to the prompt', {
+    skip,
+  }, async (t) => {
     const server = await metricsServer(t);
     const url = `http://127.0.0.1:${server.port}/metrics`;
-    const pane = await Pane.open(t, 100, 32);
-    await pane.type(`node ${BIN} top ${url} --interval 0.2`);
-    let text = await pane.waitFor((s) => row(s, 'ws open') === 0, 'the first screen');
+    // A shell without rc files (the prompt is known, nothing else runs), in which top is typed as a person does.
+    const term = await startTmux(t, ['env', `PS1=${PROMPT}`, 'bash', '--norc', '--noprofile'], {
+      width: 100,
+      height: 32,
+    });
+    await term.waitFor(PROMPT_SHOWN);
+    await term.line(`${process.execPath} ${BIN} top ${url} --interval 0.2`);
+    let text = await term.waitFor(rowIs('ws open', 0));
     assert.match(text, /^sockeye top {2}http:\/\/127\.0\.0\.1:\d+\/metrics/m);
     assert.match(text, /LISTEN QUEUE {2}\d+ \/ \d+/);
     assert.match(text, /q quit · every 200ms/);
@@ -105,31 +70,31 @@ describe('sockeye top', () => {
     const clients = [];
     for (let i = 0; i < 3; i++) clients.push(await openWs(t, `ws://127.0.0.1:${server.port}/c${i}`));
     for (const ws of clients) await echoOnce(ws, 'hello');
-    text = await pane.waitFor((s) => row(s, 'ws open') === 3, 'ws open 3');
+    text = await term.waitFor(rowIs('ws open', 3));
     assert.match(text, /messages\/s/);
 
     clients[0]!.close(1000, 'bye');
     clients[1]!.close(4001, 'later');
     await Promise.all([closeOf(clients[0]!), closeOf(clients[1]!)]);
     clients[2]!.terminate(); // no close frame: the server sees the connection lost
-    text = await pane.waitFor(
-      (s) => row(s, 'ws open') === 0 && /ws connection-lost\s+1\b/.test(s),
-      'the ends of the three clients',
-    );
-    assert.match(text, /ws peer-close\s+2\b/);
+    text = await term.waitFor(/^ {2}ws connection-lost +1\b/m);
+    text = await term.waitFor(rowIs('ws open', 0));
+    assert.match(text, /^ {2}ws peer-close +2\b/m);
     assert.match(text, /close codes: .*peer 1000×1/);
     assert.match(text, /peer 4001×1/);
 
-    // SIGWINCH: tmux resizes the pane; the title is cut to the new width with an ellipsis.
-    await pane.tmux('resize-window', '-t', '0', '-x', '50', '-y', '24');
-    text = await pane.waitFor((s) => /^sockeye top .*…/m.test(s), 'the screen drawn again at 50 columns');
-    for (const line of text.split('\n')) assert.ok(Array.from(line).length <= 50, `fits: ${line}`);
-    assert.match(text, /q quit/);
+    // SIGWINCH: the window shrinks; the title is cut to the new width with an ellipsis, every line fits.
+    await term.resize(50, 24);
+    text = await term.waitFor(/^sockeye top .*…/m);
+    const view = text.slice(text.lastIndexOf('sockeye top '));
+    for (const line of view.split('\n')) assert.ok(Array.from(line).length <= 50, `fits: ${line}`);
+    assert.match(view, /q quit/);
 
-    await pane.type('q', false);
-    text = await pane.waitFor((s) => !s.includes('CONNECTIONS') && s.trimEnd().endsWith(PROMPT.trim()), 'the prompt');
-    await pane.type('echo "exit=$?"');
-    await pane.waitFor((s) => /^exit=0$/m.test(s), 'exit=0');
+    await term.keys('q');
+    text = await term.waitFor(PROMPT_LAST);
+    assert.doesNotMatch(text, /CONNECTIONS/, 'the alternate screen is gone');
+    await term.line('echo "exit=$?"');
+    await term.waitFor(/^exit=0$/m);
   });
 
   test('not a terminal: one key=value line per update, which parse; --count stops it', async (t) => {
@@ -177,7 +142,7 @@ describe('sockeye top', () => {
     assert.equal(stderr, '');
   });
 
-  test('exit codes: 3 unreachable, 4 not a metrics endpoint, 2 not an http URL', async (t) => {
+  test('exit codes: 3 unreachable, 4 not a metrics endpoint, 2 not an http URL or a bad interval; one sentence each', async (t) => {
     // A port nobody listens on: bound, then closed.
     const probe = net.createServer();
     await new Promise<void>((resolve) => probe.listen(0, '127.0.0.1', resolve));
@@ -185,17 +150,23 @@ describe('sockeye top', () => {
     await new Promise((resolve) => probe.close(resolve));
     const unreachable = await run(process.execPath, [BIN, 'top', `http://127.0.0.1:${freePort}/metrics`]);
     assert.equal(unreachable.code, 3);
-    assert.equal(unreachable.stderr, `sockeye top: cannot reach http://127.0.0.1:${freePort}/metrics: ECONNREFUSED\n`);
+    assert.equal(unreachable.stderr, `cannot reach http://127.0.0.1:${freePort}/metrics: ECONNREFUSED\n`);
 
     const server = await metricsServer(t);
     const other = await run(process.execPath, [BIN, 'top', `http://127.0.0.1:${server.port}/`]);
     assert.equal(other.code, 4);
-    assert.match(other.stderr, /^sockeye top: http:\/\/127\.0\.0\.1:\d+\/ is not a sockeye metrics endpoint/);
+    assert.match(other.stderr, /^http:\/\/127\.0\.0\.1:\d+\/ is not a sockeye metrics endpoint/);
     assert.equal(other.stdout, '');
 
     const bad = await run(process.execPath, [BIN, 'top', `ws://127.0.0.1:${server.port}/`]);
     assert.equal(bad.code, 2);
-    assert.match(bad.stderr, /is not an http:\/\/ or https:\/\/ URL/);
+    assert.equal(
+      bad.stderr,
+      `the URL must start with http:// or https:// (a metrics endpoint), got 'ws://127.0.0.1:${server.port}/'\n`,
+    );
+    const interval = await run(process.execPath, [BIN, 'top', `http://127.0.0.1:${server.port}/metrics`, '-d', '0']);
+    assert.equal(interval.code, 2);
+    assert.equal(interval.stderr, "--interval must be a number of seconds from 0.1 to 3600, got '0'\n");
   });
 });
 
