@@ -1,8 +1,10 @@
 /**
  * `sockeye top URL`: like `top`, for one sockeye server. It reads the server's metrics endpoint
  * (`serve({ metrics: '/metrics' })`, Prometheus text; or a JSON `server.stats()` such as `sockeye pubsub`'s
- * `/stats`) every interval, and shows connections by state, rates in and out (computed from the counters'
- * deltas), close causes, and the listen queue against its limit.
+ * `/stats`) every interval, or follows its inspector's feed (`serve({ inspector })`: the page URL with its token,
+ * as `--inspector` prints it, leads to `path + '/feed'`; the feed sets the pace, one snapshot a second, and has no
+ * message counters). It shows connections by state, rates in and out (computed from the counters' deltas), close
+ * causes, and the listen queue against its limit.
  *
  * On a terminal: a full-screen view on the alternate screen, redrawn every interval and when the window changes
  * size (SIGWINCH); q or Ctrl-C quits and gives the terminal back as it was. Anywhere else (a pipe, a file, CI):
@@ -33,8 +35,9 @@ export interface TopSample {
   requests: number;
   bytesIn: number;
   bytesOut: number;
-  messagesIn: number;
-  messagesOut: number;
+  /** Null from the inspector's feed, which does not carry them. */
+  messagesIn: number | null;
+  messagesOut: number | null;
   /** Ended connections by cause, keyed `ws <cause>` and `http <cause>`. */
   ends: Record<string, number>;
   /** Close frames by code, keyed `peer <code>` and `server <code>`. */
@@ -209,6 +212,26 @@ export function sampleFromStats(value: unknown, at: number): TopSample | null {
   };
 }
 
+/**
+ * A {@link TopSample} from one snapshot of the inspector's feed (`serve({ inspector })`, `path + '/feed'`); null when
+ * the value is not shaped like one. The feed carries no message counters: those rates show as unknown.
+ */
+export function sampleFromFeed(value: unknown, at: number): TopSample | null {
+  const s = obj(value);
+  if (!Array.isArray(s.endCounts) || !Array.isArray(s.codeCounts)) return null;
+  const base = sampleFromStats({ ...s, http: obj(s.http), websocket: obj(s.websocket) }, at);
+  if (base === null) return null;
+  const ends: Record<string, number> = {};
+  for (const e of s.endCounts as unknown[]) {
+    if (Array.isArray(e) && typeof e[0] === 'string' && typeof e[1] === 'number') ends[e[0]] = e[1];
+  }
+  const closeCodes: Record<string, number> = {};
+  for (const e of s.codeCounts as unknown[]) {
+    if (Array.isArray(e) && typeof e[1] === 'number') closeCodes[`code ${e[0]}`] = e[1];
+  }
+  return { ...base, messagesIn: null, messagesOut: null, ends, closeCodes };
+}
+
 /** One GET over node:http(s): status, content type and body (fetch() refuses some ports, such as 6000). */
 function get(url: URL, agent: http.Agent, timeoutMs: number): Promise<{ status: number; type: string; body: string }> {
   const request = url.protocol === 'https:' ? https.request : http.request;
@@ -251,11 +274,12 @@ export async function fetchSample(url: URL, agent: http.Agent, timeoutMs: number
   try {
     res = await get(url, agent, timeoutMs);
   } catch (err) {
-    const e = err as NodeJS.ErrnoException;
-    const why = e.code === 'ETIMEDOUT' || e.code === undefined ? e.message : e.code;
-    throw new TopError(TOP_EXIT.unreachable, `cannot reach ${url.href}: ${why}`);
+    throw unreachable(url, err);
   }
   const at = performance.now();
+  if (res.status === 401) {
+    throw new TopError(TOP_EXIT.notMetrics, `${url.href} answered 401: a wrong or missing token (?token=...)`);
+  }
   if (res.status !== 200) {
     throw new TopError(TOP_EXIT.notMetrics, `${url.href} answered ${res.status}, not a sockeye metrics endpoint`);
   }
@@ -278,6 +302,136 @@ export async function fetchSample(url: URL, agent: http.Agent, timeoutMs: number
   return sample;
 }
 
+function parseJson(text: string | null): unknown {
+  if (text === null) return null;
+  try {
+    return JSON.parse(text);
+  } catch {
+    return null;
+  }
+}
+
+/** An open event stream (the inspector's feed): the data of its events, in arrival order (the SSE format). */
+class EventStream {
+  readonly #res: http.IncomingMessage;
+  #buf = '';
+  readonly #events: string[] = [];
+  #wake: (() => void) | null = null;
+  #ended = false;
+
+  constructor(res: http.IncomingMessage) {
+    this.#res = res;
+    res.setEncoding('utf8');
+    res.on('data', (d: string) => {
+      this.#buf += d;
+      for (let i = this.#buf.indexOf('\n\n'); i >= 0; i = this.#buf.indexOf('\n\n')) {
+        const data = this.#buf
+          .slice(0, i)
+          .split('\n')
+          .filter((l) => l.startsWith('data:'))
+          .map((l) => l.slice(l.startsWith('data: ') ? 6 : 5))
+          .join('\n');
+        this.#buf = this.#buf.slice(i + 2);
+        if (data !== '') this.#events.push(data);
+      }
+      // One snapshot is kilobytes; a stream that never ends an event is not a feed.
+      if (this.#buf.length > MAX_BODY_BYTES) res.destroy();
+      this.#wake?.();
+    });
+    const end = () => {
+      this.#ended = true;
+      this.#wake?.();
+    };
+    res.on('end', end);
+    res.on('close', end);
+    res.on('error', end);
+  }
+
+  /** The next event's data; null once the stream has ended, or when none came within `timeoutMs`. */
+  async next(timeoutMs: number): Promise<string | null> {
+    const until = Date.now() + timeoutMs;
+    while (this.#events.length === 0) {
+      const left = until - Date.now();
+      if (this.#ended || left <= 0) return null;
+      await new Promise<void>((resolve) => {
+        const timer = setTimeout(resolve, left);
+        this.#wake = () => {
+          clearTimeout(timer);
+          resolve();
+        };
+      });
+      this.#wake = null;
+    }
+    return this.#events.shift() as string;
+  }
+
+  close(): void {
+    this.#res.destroy();
+  }
+}
+
+/** GET `url`; resolves with the response once its head arrived (the body is the caller's to read or drop). */
+function open(url: URL, agent: http.Agent | false, timeoutMs: number): Promise<http.IncomingMessage> {
+  const request = url.protocol === 'https:' ? https.request : http.request;
+  return new Promise((resolve, reject) => {
+    const headers = { accept: 'text/plain, application/json;q=0.9, text/event-stream;q=0.8, */*;q=0.1' };
+    const req = request(url, { agent, headers }, (res) => {
+      req.setTimeout(0); // a feed is quiet between snapshots; EventStream.next() bounds the wait instead
+      resolve(res);
+    });
+    req.setTimeout(timeoutMs, () =>
+      req.destroy(Object.assign(new Error(`no answer within ${timeoutMs} ms`), { code: 'ETIMEDOUT' })),
+    );
+    req.on('error', reject);
+    req.end();
+  });
+}
+
+function unreachable(url: URL, err: unknown): TopError {
+  const e = err as NodeJS.ErrnoException;
+  const why = e.code === 'ETIMEDOUT' || e.code === undefined ? e.message : e.code;
+  return new TopError(TOP_EXIT.unreachable, `cannot reach ${url.href}: ${why}`);
+}
+
+/** The inspector's feed, once connected: its first snapshot and the stream the next ones come on. */
+interface FeedStart {
+  url: URL;
+  stream: EventStream;
+  sample: TopSample;
+}
+
+/**
+ * Connects to `url` as the inspector's feed: an event stream, or the inspector's page (HTML), whose feed is at
+ * `path + '/feed'` with the same query (the token). Resolves with null when `url` is neither, so that the caller
+ * reads it as a metrics endpoint; throws {@link TopError} when it cannot be reached or its events are not
+ * snapshots.
+ */
+async function connectFeed(url: URL, timeoutMs: number, followPage = true): Promise<FeedStart | null> {
+  let res: http.IncomingMessage;
+  try {
+    res = await open(url, false, timeoutMs);
+  } catch (err) {
+    throw unreachable(url, err);
+  }
+  const type = String(res.headers['content-type'] ?? '');
+  if (res.statusCode === 200 && type.includes('text/event-stream')) {
+    const stream = new EventStream(res);
+    const sample = sampleFromFeed(parseJson(await stream.next(timeoutMs)), performance.now());
+    if (sample === null) {
+      stream.close();
+      throw new TopError(TOP_EXIT.notMetrics, `${url.href} is an event stream, but not a sockeye inspector feed`);
+    }
+    return { url, stream, sample };
+  }
+  res.destroy();
+  if (followPage && res.statusCode === 200 && type.includes('text/html')) {
+    const feed = new URL(url);
+    feed.pathname = `${url.pathname.replace(/\/$/, '')}/feed`;
+    return connectFeed(feed, timeoutMs, false).catch(() => null);
+  }
+  return null;
+}
+
 /** Per-second rates between two samples; null fields without a previous sample (or after a counter reset). */
 export interface TopRates {
   accepted: number | null;
@@ -291,8 +445,10 @@ export interface TopRates {
 export function ratesOf(cur: TopSample, prev: TopSample | null): TopRates {
   const dt = prev === null ? 0 : (cur.at - prev.at) / 1000;
   const rate = (k: 'accepted' | 'requests' | 'bytesIn' | 'bytesOut' | 'messagesIn' | 'messagesOut') => {
-    if (prev === null || dt <= 0) return null;
-    const d = cur[k] - prev[k];
+    const a = prev?.[k] ?? null;
+    const b = cur[k];
+    if (a === null || b === null || dt <= 0) return null;
+    const d = b - a;
     return d < 0 ? null : d / dt; // a smaller total: the server restarted
   };
   return {
@@ -388,7 +544,8 @@ function bar(fraction: number, width: number): string {
 /** What the screen shows besides the figures. */
 export interface ScreenInfo {
   url: string;
-  intervalMs: number;
+  /** How often it updates, for the key line: `every 1s`, `inspector feed`. */
+  pace: string;
   width: number;
   height: number;
   /** The last fetch's failure, shown at the top while it lasts. */
@@ -470,7 +627,7 @@ export function renderScreen(cur: TopSample | null, prev: TopSample | null, info
       .map((key) => `${key}×${count(cur.closeCodes[key]!)}`);
     if (codes.length > 0) lines.push(`  close codes: ${codes.join(' · ')}`);
   }
-  const help = `q quit · every ${info.intervalMs >= 1000 ? `${info.intervalMs / 1000}s` : `${info.intervalMs}ms`}`;
+  const help = `q quit · ${info.pace}`;
   const body = lines.slice(0, height - 1).map((line) => fit(line, width));
   while (body.length < height - 1) body.push('');
   body.push(fit(help, width));
@@ -515,17 +672,63 @@ export interface TopIo {
 export async function runTop(url: URL, intervalMs: number, count: number, io: TopIo): Promise<number> {
   const timeoutMs = Math.max(MIN_FETCH_TIMEOUT_MS, intervalMs);
   const agent = new (url.protocol === 'https:' ? https.Agent : http.Agent)({ keepAlive: true, maxSockets: 1 });
+  // The feed's stream now (replaced when the feed is connected again), closed at the end.
+  let stream: EventStream | null = null;
   try {
-    // The first fetch decides whether there is anything to watch.
-    const first = await fetchSample(url, agent, timeoutMs);
-    const fetchNext = () => fetchSample(url, agent, timeoutMs);
+    // The first answer decides what there is to watch: the inspector's feed (its page or its event stream), or a
+    // metrics endpoint (fetched again every interval).
+    const feed = await connectFeed(url, timeoutMs);
+    let first: TopSample;
+    let fetchNext: () => Promise<TopSample>;
+    let every = intervalMs;
+    let pace = `every ${intervalMs >= 1000 ? `${intervalMs / 1000}s` : `${intervalMs}ms`}`;
+    if (feed === null) {
+      first = await fetchSample(url, agent, timeoutMs);
+      fetchNext = () => fetchSample(url, agent, timeoutMs);
+    } else {
+      // The feed sets the pace (one snapshot a second); each update waits for the next one.
+      const live = feed;
+      stream = live.stream;
+      first = live.sample;
+      every = 0;
+      pace = 'inspector feed';
+      fetchNext = async () => {
+        if (stream === null) {
+          let again: FeedStart | null = null;
+          let failure: unknown = null;
+          try {
+            again = await connectFeed(live.url, timeoutMs, false);
+          } catch (err) {
+            failure = err;
+          }
+          if (again === null) {
+            await new Promise((r) => setTimeout(r, timeoutMs)); // not in a tight loop while it is down
+            throw failure ?? new TopError(TOP_EXIT.notMetrics, `${live.url.href} is no longer a feed`);
+          }
+          stream = again.stream;
+          return again.sample;
+        }
+        const sample = sampleFromFeed(parseJson(await stream.next(timeoutMs + FEED_PERIOD_MS)), performance.now());
+        if (sample === null) {
+          stream.close();
+          stream = null;
+          throw new TopError(TOP_EXIT.unreachable, 'the inspector feed ended; connecting again');
+        }
+        return sample;
+      };
+    }
     return io.stdout.isTTY === true
-      ? await runScreen(url.href, first, fetchNext, intervalMs, count, io)
-      : await runLines(first, fetchNext, intervalMs, count, io);
+      ? await runScreen(url.href, pace, first, fetchNext, every, count, io)
+      : await runLines(first, fetchNext, every, count, io);
   } finally {
+    (stream as EventStream | null)?.close();
     agent.destroy();
   }
 }
+
+/** The inspector sends a snapshot a second (INSPECTOR_INTERVAL_MS): a feed quiet for longer is waited on this much
+ * more than the fetch timeout before it counts as ended. */
+const FEED_PERIOD_MS = 1000;
 
 /** A fetch may take the interval, and at least 2 s: stats() on a loaded host with many sockets takes a few hundred
  * ms (0.3-0.5 s measured on the shared test machine, 62,000 rows in /proc/net/tcp, which it reads whole). */
@@ -613,6 +816,7 @@ const CLEAR_BELOW = '\x1b[J';
 
 async function runScreen(
   url: string,
+  pace: string,
   first: TopSample,
   fetchNext: () => Promise<TopSample>,
   intervalMs: number,
@@ -625,7 +829,7 @@ async function runScreen(
     const [cur, prev, error] = last;
     const lines = renderScreen(cur, prev, {
       url,
-      intervalMs,
+      pace,
       width: stdout.columns ?? 80,
       height: stdout.rows ?? 24,
       error,

@@ -170,6 +170,40 @@ describe('sockeye top', () => {
   });
 });
 
+describe('sockeye top on the inspector', () => {
+  test("the inspector's page URL (as --inspector prints it) is followed to its feed; a wrong token exits 4", async (t) => {
+    const token = 'top-test-token-0123456789';
+    const server = await startServer(t, {
+      inspector: { token },
+      request: (_req, res) => res.send('app\n'),
+      websocket: {
+        message: (ws, data) => {
+          ws.send(data);
+        },
+      },
+    });
+    const ws = await openWs(t, `ws://127.0.0.1:${server.port}/room`);
+    await echoOnce(ws, 'x');
+    const page = `http://127.0.0.1:${server.port}/_sockeye?token=${token}`;
+    const r = await run(process.execPath, [BIN, 'top', page, '-n', '2'], { timeoutMs: 15_000 });
+    assert.equal(r.code, 0, r.stderr);
+    const lines = r.stdout.trimEnd().split('\n');
+    assert.equal(lines.length, 2);
+    for (const line of lines) {
+      const p = Object.fromEntries(line.split(' ').map((kv) => kv.split('=', 2) as [string, string]));
+      assert.equal(p.ws_open, '1');
+      assert.equal(p.messages_in_per_s, '-', 'the feed carries no message counters');
+      assert.match(p.listen_limit!, /^(\d+|-)$/);
+    }
+    const wrong = await run(process.execPath, [BIN, 'top', `http://127.0.0.1:${server.port}/_sockeye?token=nope`]);
+    assert.equal(wrong.code, 4);
+    assert.equal(
+      wrong.stderr,
+      `http://127.0.0.1:${server.port}/_sockeye?token=nope answered 401: a wrong or missing token (?token=...)\n`,
+    );
+  });
+});
+
 describe('sockeye top reads both formats alike', () => {
   test('the Prometheus text and the JSON stats() of one moment give the same figures', async (t) => {
     const { formatMetrics } = await import('../../src/node/metrics.js');

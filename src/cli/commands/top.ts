@@ -48,13 +48,14 @@ export const topCommand: Command = {
   name: 'top',
   summary: "Live view of a server's metrics: connections, rates, close causes, listen queue",
   description: `Live view of one server, like top: reads its metrics endpoint (serve({ metrics: '/metrics' }),
-Prometheus text; or a JSON server.stats(), as demo and pubsub serve at /stats) every interval
-and shows connections by state, bytes, messages and requests per second, close causes, the
-listen queue against its limit and the kernel's namespace-wide counters. On a terminal it is
-full screen (q or Ctrl-C quits); otherwise it prints one key=value line per update.
+Prometheus text; or a JSON server.stats(), as demo and pubsub serve at /stats) every interval,
+or follows its inspector's feed (the page URL with its token, as --inspector prints it), and
+shows connections by state, bytes, messages and requests per second, close causes, the listen
+queue against its limit and the kernel's namespace-wide counters. On a terminal it is full
+screen (q or Ctrl-C quits); otherwise it prints one key=value line per update.
 
 Exit codes: 0 done, 2 usage error, 3 the URL could not be reached (refused, unknown host,
-no answer in time), 4 it answered but is not a sockeye metrics endpoint`,
+no answer in time), 4 it answered but is not a sockeye metrics endpoint or inspector feed`,
   args: [{ name: 'url', required: true, help: 'a metrics URL, e.g. sockeye top http://127.0.0.1:3000/metrics' }],
   options: {
     interval: {

@@ -83,7 +83,7 @@ test('renderScreen: fits every width from 20 to 160 and a short terminal; help o
     for (const height of [8, 24]) {
       const lines = renderScreen(b, a, {
         url: 'http://127.0.0.1:9/metrics',
-        intervalMs: 1000,
+        pace: 'every 1s',
         width,
         height,
         error: null,
@@ -95,7 +95,7 @@ test('renderScreen: fits every width from 20 to 160 and a short terminal; help o
   }
   const tall = renderScreen(b, a, {
     url: 'u',
-    intervalMs: 500,
+    pace: 'every 500ms',
     width: 100,
     height: 40,
     error: 'cannot reach u: ECONNREFUSED',
