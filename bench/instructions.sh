@@ -1,10 +1,12 @@
 #!/usr/bin/env bash
 # A/B of two builds by instructions per operation (valgrind callgrind), not by seconds: the count does not depend on
 # what else the machine is doing, so it can be read on a loaded machine (2 cores shared with a test run) where
-# bench/ab.sh's CPU times are noise. Repeatable to about 0.5 % for `storm` and `32`; `get` varies by about 3 %
-# (how many pipelined requests one read brings differs between runs).
+# bench/ab.sh's CPU times are noise. Repeatable to about 1 % for `storm` and the `pp` workloads; `32`, `1k` and
+# `get` vary by about 3 % (how many messages or requests one read brings differs between runs).
 #   bash bench/instructions.sh OLD_CHECKOUT WORKLOAD [N]
-# WORKLOAD: storm (N handshake lifecycles, default 3000) | 32 | 1k (N seconds of echo, default 20) | get (N s).
+# WORKLOAD: storm (N handshake lifecycles, default 3000) | 32 | 1k (N seconds of echo, 20 connections with 16
+# messages in flight; default 20) | 32pp | 1kpp (the same, one connection, one message in flight: no batching, so
+# the steadiest per-message count) | get (N s).
 # The server runs under valgrind with `node --single-threaded` (no concurrent compiler or GC threads, so the same
 # work is counted in the same thread), is warmed up with the same load first, and is measured only between
 # `callgrind_control -i on` and `-i off`. With PROFILE=1 the per-function counts of both builds are compared
@@ -29,6 +31,9 @@ load() { # port n json -> operations done (json=1) or nothing
     32 | 1k)
       "$WSLOAD" -j -c 20 -w 16 -s "$W" -d "$n" -T 900 "ws://127.0.0.1:$port/" 2>/dev/null |
         python3 -c 'import json,sys; print(json.loads(sys.stdin.read().strip().splitlines()[-1])["msgs"])' ;;
+    32pp | 1kpp) # one connection, one message in flight: one read and one write per message, no batching
+      "$WSLOAD" -j -c 1 -w 1 -s "${W%pp}" -d "$n" -T 900 "ws://127.0.0.1:$port/" 2>/dev/null |
+        python3 -c 'import json,sys; print(json.loads(sys.stdin.read().strip().splitlines()[-1])["msgs"])' ;;
     get) wrk -t1 -c20 -d"${n}s" "http://127.0.0.1:$port/" | awk '/requests in/{print $1}' ;;
     *) echo "unknown workload $W" >&2; exit 2 ;;
   esac
@@ -40,7 +45,7 @@ one() { # label checkout port -> "label instructions/op"
     node --single-threaded --perf-basic-prof "$dir/dist/bench/server.js" >/dev/null 2>"$OUT/$label.err" &
   pid=$!
   for _ in $(seq 200); do sleep 0.5; curl -s -o /dev/null "http://127.0.0.1:$port/" && break; done
-  case $W in storm) load "$port" 3000 >/dev/null ;; *) load "$port" 15 >/dev/null ;; esac
+  case $W in storm) load "$port" 10000 >/dev/null ;; *) load "$port" 20 >/dev/null ;; esac
   callgrind_control -i on "$pid" >/dev/null
   ops=$(load "$port" "$N")
   callgrind_control -i off "$pid" >/dev/null

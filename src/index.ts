@@ -61,7 +61,8 @@ export {
   serve,
   type UpgradeHook,
 } from './node/server.js';
-export type { HttpStats, ServerStats } from './node/stats.js';
+export { type SseCloseCause, type SseEvent, type SseOptions, SseStream } from './node/sse.js';
+export type { HttpStats, ServerStats, SseStats } from './node/stats.js';
 export {
   type BackpressurePolicy,
   CLOSED,

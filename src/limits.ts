@@ -228,3 +228,15 @@ export const INSPECTOR_MAX_LISTED = 500;
  * sampled (snapshots are skipped while the socket is over its high-water mark), so a slow tab costs the server at
  * most one snapshot of memory and never slows it. */
 export const INSPECTOR_FEED_STALL_MS = 30_000;
+
+// Server-sent events (src/node/sse.ts, src/http1/event-stream.ts).
+
+/** A comment line is written to an SSE stream that has been silent this long: 15 s. Proxies and load balancers close
+ * idle connections (nginx's proxy_read_timeout and AWS ALB's idle timeout default to 60 s; some corporate proxies
+ * use 30 s); the HTML Standard's §9.2.7 authoring notes suggest a comment "every 15 seconds or so". The coarse
+ * clock's tick (250 ms) is the granularity. `res.sse({ heartbeat })` changes it; 0 turns it off. */
+export const SSE_HEARTBEAT_MS = 15_000;
+
+/** Longest `retry:` an SSE stream may announce: 24 hours. The field is a reconnection delay in ms for the client;
+ * a larger number is almost certainly a unit mistake (seconds for ms). RangeError above. */
+export const SSE_MAX_RETRY_MS = 24 * 60 * 60 * 1000;

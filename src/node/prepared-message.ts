@@ -5,9 +5,13 @@
  */
 
 import { Buffer } from 'node:buffer';
+import { encodePublished } from '../http1/event-stream.js';
+import { chunkHeader } from '../http1/serializer.js';
 import { OP_BINARY, OP_TEXT } from '../ws/frame.js';
 import { encodeFrame } from '../ws/frame-writer.js';
 import type { DeflateCodec } from './deflate.js';
+
+const CRLF_BYTES = Buffer.from('\r\n', 'latin1');
 
 /**
  * A message encoded once for many connections (a publish to many subscribers): its bytes, and its compressed
@@ -22,6 +26,9 @@ export class PreparedMessage {
   /** The whole server frame of the plain message, and of each shared compressed form: encoded once each. */
   #frame: Buffer | null;
   readonly #compressedFrames: Map<string, Buffer>;
+  /** The message as one server-sent event (node/sse.ts), and as one chunk of a chunked body: encoded on first use. */
+  #event: Buffer | null;
+  #eventChunk: Buffer | null;
 
   constructor(data: string | Uint8Array, binary = typeof data !== 'string') {
     this.data =
@@ -34,6 +41,32 @@ export class PreparedMessage {
     this.#compressed = new Map();
     this.#frame = null;
     this.#compressedFrames = new Map();
+    this.#event = null;
+    this.#eventChunk = null;
+  }
+
+  /**
+   * The message as one `text/event-stream` event (text as `data:` lines, binary as base64 in an event of type
+   * `binary`: http1/event-stream.ts), encoded on first use and then written as it is to every event stream. @internal
+   */
+  event(): Buffer {
+    let e = this.#event;
+    if (e === null) {
+      e = encodePublished(this.data, this.binary);
+      this.#event = e;
+    }
+    return e;
+  }
+
+  /** `event()` framed as one chunk (RFC 9112 §7.1), for every event stream with a chunked body. @internal */
+  eventChunk(): Buffer {
+    let c = this.#eventChunk;
+    if (c === null) {
+      const e = this.event();
+      c = Buffer.concat([Buffer.from(chunkHeader(e.length), 'latin1'), e, CRLF_BYTES]);
+      this.#eventChunk = c;
+    }
+    return c;
   }
 
   /**

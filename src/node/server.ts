@@ -32,7 +32,6 @@ import {
   MAX_REQUESTS_PER_CONNECTION,
   MAX_TRAILER_BYTES,
 } from '../limits.js';
-import { checkTopicType } from '../pubsub/topics.js';
 import { httpDateNow, onTick } from './clock.js';
 import { deflateStats } from './deflate.js';
 import { chAccept, chEnd, chRequestStart, publishAccept, publishEnd, publishRequestStart } from './diagnostics.js';
@@ -45,7 +44,8 @@ import { formatMetrics } from './metrics.js';
 import type { PubSubAdapter } from './pubsub-adapter.js';
 import type { SockeyeRequest } from './request.js';
 import type { SockeyeResponse } from './response.js';
-import type { ServerStats } from './stats.js';
+import type { ServerStats, SseStats } from './stats.js';
+import { TopicHub } from './topic-hub.js';
 import { upgradeToWebSocket } from './upgrade.js';
 import {
   type CloseInfo,
@@ -140,7 +140,8 @@ export interface ServeOptions<T = unknown> {
   metrics?: string | MetricsOptions;
   /**
    * Topics across nodes: an adapter that carries publishes to other processes or machines and delivers theirs
-   * (`redisPubSub()` from `sockeye/redis`, or your own `PubSubAdapter`). Needs a `websocket` section.
+   * (`redisPubSub()` from `sockeye/redis`, or your own `PubSubAdapter`). Its local interest is every topic a
+   * WebSocket or an event stream (`res.sse()`) of this server subscribes to.
    */
   pubsub?: PubSubAdapter;
   /** Called when any connection ends (HTTP or WebSocket), with why, for logging. */
@@ -201,7 +202,8 @@ export interface ConnectionEndInfo {
   remoteAddress: string;
   remotePort: number;
   /** HTTP: 'peer-close', 'keep-alive-timeout', 'headers-timeout', 'body-timeout', 'protocol-error',
-   * 'server-close' (we sent Connection: close), 'handler-error', 'shutdown', 'connection-lost', 'unused';
+   * 'server-close' (we sent Connection: close), 'handler-error', 'shutdown', 'connection-lost', 'unused',
+   * 'backpressure' (an event stream's client stopped reading: `res.sse()` policy `close`);
    * WebSocket: the CloseCause. */
   cause: string;
   /** Who ended it: the peer, the server, or nobody (dropped). */
@@ -250,6 +252,10 @@ export class Server {
   readonly connections: Set<HttpConnection>;
   readonly #upgradeHook: UpgradeHook | null;
   readonly #ws: WsServerContext<unknown> | null;
+  /** @internal The topics of this server's WebSockets and event streams. */
+  readonly topicHub: TopicHub;
+  /** @internal Counters of this server's event streams (`res.sse()`). */
+  readonly sseStats: SseStats;
   readonly #handler: RequestHandler;
   readonly #onError: ((err: unknown, req: SockeyeRequest) => void) | null;
   readonly #onConnectionEnd: ((info: ConnectionEndInfo) => void) | null;
@@ -309,12 +315,11 @@ export class Server {
     this.connections = new Set();
     this.#upgradeHook = options.upgrade ?? null;
     const wsOptions = options.websocket as WebSocketOptions<unknown> | undefined;
-    this.#ws = wsOptions === undefined ? null : new WsServerContext(wsOptions);
+    this.sseStats = { open: 0, opened: 0, events: 0, dropped: 0, cutOff: 0 };
+    this.topicHub = new TopicHub({ maxTopicsPerSubscriber: wsOptions?.maxTopicsPerConnection });
+    this.#ws = wsOptions === undefined ? null : new WsServerContext(wsOptions, this.topicHub);
     if (this.#ws !== null) this.#ws.onEnd = (ws, info) => this.#websocketEnded(ws, info);
-    if (options.pubsub !== undefined) {
-      if (this.#ws === null) throw new TypeError('serve({ pubsub }) needs a websocket section: topics are WebSockets');
-      this.#ws.useAdapter(options.pubsub);
-    }
+    if (options.pubsub !== undefined) this.topicHub.useAdapter(options.pubsub);
     if (options.request !== undefined) this.#handler = options.request;
     else if (options.fetch !== undefined) {
       const fetch = options.fetch;
@@ -399,9 +404,9 @@ export class Server {
   }
 
   /**
-   * Publishes a message to every WebSocket subscribed to `topic` (`ws.subscribe(topic)`): framed once (and
-   * compressed once per shared permessage-deflate setting), the same bytes written to each subscriber in the order
-   * they subscribed; each subscriber's backpressure policy applies to it alone, so a slow one never delays the
+   * Publishes a message to every WebSocket subscribed to `topic` (`ws.subscribe(topic)`) and every event stream
+   * (`res.sse().subscribe(topic)`): framed once (and compressed once per shared permessage-deflate setting, and
+   * encoded once as an event), the same bytes written to each subscriber in the order they subscribed; each subscriber's backpressure policy applies to it alone, so a slow one never delays the
    * others. Messages published to one topic reach each subscriber in publish order. Returns how many subscribers got
    * it now, have it queued over `backpressureLimit`, and did not get it.
    *
@@ -415,16 +420,12 @@ export class Server {
     isBinary?: boolean,
     compress?: boolean,
   ): PublishResult {
-    if (this.#ws === null) {
-      checkTopicType(topic);
-      return { sent: 0, queued: 0, dropped: 0 };
-    }
-    return this.#ws.publish(topic, data, isBinary, compress, null);
+    return this.topicHub.publish(topic, data, isBinary, compress, null);
   }
 
-  /** How many WebSockets are subscribed to `topic`. */
+  /** How many WebSockets and event streams are subscribed to `topic`. */
   subscriberCount(topic: string): number {
-    return this.#ws === null ? 0 : this.#ws.topics.subscriberCount(topic);
+    return this.topicHub.registry.subscriberCount(topic);
   }
 
   #openCount(): number {
@@ -670,7 +671,7 @@ export class Server {
         this.#stopTick?.();
         this.#stopTick = null;
         result.closed = Math.max(0, total - result.terminated);
-        const adapter = this.#ws?.adapter ?? null;
+        const adapter = this.topicHub.adapter;
         if (adapter === null) resolve(result);
         else
           adapter.close().then(
@@ -683,7 +684,10 @@ export class Server {
         c.draining = true;
         // In-flight requests finish and then close (their response carries Connection: close).
         c.protocol.info.keepAlive = false;
-        if (c.protocol.isIdle) {
+        // An event stream never finishes by itself: it ends now (the client sees the end and may reconnect to
+        // another node).
+        if (c.sse !== null) c.sse.end('shutdown');
+        else if (c.protocol.isIdle) {
           c.setCause('shutdown');
           c.destroy();
         }
@@ -763,12 +767,13 @@ export class Server {
         bytesIn: wsBytesIn,
         bytesOut: wsBytesOut,
       },
+      sse: { ...this.sseStats },
       deflate:
         ws === null || ws.deflateSettings === null ? null : { ...deflateStats, connectionsHoldingContexts: holding },
       listen: this.#listener?.queue == null ? NO_LISTEN_STATS : this.#listener.queue.snapshot(),
       kernel: (this.#kernel ??= new KernelCounters()).snapshot(),
       uptimeSeconds: (Date.now() - this.#startedAt) / 1000,
-      pubsub: this.#ws?.adapter?.stats?.() ?? null,
+      pubsub: this.topicHub.adapter?.stats?.() ?? null,
     };
   }
 }
