@@ -32,6 +32,8 @@ export interface TopSample {
   connections: { httpIdle: number; httpActive: number; wsHandshaking: number; wsOpen: number; wsClosing: number };
   accepted: number;
   refused: number;
+  /** Server-sent event streams open now (counted in `httpActive` too); null when the server does not say. */
+  sseOpen: number | null;
   requests: number;
   bytesIn: number;
   bytesOut: number;
@@ -131,6 +133,7 @@ export function sampleFromMetrics(text: string, at: number): TopSample | null {
     },
     accepted: sum(f, 'sockeye_connections_accepted_total'),
     refused: sum(f, 'sockeye_connections_rejected_total'),
+    sseOpen: one(f, 'sockeye_sse_streams'),
     requests: sum(f, 'sockeye_http_requests_total'),
     bytesIn: sum(f, 'sockeye_http_received_bytes_total') + sum(f, 'sockeye_ws_received_bytes_total'),
     bytesOut: sum(f, 'sockeye_http_sent_bytes_total') + sum(f, 'sockeye_ws_sent_bytes_total'),
@@ -190,6 +193,7 @@ export function sampleFromStats(value: unknown, at: number): TopSample | null {
     },
     accepted: num(s.accepted),
     refused: Object.values(rejected).reduce<number>((a, v) => a + num(v), 0),
+    sseOpen: numOrNull(obj(s.sse).open),
     requests: num(http.requests),
     bytesIn: num(http.bytesIn) + num(ws.bytesIn),
     bytesOut: num(http.bytesOut) + num(ws.bytesOut),
@@ -491,6 +495,7 @@ export function formatLine(cur: TopSample, prev: TopSample | null, now = new Dat
     `ws_handshaking=${c.wsHandshaking}`,
     `ws_open=${c.wsOpen}`,
     `ws_closing=${c.wsClosing}`,
+    `sse_open=${f(cur.sseOpen)}`,
     `accepted=${cur.accepted}`,
     `accepted_per_s=${f(r.accepted)}`,
     `requests_per_s=${f(r.requests)}`,
@@ -575,7 +580,8 @@ export function renderScreen(cur: TopSample | null, prev: TopSample | null, info
     lines.push('');
     lines.push(
       `CONNECTIONS  ${count(total(c))} open · ${count(cur.accepted)} accepted (${rateText(r.accepted)}/s)` +
-        (cur.refused > 0 ? ` · ${count(cur.refused)} refused` : ''),
+        (cur.refused > 0 ? ` · ${count(cur.refused)} refused` : '') +
+        (cur.sseOpen ? ` · ${count(cur.sseOpen)} event streams` : ''),
     );
     const most = Math.max(1, ...CONNECTION_ROWS.map(([, k]) => c[k]));
     const barWidth = Math.min(40, width - 24);

@@ -4,6 +4,7 @@
  * opcode, code, side). Served by `serve({ metrics: "/metrics" })`.
  */
 
+import type { KernelStats } from './kernel-stats.js';
 import type { ServerStats } from './stats.js';
 
 type Sample = [labels: Record<string, string>, value: number];
@@ -137,8 +138,16 @@ export function formatMetrics(s: ServerStats): string {
   w.metric('sockeye_syncookies_sent_total', 'counter', 'TcpExt SyncookiesSent since start (namespace-wide).', [
     [{}, l.syncookiesSent ?? Number.NaN],
   ]);
-  const k = s.kernel.tcp;
-  const d = s.kernel.device;
+  // Absent in figures from an older worker (a cluster being upgraded): printed only when there.
+  if (s.kernel !== undefined) kernelMetrics(w, s.kernel);
+  w.metric('sockeye_uptime_seconds', 'gauge', 'Seconds since the server started listening.', [[{}, s.uptimeSeconds]]);
+  return w.out;
+}
+
+/** The kernel's counters of the path underneath (`stats().kernel`), all namespace-wide; NaN off Linux. */
+function kernelMetrics(w: Writer, kernel: KernelStats): void {
+  const k = kernel.tcp;
+  const d = kernel.device;
   const nan = (v: number | null) => v ?? Number.NaN;
   w.metric('sockeye_kernel_tcp_segments_total', 'counter', 'Tcp InSegs / OutSegs since start (namespace-wide).', [
     [{ direction: 'in' }, nan(k.inSegs)],
@@ -182,6 +191,4 @@ export function formatMetrics(s: ServerStats): string {
       [{ where: 'softnet_backlog' }, nan(d.softnetDropped)],
     ],
   );
-  w.metric('sockeye_uptime_seconds', 'gauge', 'Seconds since the server started listening.', [[{}, s.uptimeSeconds]]);
-  return w.out;
 }

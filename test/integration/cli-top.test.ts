@@ -208,7 +208,23 @@ describe('sockeye top reads both formats alike', () => {
   test('the Prometheus text and the JSON stats() of one moment give the same figures', async (t) => {
     const { formatMetrics } = await import('../../src/node/metrics.js');
     const { sampleFromMetrics, sampleFromStats } = await import('../../src/cli/top.js');
-    const server = await metricsServer(t);
+    const server = await startServer(t, {
+      request: (req, res) => {
+        if (req.path === '/events') res.sse().send('hello');
+        else res.send('not metrics\n');
+      },
+      websocket: {
+        message: (ws, data) => {
+          ws.send(data);
+        },
+      },
+    });
+    // One event stream, open while the figures are taken (it counts as an active HTTP connection too).
+    const events = new AbortController();
+    t.after(() => events.abort());
+    const stream = await fetch(`http://127.0.0.1:${server.port}/events`, { signal: events.signal });
+    const reader = stream.body!.getReader();
+    await reader.read();
     const a = await openWs(t, `ws://127.0.0.1:${server.port}/`);
     const b = await openWs(t, `ws://127.0.0.1:${server.port}/`);
     await echoOnce(a, 'one');
@@ -221,6 +237,8 @@ describe('sockeye top reads both formats alike', () => {
     assert.ok(fromText !== null && fromJson !== null);
     assert.deepEqual(fromText, fromJson);
     assert.equal(fromJson.connections.wsOpen, 1);
+    assert.equal(fromJson.sseOpen, 1);
+    assert.equal(fromJson.connections.httpActive, 1, 'the event stream');
     assert.equal(fromJson.messagesIn, 2);
     assert.equal(fromJson.ends['ws peer-close'], 1);
     assert.equal(fromJson.closeCodes['peer 4002'], 1);
