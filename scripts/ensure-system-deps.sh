@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Installs the Debian packages the tests use as real peers when they are missing: curl, python3-websockets,
-# chromium, redis-server, tmux (the CLI tests type into `sockeye connect` under it; the tests start their own redis-server on a free port; the package's service is not used). Needs root (CI runs as root); says what it installs.
+# chromium, redis-server, tmux (the CLI tests type into `sockeye connect` and watch `sockeye top` under it; the tests start their own redis-server on a free port; the package's service is not used). Needs root (CI runs as root); says what it installs.
 set -euo pipefail
 missing=()
 command -v curl >/dev/null 2>&1 || missing+=(curl)

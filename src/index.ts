@@ -37,6 +37,12 @@ export {
 } from './node/diagnostics.js';
 export { CloseEvent, type CloseEventInit, ErrorEvent, type ErrorEventInit } from './node/events.js';
 export type { FetchHandler, FetchInfo } from './node/fetch.js';
+export type {
+  KernelBufferSettings,
+  KernelDeviceStats,
+  KernelStats,
+  KernelTcpStats,
+} from './node/kernel-stats.js';
 export type { ListenStats } from './node/listen-stats.js';
 export { PreparedMessage } from './node/prepared-message.js';
 export type { PubSubAdapter, PubSubHub } from './node/pubsub-adapter.js';

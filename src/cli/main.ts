@@ -11,7 +11,7 @@
  * table. `run` checks its own values and throws `UsageError` (exit 2, or the code it carries) with one sentence
  * for a mistake; it resolves with an exit code, or KEEP_RUNNING for a server that runs until a signal.
  *
- * Exit codes: 0 done, 1 could not do its work (a port in use), 2 usage error; `connect` adds its own (3, 4).
+ * Exit codes: 0 done, 1 could not do its work (a port in use), 2 usage error; `connect` and `top` add their own (3, 4).
  */
 
 import { readFileSync } from 'node:fs';
@@ -28,9 +28,10 @@ import { connectCommand } from './commands/connect.js';
 import { demoCommand } from './commands/demo.js';
 import { echoCommand } from './commands/echo.js';
 import { pubsubCommand } from './commands/pubsub.js';
+import { topCommand } from './commands/top.js';
 
 /** Every subcommand, in the order `sockeye --help` lists them. */
-const COMMANDS: readonly Command[] = [echoCommand, pubsubCommand, demoCommand, connectCommand];
+const COMMANDS: readonly Command[] = [echoCommand, pubsubCommand, demoCommand, connectCommand, topCommand];
 
 /** The package's version, read at run time from package.json (three folders up from dist/src/cli/main.js). */
 export function version(): string {
@@ -55,7 +56,7 @@ Options:
   -V, --version  Print the version
 
 Run 'sockeye <command> --help' for a command's arguments and options.
-Exit codes: 0 done, 1 could not start (a port in use), 2 usage error; connect adds its own.
+Exit codes: 0 done, 1 could not start (a port in use), 2 usage error; connect and top add their own.
 `;
 }
 

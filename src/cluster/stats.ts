@@ -3,8 +3,8 @@
  *
  * Every counter and gauge is summed (connections by state, accepted, rejected, requests, errors, ends by cause,
  * messages, frames, bytes, close codes, deflate, the pub/sub adapter's numbers); `uptimeSeconds` is the longest;
- * `listen` is one worker's, since every worker looks at the same listening socket and at namespace-wide counters
- * (summing would count them once per worker). A string (the adapter's `state`) is kept when every worker says
+ * `listen` and `kernel` are one worker's, since every worker looks at the same listening socket and at
+ * namespace-wide counters (summing would count them once per worker). A string (the adapter's `state`) is kept when every worker says
  * the same, else the distinct values are joined with `,`.
  */
 
@@ -51,6 +51,7 @@ export function sumStats(list: readonly ServerStats[]): ServerStats {
   const out = sum as unknown as ServerStats;
   out.uptimeSeconds = Math.max(...list.map((s) => s.uptimeSeconds));
   out.listen = structuredClone(first.listen);
+  out.kernel = structuredClone(first.kernel);
   return out;
 }
 

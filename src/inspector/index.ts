@@ -468,6 +468,7 @@ class Inspector implements InspectorHandle {
       connections: st.connections,
       accepted: st.accepted,
       listen: st.listen,
+      kernel: st.kernel,
       http: { requests: st.http.requests, bytesIn: st.http.bytesIn, bytesOut: st.http.bytesOut },
       websocket: { bytesIn: st.websocket.bytesIn, bytesOut: st.websocket.bytesOut },
       history: this.#history,

@@ -31,6 +31,8 @@ export function renderPage(nonce: string, base: string): string {
       <div class="chart"><span class="chart-label">ListenOverflows / ListenDrops <small>(namespace)</small></span><svg id="ch-drops" viewBox="0 0 300 40" preserveAspectRatio="none"></svg></div>
       <div class="chart"><span class="chart-label">SYN cookies sent <small>(namespace)</small></span><svg id="ch-cookies" viewBox="0 0 300 40" preserveAspectRatio="none"></svg></div>
       <div class="counters" id="listen-counters"></div>
+      <span class="chart-label sub">TCP underneath, since start <small>(namespace)</small></span>
+      <div class="counters" id="kernel-counters"></div>
     </div>
     <div class="card" id="card-conns">
       <h2>Connections</h2>
@@ -114,7 +116,7 @@ main { padding:16px 20px; display:grid; gap:16px; max-width:1500px; margin:0 aut
 .kv { display:flex; justify-content:space-between; align-items:baseline; } .kv b { font-size:20px; font-variant-numeric:tabular-nums; }
 .bar { height:8px; background:#0c1116; border-radius:4px; overflow:hidden; margin:6px 0 10px; }
 .bar > div { height:100%; width:0; background:var(--ok); transition:width .3s; }
-.chart { margin:6px 0; } .chart-label { font-size:11px; color:var(--dim); display:block; }
+.chart { margin:6px 0; } .chart-label { font-size:11px; color:var(--dim); display:block; } .chart-label.sub { margin-top:12px; }
 .chart svg { width:100%; height:40px; display:block; background:#0c1116; border-radius:4px; }
 .counters { display:grid; grid-template-columns:repeat(auto-fill, minmax(120px,1fr)); gap:4px 12px; font-size:12px; color:var(--dim); margin-top:8px; }
 .counters b { color:var(--text); font-variant-numeric:tabular-nums; font-weight:600; }
@@ -241,6 +243,11 @@ function renderListener(s) {
   const c = q('listen-counters'); c.replaceChildren();
   const n = (v) => (v === null ? 'n/a' : v);
   kv(c, 'overflows', n(L.listenOverflows)); kv(c, 'drops', n(L.listenDrops)); kv(c, 'SYN cookies', n(L.syncookiesSent));
+  // stats().kernel (docs/socket-life.md §8): namespace-wide counters of the path underneath.
+  const K = s.kernel ? s.kernel.tcp : null, k = q('kernel-counters'); k.replaceChildren();
+  if (K === null || K.retransSegs === null) { kv(k, 'kernel counters', 'n/a'); return; }
+  const drops = ['backlogDrop', 'rcvQDrop', 'rcvPruned', 'ofoDrop', 'zeroWindowDrop'].reduce((a, f) => a + (K[f] || 0), 0);
+  kv(k, 'retransmits', K.retransSegs); kv(k, 'zero windows', K.toZeroWindowAdv); kv(k, 'receive drops', drops);
 }
 function renderStates(s) {
   const C = s.connections, box = q('states'); box.replaceChildren();

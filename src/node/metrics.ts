@@ -4,6 +4,7 @@
  * opcode, code, side). Served by `serve({ metrics: "/metrics" })`.
  */
 
+import type { KernelStats } from './kernel-stats.js';
 import type { ServerStats } from './stats.js';
 
 type Sample = [labels: Record<string, string>, value: number];
@@ -128,15 +129,66 @@ export function formatMetrics(s: ServerStats): string {
   w.metric('sockeye_listen_queue_limit', 'gauge', 'Accept queue limit: min(backlog, somaxconn) (Linux).', [
     [{}, l.queueLimit ?? Number.NaN],
   ]);
-  w.metric('sockeye_listen_overflows_total', 'counter', 'TcpExt ListenOverflows since start (system-wide).', [
+  w.metric('sockeye_listen_overflows_total', 'counter', 'TcpExt ListenOverflows since start (namespace-wide).', [
     [{}, l.listenOverflows ?? Number.NaN],
   ]);
-  w.metric('sockeye_listen_drops_total', 'counter', 'TcpExt ListenDrops since start (system-wide).', [
+  w.metric('sockeye_listen_drops_total', 'counter', 'TcpExt ListenDrops since start (namespace-wide).', [
     [{}, l.listenDrops ?? Number.NaN],
   ]);
-  w.metric('sockeye_syncookies_sent_total', 'counter', 'TcpExt SyncookiesSent since start (system-wide).', [
+  w.metric('sockeye_syncookies_sent_total', 'counter', 'TcpExt SyncookiesSent since start (namespace-wide).', [
     [{}, l.syncookiesSent ?? Number.NaN],
   ]);
+  // Absent in figures from an older worker (a cluster being upgraded): printed only when there.
+  if (s.kernel !== undefined) kernelMetrics(w, s.kernel);
   w.metric('sockeye_uptime_seconds', 'gauge', 'Seconds since the server started listening.', [[{}, s.uptimeSeconds]]);
   return w.out;
+}
+
+/** The kernel's counters of the path underneath (`stats().kernel`), all namespace-wide; NaN off Linux. */
+function kernelMetrics(w: Writer, kernel: KernelStats): void {
+  const k = kernel.tcp;
+  const d = kernel.device;
+  const nan = (v: number | null) => v ?? Number.NaN;
+  w.metric('sockeye_kernel_tcp_segments_total', 'counter', 'Tcp InSegs / OutSegs since start (namespace-wide).', [
+    [{ direction: 'in' }, nan(k.inSegs)],
+    [{ direction: 'out' }, nan(k.outSegs)],
+  ]);
+  w.metric(
+    'sockeye_kernel_tcp_retransmitted_segments_total',
+    'counter',
+    'Tcp RetransSegs since start (namespace-wide).',
+    [[{}, nan(k.retransSegs)]],
+  );
+  w.metric('sockeye_kernel_tcp_timeouts_total', 'counter', 'TcpExt TCPTimeouts since start (namespace-wide).', [
+    [{}, nan(k.timeouts)],
+  ]);
+  w.metric(
+    'sockeye_kernel_tcp_receive_drops_total',
+    'counter',
+    'Segments or data TCP dropped on receive, by TcpExt counter, since start (namespace-wide).',
+    [
+      [{ reason: 'backlog' }, nan(k.backlogDrop)],
+      [{ reason: 'rcvq' }, nan(k.rcvQDrop)],
+      [{ reason: 'pruned' }, nan(k.rcvPruned)],
+      [{ reason: 'ofo' }, nan(k.ofoDrop)],
+      [{ reason: 'zero_window' }, nan(k.zeroWindowDrop)],
+    ],
+  );
+  w.metric(
+    'sockeye_kernel_tcp_zero_window_adverts_total',
+    'counter',
+    'TcpExt TCPToZeroWindowAdv since start: a receiver here fell behind (namespace-wide).',
+    [[{}, nan(k.toZeroWindowAdv)]],
+  );
+  w.metric(
+    'sockeye_kernel_device_drops_total',
+    'counter',
+    'Packets dropped below TCP since start: interfaces (namespace-wide), CPU input backlog (host-wide).',
+    [
+      [{ where: 'rx' }, nan(d.rxDropped)],
+      [{ where: 'rx_fifo' }, nan(d.rxFifo)],
+      [{ where: 'tx' }, nan(d.txDropped)],
+      [{ where: 'softnet_backlog' }, nan(d.softnetDropped)],
+    ],
+  );
 }

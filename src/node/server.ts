@@ -37,6 +37,7 @@ import { deflateStats } from './deflate.js';
 import { chAccept, chEnd, chRequestStart, publishAccept, publishEnd, publishRequestStart } from './diagnostics.js';
 import { type FetchHandler, runFetch } from './fetch.js';
 import { HttpConnection, type HttpStats, UPGRADE_NONE, UPGRADE_RAW, UPGRADE_WEBSOCKET } from './http-connection.js';
+import { KernelCounters } from './kernel-stats.js';
 import type { ListenStats } from './listen-stats.js';
 import { createListener, type Listener, type ListenerOptions } from './listener.js';
 import { formatMetrics } from './metrics.js';
@@ -272,6 +273,8 @@ export class Server {
   /** The listener (with its accept-queue probe), once `listen()` has bound it. */
   #listener: Listener | null;
   #startedAt: number;
+  /** The kernel's namespace-wide counters, from listen() on (`stats().kernel`). */
+  #kernel: KernelCounters | null;
   #stopTick: (() => void) | null;
   #closing: Promise<CloseResult> | null;
   #onEmpty: (() => void) | null;
@@ -338,6 +341,7 @@ export class Server {
     this.#wsBytesOut = 0;
     this.#listener = null;
     this.#startedAt = Date.now();
+    this.#kernel = null;
     this.#stopTick = null;
     this.#closing = null;
     this.#onEmpty = null;
@@ -359,6 +363,7 @@ export class Server {
     this.#port = listener.port;
     this.#host = listener.address;
     this.#startedAt = Date.now();
+    this.#kernel = new KernelCounters();
     this.#stopTick = onTick((now) => {
       for (const c of this.connections) c.checkTimeouts(now);
       this.#ws?.checkTimeouts(now);
@@ -766,6 +771,7 @@ export class Server {
       deflate:
         ws === null || ws.deflateSettings === null ? null : { ...deflateStats, connectionsHoldingContexts: holding },
       listen: this.#listener?.queue == null ? NO_LISTEN_STATS : this.#listener.queue.snapshot(),
+      kernel: (this.#kernel ??= new KernelCounters()).snapshot(),
       uptimeSeconds: (Date.now() - this.#startedAt) / 1000,
       pubsub: this.topicHub.adapter?.stats?.() ?? null,
     };

@@ -3,6 +3,7 @@
  */
 
 import type { DeflateStats } from './deflate.js';
+import type { KernelStats } from './kernel-stats.js';
 import type { ListenStats } from './listen-stats.js';
 import type { WebSocketStats } from './websocket.js';
 
@@ -60,6 +61,11 @@ export interface ServerStats {
   deflate: (DeflateStats & { connectionsHoldingContexts: number }) | null;
   /** The listen queue as the kernel sees it (Linux; null fields elsewhere). */
   listen: ListenStats;
+  /**
+   * The path underneath (Linux; null fields elsewhere): TCP, device and buffer counters since the server started.
+   * Namespace-wide (`scope: 'namespace'`): they count every socket in this network namespace, not only ours.
+   */
+  kernel: KernelStats;
   /** Seconds since the server started listening. */
   uptimeSeconds: number;
   /** The pub/sub adapter's state and counters (`serve({ pubsub })`), or null without one. */

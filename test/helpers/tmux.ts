@@ -56,6 +56,11 @@ export class TmuxSession {
     }
   }
 
+  /** Resizes the window (the program gets SIGWINCH). */
+  async resize(width: number, height: number): Promise<void> {
+    await this.#tmux(['resize-window', '-t', 'main', '-x', String(width), '-y', String(height)]);
+  }
+
   /** The exit status once the program has ended (polled, bounded), or null if it is still running then. */
   async exitStatus(timeoutMs = 30_000): Promise<number | null> {
     const until = Date.now() + timeoutMs;

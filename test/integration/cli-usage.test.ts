@@ -86,7 +86,7 @@ describe('usage errors: one sentence on stderr, exit code 2', () => {
     [['demo', '-p', 'chat'], "-p does not apply to 'demo': it is an option of connect (see sockeye demo --help)"],
     [['echo', 'extra'], "unexpected argument 'extra' for 'echo' (see sockeye echo --help)"],
     [['ehco'], "unknown command 'ehco'; did you mean 'echo'? (see sockeye --help)"],
-    [['help', 'nope'], "unknown command 'nope' (see sockeye --help)"],
+    [['help', 'nosuch'], "unknown command 'nosuch' (see sockeye --help)"],
     [['--bogus'], 'unknown option --bogus (see sockeye --help)'],
     [['--port', '0'], 'no command given; --port is an option of echo, pubsub, demo (see sockeye --help)'],
     [['echo', '--max-backpressure', '10k'], "--max-backpressure must be a positive number of bytes, got '10k'"],
@@ -110,6 +110,23 @@ describe('usage errors: one sentence on stderr, exit code 2', () => {
     [
       ['connect', '-p', 'a b', 'ws://127.0.0.1:1/'],
       "-p must be a subprotocol name (a token, RFC 6455 §4.1), got 'a b'",
+    ],
+    [
+      ['top'],
+      'sockeye top needs a metrics URL, e.g. sockeye top http://127.0.0.1:3000/metrics (see sockeye top --help)',
+    ],
+    [
+      ['top', 'ws://127.0.0.1:1/'],
+      "the URL must start with http:// or https:// (a metrics endpoint), got 'ws://127.0.0.1:1/'",
+    ],
+    [
+      ['top', '-d', '0.05', 'http://127.0.0.1:1/m'],
+      "--interval must be a number of seconds from 0.1 to 3600, got '0.05'",
+    ],
+    [['top', '--count', '0', 'http://127.0.0.1:1/m'], "--count must be a whole number of updates from 1, got '0'"],
+    [
+      ['top', '--port', '1', 'http://127.0.0.1:1/m'],
+      "--port does not apply to 'top': it is an option of echo, pubsub, demo (see sockeye top --help)",
     ],
   ];
   // The issue's own examples as users run them (a child process: the bin, its exit code, nothing else printed).

@@ -8,7 +8,7 @@
 
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
-import { mkdirSync } from 'node:fs';
+import { existsSync, mkdirSync } from 'node:fs';
 import { connect, type Socket } from 'node:net';
 import path from 'node:path';
 import { test } from 'node:test';
@@ -78,6 +78,12 @@ test('the page shows a connection appear, its frames (hostile text as text), its
   });
   await page.goto(`${server.url}/_sockeye?token=${TOKEN}`);
   await page.locator('#live', { hasText: 'live' }).waitFor({ timeout: 10_000 });
+  if (existsSync('/proc/net/snmp')) {
+    // stats().kernel (namespace-wide) under the listener: numbers, not n/a, on Linux.
+    const kernel = page.locator('#kernel-counters', { hasText: 'retransmits' });
+    await kernel.waitFor({ timeout: 10_000 });
+    assert.match((await kernel.textContent()) ?? '', /^retransmits \d+zero windows \d+receive drops \d+$/);
+  }
 
   // Some plain HTTP traffic, then a WebSocket client.
   assert.equal((await fetch(`${server.url}/hello`)).status, 404);
