@@ -26,8 +26,7 @@ export const NOT_FOUND = -1;
  * `toString('latin1', ...)`; calling it directly skips the JS wrapper's argument checks, which cost 3 % of
  * the pipelined GET benchmark.
  */
-const latin1Slice = (Buffer.prototype as unknown as { latin1Slice?: (s: number, e: number) => string })
-  .latin1Slice;
+const latin1Slice = (Buffer.prototype as unknown as { latin1Slice?: (s: number, e: number) => string }).latin1Slice;
 export function latin1(buf: Buffer, start: number, end: number): string {
   return latin1Slice === undefined ? buf.toString('latin1', start, end) : latin1Slice.call(buf, start, end);
 }

@@ -327,7 +327,32 @@ export abstract class WsSendPath {
    */
   publishPrepared(message: PreparedMessage, compress?: boolean): number {
     if (!this.isOpen || (this.flags & F_FRAGMENT_OPEN) !== 0) return SEND_DROPPED;
+    if (this.codec === null) return this.#publishShared(message);
     return this.#sendPrepared(message, compress);
+  }
+
+  /**
+   * A publish's plain frame to a connection without permessage-deflate: `#sendEncoded`'s work, made for the
+   * per-subscriber path of a publish (bench/fanout-instr.ts). The core's checks for a shared frame were made by
+   * `publishPrepared`: open, so no close frame was sent (RFC 6455 §5.5.1), and no fragmented message is open
+   * (§5.4); a server's frame is never masked (§5.1) and only a server publishes.
+   */
+  #publishShared(message: PreparedMessage): number {
+    message.shareFrame();
+    const start = message.sharedStart;
+    const end = message.sharedEnd;
+    const n = end - start;
+    if (!this.#admit(n)) return SEND_DROPPED;
+    this.transport.writer.writeSharedHeld(message.sharedBuf as Buffer, start, end);
+    const stats = this.config.stats;
+    if (stats !== null) {
+      stats.messagesOut++;
+      stats.payloadBytesOut += message.data.length;
+      // framesOut has these keys from the start: a property increment, not a keyed lookup per delivery.
+      if (message.binary) (stats.framesOut.binary as number)++;
+      else (stats.framesOut.text as number)++;
+    }
+    return this.#afterSend(n);
   }
 
   /** The frame is encoded once per message (and per shared compressor setting) and written as it is. */
@@ -337,31 +362,42 @@ export abstract class WsSendPath {
     const codec = this.codec;
     if (codec === null || compress === false || !codec.wants(plain.length)) {
       if (codec !== null) deflateStats.skipped++;
-      return this.#sendEncoded(message.frame(), plain.length, isText);
+      message.shareFrame();
+      return this.#sendEncoded(
+        message.sharedBuf as Buffer,
+        message.sharedStart,
+        message.sharedEnd,
+        plain.length,
+        isText,
+      );
     }
-    if (codec.sharesOutput)
-      return this.#sendEncoded(message.compressedFrameFor(codec, coarseNow()), plain.length, isText);
+    if (codec.sharesOutput) {
+      const f = message.compressedFrameFor(codec, coarseNow());
+      return this.#sendEncoded(f, 0, f.length, plain.length, isText);
+    }
     // With context takeover the compressed bytes depend on this connection's history: compressed for it alone,
     // admitted first (see #sendCompressed).
     if (!this.#admit(plain.length)) return SEND_DROPPED;
     return this.#sendFrameCounted(codec.compress(plain, coarseNow()), plain.length, isText, true, false);
   }
 
-  /** A message already encoded as one frame, shared with other connections: written as it is (no copy). */
-  #sendEncoded(frame: Buffer, plainLength: number, isText: boolean): number {
-    if (!this.#admit(frame.length)) return SEND_DROPPED;
+  /** A message already encoded as one frame (`frame[start..end)`), shared with other connections: written as it is
+   * (no copy). */
+  #sendEncoded(frame: Buffer, start: number, end: number, plainLength: number, isText: boolean): number {
+    const n = end - start;
+    if (!this.#admit(n)) return SEND_DROPPED;
     // PERF: held until the end of this event-loop turn (as uWebSockets corks): the messages a burst of publishes
     // brings one subscriber leave in one socket write, not one write each (bench/fanout.ts).
     const w = this.transport.writer;
     w.begin();
     try {
-      this.core.sendEncoded(frame);
+      this.core.sendEncoded(frame, start, end);
       w.holdOpen();
     } finally {
       w.commit();
     }
     this.#countOut(plainLength, isText ? 'text' : 'binary', true);
-    return this.#afterSend(frame.length);
+    return this.#afterSend(n);
   }
 
   /** One whole message in one frame, counted and (when `admit`) checked against the backpressure limits. */
