@@ -189,14 +189,17 @@ export abstract class WsSendPath {
    * `close` fails the connection with 1008. Returns whether the message may be queued.
    */
   #admit(n: number): boolean {
-    const config = this.config;
     // A batch held to the end of this turn (a burst of publishes, a streamed echo) is about to be written and is
     // bounded by the writer (HOLD_MAX): what piles up for a slow peer is the rest.
-    const buffered = this.transport.bufferedAmount - this.transport.writer.heldBytes;
+    return this.#admitOver(this.transport.bufferedAmount - this.transport.writer.heldBytes, n);
+  }
+
+  /** `#admit` for a connection that has `buffered` bytes piled up (outside a held batch). */
+  #admitOver(buffered: number, n: number): boolean {
     // A message on an empty buffer always goes: the limit bounds what piles up, not message size.
     if (buffered === 0 || buffered + n <= this.#maxBackpressure) return true;
-    const stats = config.stats;
-    if (config.dropOnBackpressure) {
+    const stats = this.config.stats;
+    if (this.config.dropOnBackpressure) {
       if (stats !== null) stats.backpressureDrops++;
       return false;
     }
@@ -342,8 +345,11 @@ export abstract class WsSendPath {
     const start = message.sharedStart;
     const end = message.sharedEnd;
     const n = end - start;
-    if (!this.#admit(n)) return SEND_DROPPED;
-    this.transport.writer.writeSharedHeld(message.sharedBuf as Buffer, start, end);
+    const t = this.transport;
+    const w = t.writer;
+    const queued = t.bufferedAmount - w.heldBytes;
+    if (!this.#admitOver(queued, n)) return SEND_DROPPED;
+    w.writeSharedHeld(message.sharedBuf as Buffer, start, end);
     const stats = this.config.stats;
     if (stats !== null) {
       stats.messagesOut++;
@@ -352,7 +358,9 @@ export abstract class WsSendPath {
       if (message.binary) (stats.framesOut.binary as number)++;
       else (stats.framesOut.text as number)++;
     }
-    return this.#afterSend(n);
+    // Held, the frame waits in the batch and what is queued beyond it is what it was before (the batch began
+    // empty, or it was the same held batch): no second look at the socket.
+    return this.#afterSendQueued(n, w.heldBytes !== 0 ? queued : t.bufferedAmount - w.heldBytes);
   }
 
   /** The frame is encoded once per message (and per shared compressor setting) and written as it is. */
@@ -504,7 +512,12 @@ export abstract class WsSendPath {
 
   #afterSend(n: number): number {
     const t = this.transport;
-    if (t.bufferedAmount - t.writer.heldBytes <= this.config.backpressureLimit) return n;
+    return this.#afterSendQueued(n, t.bufferedAmount - t.writer.heldBytes);
+  }
+
+  /** `#afterSend` for a connection with `buffered` bytes queued outside a held batch. */
+  #afterSendQueued(n: number, buffered: number): number {
+    if (buffered <= this.config.backpressureLimit) return n;
     if ((this.flags & F_WANT_DRAIN) === 0) {
       this.flags |= F_WANT_DRAIN;
       // The bytes may still sit in the open batch: once it is written (after the current handler), make sure the
