@@ -135,9 +135,10 @@ const servers: BenchServer[] = [
   },
 ];
 
-function cpuOf(pid: number): number {
+/** User and system CPU seconds of a process so far. */
+function cpuOf(pid: number): { user: number; sys: number } {
   const f = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]?.split(' ') ?? [];
-  return (Number(f[11]) + Number(f[12])) / 100;
+  return { user: Number(f[11]) / 100, sys: Number(f[12]) / 100 };
 }
 
 async function runOne(s: BenchServer): Promise<{ line: string; rate: number }> {
@@ -195,12 +196,15 @@ async function runOne(s: BenchServer): Promise<{ line: string; rate: number }> {
   // What was published late in the window is still in flight: give it a moment, bounded.
   await new Promise((r) => setTimeout(r, 200));
   const elapsed = (performance.now() - t0) / 1000;
-  const cpu = cpuOf(child.pid as number) - cpu0;
+  const cpu1 = cpuOf(child.pid as number);
+  const user = cpu1.user - cpu0.user;
+  const sys = cpu1.sys - cpu0.sys;
+  const cpu = user + sys;
   const deliveries = bytes / (s.frameBytes ?? SIZE + headerOf(SIZE));
   for (const s of sockets) s.destroy();
   child.kill('SIGKILL');
   return {
-    line: `${s.name}: ${N} subscribers, ${SIZE} B: ${(deliveries / elapsed / 1e6).toFixed(2)} M deliveries/s, server CPU ${((cpu / deliveries) * 1e9).toFixed(0)} ns per delivery (${(deliveries / 1e6).toFixed(1)} M in ${elapsed.toFixed(1)} s)`,
+    line: `${s.name}: ${N} subscribers, ${SIZE} B: ${(deliveries / elapsed / 1e6).toFixed(2)} M deliveries/s, server CPU ${((cpu / deliveries) * 1e9).toFixed(0)} ns per delivery (user ${((user / deliveries) * 1e9).toFixed(0)} + sys ${((sys / deliveries) * 1e9).toFixed(0)}; ${(deliveries / 1e6).toFixed(1)} M in ${elapsed.toFixed(1)} s)`,
     rate: deliveries / elapsed,
   };
 }

@@ -270,8 +270,9 @@ export class SocketWriter {
       return;
     }
     this.writeShared(buf, start, end);
-    // What commit does with a held batch that may not wait any more: write it now.
-    if (this.bytes >= WRITER_HOLD_MAX || this.endPending || this.socket.destroyed) {
+    // What commit does with a held batch that may not wait any more: write it now. (A socket destroyed meanwhile
+    // is not asked here: its batch is dropped when released, as the write finds it destroyed.)
+    if (this.bytes >= WRITER_HOLD_MAX || this.endPending) {
       this.hold &= ~HOLDING;
       this.depth = 0;
       this.flush();
@@ -344,6 +345,23 @@ export class SocketWriter {
   }
 
   private flush(): void {
+    const shared = this.segmentArena;
+    if (this.parts === null && shared !== null && shared !== arena) {
+      // PERF: the batch is one view of shared bytes (a subscriber's burst of publishes): written as it is, no parts
+      // list. Queued behind earlier bytes it is copied, as closeSegment does, so that it keeps no log alive.
+      this.segmentArena = null;
+      this.bytes = 0;
+      const socket = this.socket;
+      if (!socket.destroyed) {
+        const seg = shared.subarray(this.segmentStart, this.segmentEnd);
+        socket.write(socket.writableLength > 0 ? Buffer.from(seg) : seg);
+      }
+      if (this.endPending) {
+        this.endPending = false;
+        this.owner.onWriterEnd();
+      }
+      return;
+    }
     let rewindArena: Buffer | null = null;
     let rewindStart = 0;
     let rewindEnd = 0;
