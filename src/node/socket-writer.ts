@@ -269,7 +269,11 @@ export class SocketWriter {
       this.commit();
       return;
     }
-    this.writeShared(buf, start, end);
+    // The common case first: the frame lies right after this socket's previous one in the shared log.
+    if (this.segmentArena === buf && this.segmentEnd === start) {
+      this.segmentEnd = end;
+      this.bytes += end - start;
+    } else this.writeShared(buf, start, end);
     // What commit does with a held batch that may not wait any more: write it now. (A socket destroyed meanwhile
     // is not asked here: its batch is dropped when released, as the write finds it destroyed.)
     if (this.bytes >= WRITER_HOLD_MAX || this.endPending) {
