@@ -3,11 +3,18 @@
 # anchors, server on core 0, load on core 1. All arguments go to the harness, e.g.:
 #   bash bench/run.sh --quick --only sockeye,node-http-ws,bun --workload http
 # The harness is copied to a scratch folder so that ../shared stays untouched; results land in bench/results/.
+# Without the shared harness (a clone on its own; SOCKEYE_SHARED names another place for it), the same workloads
+# run with `sockeye bench` against sockeye and our own anchors (bench/fallback.ts: a raw node:net floor, node:http +
+# ws), and it says so; its options are --quick --rounds --duration --warmup --only --workload --out --no-write --json.
 set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 SHARED="${SOCKEYE_SHARED:-$ROOT/../shared}/bench"
 WORK="${TMPDIR:-/tmp}/sockeye-bench"
-[ -f "$ROOT/dist/bench/server.js" ] || (cd "$ROOT" && npm run --silent build)
+[ -f "$ROOT/dist/bench/server.js" ] && [ -f "$ROOT/dist/bench/fallback.js" ] || (cd "$ROOT" && npm run --silent build)
+if [ ! -f "$SHARED/run.sh" ]; then
+  echo "bench/run.sh: no shared harness at $SHARED: using sockeye bench and bench/anchors (raw node:net, ws) instead" >&2
+  exec node "$ROOT/dist/bench/fallback.js" "$@"
+fi
 rm -rf "$WORK" && mkdir -p "$WORK"
 cp -r "$SHARED"/. "$WORK"/
 rm -rf "$WORK/results" && mkdir -p "$WORK/results"

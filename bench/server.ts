@@ -1,8 +1,12 @@
 /**
  * The sockeye entry of the shared benchmark harness: `GET /` → "Hello, World!", `POST /echo` → the body.
  * WebSocket upgrades on `/` echo every message with its type. Reads PORT, listens on 127.0.0.1, prints `ready`.
- * SOCKEYE_DEFLATE=1 accepts permessage-deflate with the default settings.
+ * SOCKEYE_DEFLATE=1 accepts permessage-deflate with the default settings. SOCKEYE_INSPECTOR=1 turns the inspector on
+ * (payloads off); SOCKEYE_INSPECTOR=tab also opens one reader of its feed (curl, as an open tab reads it), e.g.
+ * `OLD_ENV=SOCKEYE_INSPECTOR=tab bash bench/ab.sh . 32` for its cost.
  */
+
+import { spawn } from 'node:child_process';
 
 import { type ServerWebSocket, serve } from '../src/index.js';
 
@@ -14,7 +18,11 @@ function streamEcho(ws: ServerWebSocket, chunk: Buffer, isBinary: boolean, _firs
 const HELLO = Buffer.from('Hello, World!');
 const TEXT_PLAIN: [string, string][] = [['Content-Type', 'text/plain']];
 
+const INSPECTOR_TOKEN = 'bench-inspector-token-0123456789';
+const inspect = process.env.SOCKEYE_INSPECTOR;
+
 const server = await serve({
+  ...(inspect === '1' || inspect === 'tab' ? { inspector: { token: INSPECTOR_TOKEN } } : {}),
   port: Number(process.env.PORT ?? 8080),
   host: '127.0.0.1',
   limits: { maxBodyBytes: 64 * 1024 * 1024 },
@@ -39,6 +47,12 @@ const server = await serve({
     ...(process.env.SOCKEYE_STREAM === '0' ? {} : { messageChunk: streamEcho }),
   },
 });
+if (inspect === 'tab') {
+  const tab = spawn('curl', ['-sN', '-o', '/dev/null', `${server.url}/_sockeye/feed?token=${INSPECTOR_TOKEN}`], {
+    stdio: 'ignore',
+  });
+  process.on('exit', () => tab.kill());
+}
 process.stdout.write('ready\n');
 process.on('SIGTERM', () => {
   server.close({ deadline: 500 }).then(() => process.exit(0));

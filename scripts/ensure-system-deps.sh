@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Installs the Debian packages the tests use as real peers when they are missing: curl, python3-websockets,
-# chromium, redis-server (the tests start their own redis-server on a free port; the package's service is not used). Needs root (CI runs as root); says what it installs.
+# chromium, redis-server, tmux (the CLI tests type into `sockeye connect` under it; the tests start their own redis-server on a free port; the package's service is not used). Needs root (CI runs as root); says what it installs.
 set -euo pipefail
 missing=()
 command -v curl >/dev/null 2>&1 || missing+=(curl)
@@ -8,6 +8,7 @@ command -v curl >/dev/null 2>&1 || missing+=(curl)
 [ -x /usr/bin/chromium ] || missing+=(chromium)
 [ -x /usr/bin/redis-server ] || missing+=(redis-server)
 [ -x /usr/bin/redis-cli ] || missing+=(redis-tools) # redis-cli: the Redis Cluster test creates its cluster with it
+[ -x /usr/bin/tmux ] || missing+=(tmux)
 if [ ${#missing[@]} -eq 0 ]; then
   exit 0
 fi

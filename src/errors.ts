@@ -6,6 +6,8 @@
  * (`status`) for HTTP/1.1, a close code (`closeCode`) for WebSocket.
  */
 
+import { Buffer } from 'node:buffer';
+
 /** Base class of every error sockeye throws or reports. `code` is a stable `ERR_*` string. */
 export class SockeyeError extends Error {
   readonly code: string;
@@ -59,11 +61,29 @@ export class ConnectionClosedError extends SockeyeError {
 
 /** A client-side WebSocket handshake failed (unexpected status, bad accept key, unrequested protocol). */
 export class HandshakeError extends SockeyeError {
+  /** The response's status code when the server answered with something other than 101; 0 when it did not answer. */
   readonly status: number;
+  /** The response's header fields, as received. */
   readonly headers: [string, string][];
-  constructor(code: string, message: string, status = 0, headers: [string, string][] = []) {
+  /** The response's reason phrase (`'Unauthorized'`), as received; `''` when there was none. */
+  readonly statusText: string;
+  /**
+   * The first bytes of a refusal's body (at most `WS_CLIENT_MAX_REFUSAL_BODY_BYTES`, 4 KiB): what the server said
+   * about why. Empty when there was none, or when it came chunked.
+   */
+  readonly body: Buffer;
+  constructor(
+    code: string,
+    message: string,
+    status = 0,
+    headers: [string, string][] = [],
+    statusText = '',
+    body: Buffer = Buffer.alloc(0),
+  ) {
     super(code, message);
     this.status = status;
     this.headers = headers;
+    this.statusText = statusText;
+    this.body = body;
   }
 }

@@ -25,6 +25,16 @@ export {
   type WebSocketHeaders,
 } from './node/client.js';
 export type { DeflateCodecOptions, DeflateStats } from './node/deflate.js';
+export {
+  type BackpressureEvent,
+  type BackpressureMessage,
+  type CloseStep,
+  type CloseStepMessage,
+  DIAGNOSTICS_CHANNELS,
+  type FrameDirection,
+  type FrameMessage,
+  type PayloadMessage,
+} from './node/diagnostics.js';
 export { CloseEvent, type CloseEventInit, ErrorEvent, type ErrorEventInit } from './node/events.js';
 export type { FetchHandler, FetchInfo } from './node/fetch.js';
 export type { ListenStats } from './node/listen-stats.js';
@@ -37,6 +47,7 @@ export {
   type ConnectionEndInfo,
   type HttpLimits,
   type HttpTimeouts,
+  type InspectorOptions,
   type MetricsOptions,
   type RequestHandler,
   type ServeOptions,
@@ -44,7 +55,8 @@ export {
   serve,
   type UpgradeHook,
 } from './node/server.js';
-export type { HttpStats, ServerStats } from './node/stats.js';
+export { type SseCloseCause, type SseEvent, type SseOptions, SseStream } from './node/sse.js';
+export type { HttpStats, ServerStats, SseStats } from './node/stats.js';
 export {
   type BackpressurePolicy,
   CLOSED,

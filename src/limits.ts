@@ -85,6 +85,11 @@ export const WS_EARLY_BYTES_LIMIT = 64 * 1024;
  * as the server's request header section (MAX_HEADER_BYTES). */
 export const WS_CLIENT_MAX_RESPONSE_HEAD_BYTES = 16 * 1024;
 
+/** Most bytes of a refusal's body (a status other than 101) the client keeps for `HandshakeError.body`: 4 KiB,
+ * enough for the sentence or two a server says about why (the CLI shows its first line), small enough that an
+ * error page is not read whole. The rest is not read: the connection is closed once these have arrived. */
+export const WS_CLIENT_MAX_REFUSAL_BODY_BYTES = 4 * 1024;
+
 /** Fragment size used when a streamed message is sent without explicit frame boundaries. */
 export const WS_FRAGMENT_SIZE = 64 * 1024;
 
@@ -203,3 +208,41 @@ export const CLUSTER_STATS_TIMEOUT_MS = 2_000;
 
 /** After a graceful close's deadline, how long a worker has to exit before it is killed (SIGKILL): 2 s. */
 export const CLUSTER_EXIT_GRACE_MS = 2_000;
+
+// The inspector (src/inspector/, `serve({ inspector })`); the server resolves these and hands them to it.
+
+/** How often the inspector's feed sends a snapshot, and samples the listener for its charts: 1 s, the refresh of
+ * `top` and of Grafana's fastest default; a person reading a table cannot follow faster updates. */
+export const INSPECTOR_INTERVAL_MS = 1000;
+
+/** Samples kept for the listener charts: 300 (5 minutes at INSPECTOR_INTERVAL_MS), "the last few minutes" of issue 18. */
+export const INSPECTOR_HISTORY_SAMPLES = 300;
+
+/** Frames kept per connection for its detail view (both directions): 50, a screenful. */
+export const INSPECTOR_FRAMES_KEPT = 50;
+
+/** Text shown of a frame's payload (with `payloads: true`): 200 UTF-16 units, a line or two of a chat message. */
+export const INSPECTOR_PREVIEW_CHARS = 200;
+
+/** Ended connections kept for "last ends": 100. */
+export const INSPECTOR_ENDS_KEPT = 100;
+
+/** Connections listed in one snapshot: 500 (the table of a person's tab, not an export; the counts stay exact). */
+export const INSPECTOR_MAX_LISTED = 500;
+
+/** An inspector feed whose tab has not read its last snapshot for this long is ended: 30 s. Until then it is
+ * sampled (snapshots are skipped while the socket is over its high-water mark), so a slow tab costs the server at
+ * most one snapshot of memory and never slows it. */
+export const INSPECTOR_FEED_STALL_MS = 30_000;
+
+// Server-sent events (src/node/sse.ts, src/http1/event-stream.ts).
+
+/** A comment line is written to an SSE stream that has been silent this long: 15 s. Proxies and load balancers close
+ * idle connections (nginx's proxy_read_timeout and AWS ALB's idle timeout default to 60 s; some corporate proxies
+ * use 30 s); the HTML Standard's §9.2.7 authoring notes suggest a comment "every 15 seconds or so". The coarse
+ * clock's tick (250 ms) is the granularity. `res.sse({ heartbeat })` changes it; 0 turns it off. */
+export const SSE_HEARTBEAT_MS = 15_000;
+
+/** Longest `retry:` an SSE stream may announce: 24 hours. The field is a reconnection delay in ms for the client;
+ * a larger number is almost certainly a unit mistake (seconds for ms). RangeError above. */
+export const SSE_MAX_RETRY_MS = 24 * 60 * 60 * 1000;

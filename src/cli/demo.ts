@@ -24,9 +24,10 @@
 
 import { Buffer } from 'node:buffer';
 import { createHash, randomBytes } from 'node:crypto';
-import type { PublishResult, PubSubAdapter, PubSubHub, Server, ServerWebSocket } from '../index.js';
+import type { InspectorOptions, PublishResult, PubSubAdapter, PubSubHub, Server, ServerWebSocket } from '../index.js';
 import { serve } from '../index.js';
 import { DEMO_CSS, DEMO_PAGE, demoScript, FAVICON_SVG } from './demo-page.js';
+import { inspectorLine, newInspectorToken } from './inspector.js';
 
 // The demo's numbers. They are the demo's own (cli/ sees only the public API, not src/limits.ts), each with why.
 /** Messages kept per room for late joiners: a screenful and a bit (Slack's and IRC bouncers' replay is about 50). */
@@ -118,7 +119,12 @@ export interface DemoOptions {
   pubsub?: PubSubAdapter | undefined;
   /** Shown on the page ("node 1"), for a demo with several nodes. */
   label?: string | undefined;
+  /** The live inspector (`serve({ inspector })`); `runDemo` turns it on. */
+  inspector?: InspectorOptions | undefined;
 }
+
+/** The demo's inspector: on, with payloads (a newcomer watches their own chat's frames), one token per run. */
+export const DEMO_INSPECTOR: InspectorOptions = { token: newInspectorToken(), payloads: true };
 
 /**
  * The demo's rooms on one node: history, presence, and the adapter the server sees (it wraps the shared one, if any,
@@ -394,6 +400,7 @@ export async function startDemo(options: DemoOptions): Promise<Server> {
     port: options.port,
     host: options.host,
     pubsub: rooms,
+    ...(options.inspector === undefined ? {} : { inspector: options.inspector }),
     async request(req, res) {
       switch (req.path) {
         case '/':
@@ -569,9 +576,9 @@ export async function runDemo(
   err: (line: string) => void,
 ): Promise<Server[] | number> {
   if (cmd.redis === undefined) {
-    const server = await startDemo({ port: cmd.port, host: cmd.host });
+    const server = await startDemo({ port: cmd.port, host: cmd.host, inspector: DEMO_INSPECTOR });
     out(`sockeye demo on ${server.url}`);
-    // The inspector (another piece of work) starts here, on `server`, and prints its URL.
+    out(inspectorLine(server, DEMO_INSPECTOR).trimEnd());
     return [server];
   }
   if (cmd.port > 65534) {
@@ -590,9 +597,11 @@ export async function runDemo(
     for (let i = 0; i < 2; i++) {
       const port = cmd.port === 0 ? 0 : cmd.port + i;
       const label = `node ${i + 1}`;
-      const server = await startDemo({ port, host: cmd.host, label, pubsub: redis.redisPubSub({ url: cmd.redis }) });
+      const pubsub = redis.redisPubSub({ url: cmd.redis });
+      const server = await startDemo({ port, host: cmd.host, label, pubsub, inspector: DEMO_INSPECTOR });
       servers.push(server);
       out(`sockeye demo ${label} on ${server.url}`);
+      out(inspectorLine(server, DEMO_INSPECTOR).trimEnd());
     }
   } catch (e) {
     await Promise.all(servers.map((s) => s.close({ deadline: 0 })));
@@ -600,7 +609,6 @@ export async function runDemo(
   }
   out(`rooms shared through ${redacted(cmd.redis)}: open node 1 in one window and node 2 in another`);
   watchRedis(servers[0] as Server, redacted(cmd.redis), out);
-  // The inspector (another piece of work) starts here, on each of `servers`, and prints its URLs.
   return servers;
 }
 

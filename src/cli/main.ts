@@ -1,165 +1,192 @@
 /**
  * The `sockeye` command, built on the public API only.
  *
- *   sockeye echo [--port 9001] [--host 127.0.0.1] [--deflate] [--max-backpressure BYTES]   echo server
- *   sockeye pubsub [--port 9002] [--host 127.0.0.1] [--redis URL] [--deflate]   broadcast: /NAME is topic NAME
- *     (--redis redis://h:p for one Redis, redis+cluster://h:p,h:p for a Redis Cluster)
- *   sockeye demo [--port 3000] [--host 127.0.0.1] [--redis URL]   the demo chat (two nodes sharing rooms with --redis)
- *   sockeye connect URL [-p protocol] [-H header]    interactive WebSocket client
+ *   sockeye <command> [args] [options]     sockeye help [command]     sockeye <command> --help
+ *   sockeye --version
+ *
+ * Adding a command: write `src/cli/commands/NAME.ts` exporting a `Command` (command.ts: its name, a one-line
+ * summary, a description, its positional arguments, its options with their help, and `run`), then add it to
+ * COMMANDS below: one import and one entry. Parsing, `--help`, `sockeye help NAME`, the command list and the
+ * precise usage errors ("unknown option --bogus for 'NAME'", "--port does not apply to 'NAME'") come from the
+ * table. `run` checks its own values and throws `UsageError` (exit 2, or the code it carries) with one sentence
+ * for a mistake; it resolves with an exit code, or KEEP_RUNNING for a server that runs until a signal.
+ *
+ * Exit codes: 0 done, 1 could not do its work (a port in use), 2 usage error; `connect` adds its own (3, 4).
  */
 
-import { parseArgs } from 'node:util';
-import { serve } from '../index.js';
-import { echoHandler, wsEchoOptions } from './echo.js';
+import { readFileSync } from 'node:fs';
+import {
+  type Command,
+  EXIT_USAGE,
+  flagOwners,
+  formatHelp,
+  KEEP_RUNNING,
+  parseCommandArgs,
+  UsageError,
+} from './command.js';
+import { connectCommand } from './commands/connect.js';
+import { demoCommand } from './commands/demo.js';
+import { echoCommand } from './commands/echo.js';
+import { pubsubCommand } from './commands/pubsub.js';
 
-const USAGE = `Usage: sockeye <command> [options]
+/** Every subcommand, in the order `sockeye --help` lists them. */
+const COMMANDS: readonly Command[] = [echoCommand, pubsubCommand, demoCommand, connectCommand];
+
+/** The package's version, read at run time from package.json (three folders up from dist/src/cli/main.js). */
+export function version(): string {
+  const pkg = JSON.parse(readFileSync(new URL('../../../package.json', import.meta.url), 'utf8')) as {
+    version: string;
+  };
+  return pkg.version;
+}
+
+function usage(): string {
+  const width = Math.max(...COMMANDS.map((c) => c.name.length)) + 2;
+  const list = COMMANDS.map((c) => `  ${c.name.padEnd(width)}${c.summary}`).join('\n');
+  return `Usage: sockeye <command> [options]
 
 Commands:
-  echo    Echo server: HTTP requests are answered with a JSON description of them,
-          WebSocket messages (any path) are echoed back as received
-  pubsub  Broadcast server: a WebSocket to /NAME subscribes to topic NAME (percent-decoded),
-          and each message it sends goes to every other subscriber of NAME (text and binary kept)
-  demo    Demo chat with rooms (plus a few HTTP routes); with --redis, two nodes on two ports
-          sharing the rooms through Redis
-  connect <url>      Interactive WebSocket client: lines typed are sent as text;
-                     /ping [data], /close [code] [reason]. Exit codes: 0 clean close
-                     (1000/1001/1005), 1 other close code, 3 could not connect, 4 dropped
+${list}
+  ${'bench'.padEnd(width)}Load generator for HTTP and WebSocket echo servers (sockeye bench --help)
+  ${'help'.padEnd(width)}Show the help of a command: sockeye help <command>
 
 Options:
-  --port <n>         Port to listen on (echo: 9001, pubsub: 9002, demo: 3000)
-  -p, --protocol <p> Subprotocol to offer (connect; repeatable)
-  -H, --header <h>   Extra request header "Name: value" (connect; repeatable)
-  --host <addr>      Address to bind (default 127.0.0.1)
-  --deflate          Accept permessage-deflate (echo, pubsub): every valid RFC 7692 offer
-  --redis <url>      Share topics with every other sockeye pubsub on this Redis (pubsub): channel
-                     names are "sockeye:" + topic; needs the ioredis package. A Redis Cluster:
-                     redis+cluster://host:port,host:port (sharded pub/sub, Redis 7); demo: two nodes sharing rooms
-  --max-backpressure <bytes>
-                     Most bytes a WebSocket peer may leave unread (echo); past it: 1008 and it is read
-                     no more. Default: twice the peer's largest message so far plus 1 MiB
-  --help, -h         Show this help
+  -h, --help     Show this help
+  -V, --version  Print the version
+
+Run 'sockeye <command> --help' for a command's arguments and options.
+Exit codes: 0 done, 1 could not start (a port in use), 2 usage error; connect adds its own.
 `;
+}
 
-export async function main(argv: string[]): Promise<number> {
-  const { values, positionals } = parseArgs({
-    args: argv,
-    allowPositionals: true,
-    options: {
-      port: { type: 'string' },
-      protocol: { type: 'string', short: 'p', multiple: true },
-      header: { type: 'string', short: 'H', multiple: true },
-      host: { type: 'string', default: '127.0.0.1' },
-      deflate: { type: 'boolean' },
-      'max-backpressure': { type: 'string' },
-      redis: { type: 'string' },
-      help: { type: 'boolean', short: 'h' },
-    },
-  });
-  const command = positionals[0];
-  if (values.help || command === undefined) {
-    process.stdout.write(USAGE);
-    return command === undefined && !values.help ? 2 : 0;
+function find(name: string): Command | undefined {
+  return COMMANDS.find((c) => c.name === name);
+}
+
+/** The closest command name to a mistyped one (at most two edits away), for "did you mean". */
+function closest(name: string): string | null {
+  let best: string | null = null;
+  let bestD = 3;
+  for (const c of COMMANDS) {
+    const a = name;
+    const b = c.name;
+    const row = Array.from({ length: b.length + 1 }, (_, j) => j);
+    for (let i = 1; i <= a.length; i++) {
+      let prev = row[0] as number;
+      row[0] = i;
+      for (let j = 1; j <= b.length; j++) {
+        const cur = row[j] as number;
+        row[j] = Math.min(cur + 1, (row[j - 1] as number) + 1, prev + (a[i - 1] === b[j - 1] ? 0 : 1));
+        prev = cur;
+      }
+    }
+    const d = row[b.length] as number;
+    if (d < bestD) {
+      bestD = d;
+      best = b;
+    }
   }
-  switch (command) {
-    case 'echo': {
-      const mb = values['max-backpressure'];
-      let maxBackpressure: number | undefined;
-      if (mb !== undefined) {
-        maxBackpressure = Number(mb);
-        if (!Number.isSafeInteger(maxBackpressure) || maxBackpressure <= 0) {
-          process.stderr.write(`--max-backpressure must be a positive number of bytes, got '${mb}'\n`);
-          return 2;
-        }
-      }
-      const ws = wsEchoOptions(maxBackpressure);
-      const server = await serve({
-        port: Number(values.port ?? 9001),
-        host: values.host,
-        // Conformance tools send large bodies: allow 16 MiB.
-        limits: { maxBodyBytes: 16 * 1024 * 1024 },
-        request: echoHandler,
-        // WebSocket upgrades on any path; messages echoed as received. No limit stricter than the RFC's
-        // beyond a 64 MiB message (Autobahn's largest is 16 MiB).
-        websocket: values.deflate ? { ...ws, perMessageDeflate: true } : ws,
-      });
-      process.stdout.write(`sockeye echo listening on ${server.url}\n`);
-      shutdownOnSignal(server);
-      return -1;
-    }
-    case 'pubsub': {
-      const { pubsubOptions } = await import('./pubsub.js');
-      let pubsub: import('../index.js').PubSubAdapter | undefined;
-      if (values.redis !== undefined) {
-        let redis: typeof import('../redis/index.js');
-        try {
-          redis = await import('../redis/index.js');
-        } catch {
-          process.stderr.write('sockeye pubsub --redis needs the ioredis package: npm install ioredis\n');
-          return 2;
-        }
-        try {
-          pubsub = redis.redisPubSub({ url: values.redis });
-        } catch (err) {
-          process.stderr.write(`--redis: ${(err as Error).message}\n`);
-          return 2;
-        }
-      }
-      let stats: () => unknown = () => null;
-      const server = await serve({
-        port: Number(values.port ?? 9002),
-        host: values.host,
-        // GET /stats: server.stats() as JSON (the adapter's state and counters under "pubsub").
-        request: (req, res) => {
-          if (req.path === '/stats') res.json(stats());
-          else res.send('sockeye pubsub: open a WebSocket to /NAME to join topic NAME\n');
-        },
-        websocket: pubsubOptions(values.deflate === true),
-        ...(pubsub === undefined ? {} : { pubsub }),
-      });
-      stats = () => server.stats();
-      process.stdout.write(`sockeye pubsub listening on ${server.url}\n`);
-      shutdownOnSignal(server);
-      return -1;
-    }
-    case 'demo': {
-      const { runDemo } = await import('./demo.js');
-      const servers = await runDemo(
-        { port: Number(values.port ?? 3000), host: values.host, redis: values.redis },
-        (line) => process.stdout.write(`${line}\n`),
-        (line) => process.stderr.write(`${line}\n`),
-      );
-      if (typeof servers === 'number') return servers;
-      shutdownOnSignal({ close: (o) => Promise.all(servers.map((server) => server.close(o))) });
-      return -1;
-    }
-    case 'connect': {
-      const url = positionals[1];
-      if (url === undefined) {
-        process.stderr.write(`Missing URL\n${USAGE}`);
-        return 2;
-      }
-      const headers: [string, string][] = [];
-      for (const h of values.header ?? []) {
-        const colon = h.indexOf(':');
-        if (colon <= 0) {
-          process.stderr.write(`Invalid header: ${h}\n`);
-          return 2;
-        }
-        headers.push([h.slice(0, colon).trim(), h.slice(colon + 1).trim()]);
-      }
-      const { connect } = await import('./connect.js');
-      return connect(url, values.protocol ?? [], headers, process.stdin, process.stdout);
-    }
-    default:
-      process.stderr.write(`Unknown command: ${command}\n${USAGE}`);
-      return 2;
+  return best;
+}
+
+function unknownCommand(name: string): UsageError {
+  const guess = closest(name);
+  return new UsageError(`unknown command '${name}'${guess ? `; did you mean '${guess}'?` : ''} (see sockeye --help)`);
+}
+
+/** Where help and usage errors go: the process's stdout and stderr, or a test's. */
+export interface MainOutput {
+  out: { write(s: string): unknown };
+  err: { write(s: string): unknown };
+}
+
+/** Runs `sockeye argv...`; resolves with the exit code, or KEEP_RUNNING for a server. */
+export async function main(
+  argv: string[],
+  io: MainOutput = { out: process.stdout, err: process.stderr },
+): Promise<number> {
+  try {
+    return await dispatch(argv, io);
+  } catch (err) {
+    if (!(err instanceof UsageError)) throw err;
+    io.err.write(`${err.message}\n`);
+    return err.exitCode;
   }
 }
 
-function shutdownOnSignal(server: { close(o?: { deadline?: number }): Promise<unknown> }): void {
-  const stop = () => {
-    server.close({ deadline: 5000 }).then(() => process.exit(0));
-  };
-  process.once('SIGINT', stop);
-  process.once('SIGTERM', stop);
+async function dispatch(argv: string[], io: MainOutput): Promise<number> {
+  // `sockeye bench` parses its own flags and prints its own help (bench.ts: the load generator).
+  if (argv[0] === 'bench') return (await import('./bench.js')).bench(argv.slice(1));
+  if (argv[0] === 'help' && argv[1] === 'bench') return (await import('./bench.js')).bench(['--help']);
+  // The command is the first argument that is neither an option nor an option's value; options before it belong
+  // to it too (`sockeye --port 0 echo`).
+  const takesValue = new Set<string>();
+  for (const c of COMMANDS) {
+    for (const [n, o] of Object.entries(c.options)) {
+      if (o.type === 'string') {
+        takesValue.add(`--${n}`);
+        if (o.short) takesValue.add(`-${o.short}`);
+      }
+    }
+  }
+  let at = -1;
+  for (let i = 0; i < argv.length; i++) {
+    const a = argv[i] as string;
+    if (!a.startsWith('-')) {
+      at = i;
+      break;
+    }
+    if (takesValue.has(a)) i++;
+  }
+  const before = at === -1 ? argv : argv.slice(0, at);
+  const wantsHelp = before.includes('--help') || before.includes('-h');
+  if (at === -1) {
+    if (before.includes('--version') || before.includes('-V')) {
+      io.out.write(`${version()}\n`);
+      return 0;
+    }
+    const unknown = before.find((a) => a !== '--help' && a !== '-h');
+    if (unknown !== undefined) {
+      const owners = flagOwners(COMMANDS).get(unknown.split('=')[0] as string);
+      if (owners !== undefined) {
+        throw new UsageError(`no command given; ${unknown} is an option of ${owners.join(', ')} (see sockeye --help)`);
+      }
+      throw new UsageError(`unknown option ${unknown} (see sockeye --help)`);
+    }
+    if (wantsHelp) {
+      io.out.write(usage());
+      return 0;
+    }
+    // No command at all: the usage, as an error.
+    io.err.write(usage());
+    return EXIT_USAGE;
+  }
+  const name = argv[at] as string;
+  if (name === 'help') {
+    // `sockeye help [command]`
+    const topic = argv[at + 1];
+    if (topic === undefined || topic === 'help') {
+      io.out.write(usage());
+      return 0;
+    }
+    const command = find(topic);
+    if (command === undefined) throw unknownCommand(topic);
+    io.out.write(formatHelp(command));
+    return 0;
+  }
+  const command = find(name);
+  if (command === undefined) throw unknownCommand(name);
+  if (wantsHelp) {
+    // `sockeye --help echo`
+    io.out.write(formatHelp(command));
+    return 0;
+  }
+  const args = parseCommandArgs(command, [...before, ...argv.slice(at + 1)], flagOwners(COMMANDS));
+  if (args.values.help === true) {
+    io.out.write(formatHelp(command));
+    return 0;
+  }
+  return command.run(args);
 }
+
+export { KEEP_RUNNING };

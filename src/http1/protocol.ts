@@ -514,6 +514,22 @@ export class Http1ServerProtocol implements RequestParserHandler {
     }
   }
 
+  /**
+   * Writes part of the body given twice, as it is and already framed as one chunk (RFC 9112 §7.1: its size line,
+   * itself, CRLF): the framed form when the response is chunked. A piece written to many responses (a published
+   * event) is framed once for all of them instead of once per response.
+   */
+  writeBodyFramed(chunk: Buffer, framed: Buffer): void {
+    if (this.response !== R_HEAD_SENT) {
+      throw new InvalidStateError(
+        'Cannot write body: response head not sent or response ended',
+        'ERR_HTTP_INVALID_STATE',
+      );
+    }
+    if (this.chunkedResponse && !this.bodyless && chunk.length > 0) this.sink.write(framed);
+    else this.writeBody(chunk);
+  }
+
   /** Writes a whole response (head + body) in one go; the common fast path. */
   respond(status: number, fields: readonly string[], body: Buffer | null, validated = false): void {
     this.writeHead(status, fields, body === null ? 0 : body.length, validated);

@@ -117,7 +117,7 @@ export class WebSocketHandler<T = unknown> {
     const ctx = this.#ctx;
     if (this.#closing !== null) {
       ctx.stats.rejected++;
-      writeRefusal(socket, 503, 'Server shutting down\n', []);
+      writeRefusal(req, socket, 503, 'Server shutting down\n', []);
       return;
     }
     // Liveness is the idle ping's job from now on (node:http may have set a keep-alive timeout on the socket).
@@ -128,7 +128,7 @@ export class WebSocketHandler<T = unknown> {
     const request = bridgeRequest(req, socket, this.#cache);
     if (!(request instanceof SockeyeRequest)) {
       ctx.stats.rejected++;
-      writeRefusal(socket, request.status, `${request.message}\n`, []);
+      writeRefusal(req, socket, request.status, `${request.message}\n`, []);
       return;
     }
     const bytes: Buffer[] =

@@ -24,8 +24,9 @@ import net from 'node:net';
 import tls from 'node:tls';
 import { isArrayBuffer } from 'node:util/types';
 import { HandshakeError, ProtocolError } from '../errors.js';
-import { parseResponseHead } from '../http1/response-head.js';
+import { parseResponseHead, type ResponseHead } from '../http1/response-head.js';
 import {
+  WS_CLIENT_MAX_REFUSAL_BODY_BYTES,
   WS_CLIENT_MAX_RESPONSE_HEAD_BYTES,
   WS_CLOSE_TIMEOUT_MS,
   WS_HANDSHAKE_TIMEOUT_MS,
@@ -160,6 +161,45 @@ function untrackClient(conn: WsConnection): void {
   }
 }
 
+/**
+ * A refusal (RFC 6455 §4.1: a status other than 101 is handled "per HTTP procedures") whose body is still arriving:
+ * the error waits for the body's first bytes, which usually say why (RFC 9110 §15.5: the server "SHOULD send a
+ * representation containing an explanation").
+ */
+class Refusal {
+  readonly code: string;
+  readonly message: string;
+  readonly status: number;
+  readonly headers: [string, string][];
+  readonly statusText: string;
+  /** Body bytes to wait for: the Content-Length (or, without one, until the server closes), at most the limit. */
+  readonly want: number;
+  readonly parts: Buffer[];
+  got: number;
+  constructor(code: string, message: string, head: ResponseHead) {
+    this.code = code;
+    this.message = message;
+    this.status = head.status;
+    this.headers = head.headers.entries();
+    this.statusText = head.reason;
+    this.want = refusalBodyLength(head);
+    this.parts = [];
+    this.got = 0;
+  }
+}
+
+/**
+ * How many body bytes of a refusal to keep (RFC 9112 §6.3): none for 1xx, 204 and 304, none for a chunked body
+ * (not decoded here); the Content-Length, or until the server closes; at most WS_CLIENT_MAX_REFUSAL_BODY_BYTES.
+ */
+function refusalBodyLength(head: ResponseHead): number {
+  const s = head.status;
+  if (s < 200 || s === 204 || s === 304 || head.headers.has('transfer-encoding')) return 0;
+  const cl = head.headers.getJoined('content-length');
+  const n = cl === undefined ? Number.POSITIVE_INFINITY : /^[0-9]+$/.test(cl) ? Number(cl) : 0;
+  return Math.min(n, WS_CLIENT_MAX_REFUSAL_BODY_BYTES);
+}
+
 /** Something `send()` could not write yet: data behind a Blob being read, or the close that follows them. */
 class Pending {
   /** null while a Blob is being read. */
@@ -235,6 +275,8 @@ export class WebSocket extends EventTarget {
   readonly #deflateSettings: DeflateSettings | null;
   /** Response bytes gathered while CONNECTING. */
   #head: Buffer | null;
+  /** A refusal waiting for its body's first bytes (null: none). */
+  #refusal: Refusal | null;
   #handshakeTimer: NodeJS.Timeout | null;
   /** The handshake failed (an `error` event precedes `close`), and why. After it, the connection knows. */
   #failed: boolean;
@@ -300,6 +342,7 @@ export class WebSocket extends EventTarget {
       this.#deflateSettings = null;
     }
     this.#head = EMPTY;
+    this.#refusal = null;
     this.#handshakeTimer = null;
     this.#failed = false;
     this.#error = undefined;
@@ -352,9 +395,12 @@ export class WebSocket extends EventTarget {
     const timeout = options.handshakeTimeout ?? WS_HANDSHAKE_TIMEOUT_MS;
     this.#handshakeTimer = setTimeout(() => {
       this.#handshakeTimer = null;
-      this.#failConnecting(
-        new HandshakeError('ERR_WS_HANDSHAKE_TIMEOUT', `Opening handshake did not complete within ${timeout} ms`),
-      );
+      // A refusal whose body is slow to come: the refusal is the error, with what arrived of the body.
+      if (this.#refusal !== null) this.#finishRefusal();
+      else
+        this.#failConnecting(
+          new HandshakeError('ERR_WS_HANDSHAKE_TIMEOUT', `Opening handshake did not complete within ${timeout} ms`),
+        );
     }, timeout);
   }
 
@@ -661,6 +707,7 @@ export class WebSocket extends EventTarget {
       onRead: (view) => this.#onHandshakeData(Buffer.from(view)),
       onData: (chunk) => this.#onHandshakeData(chunk),
       onPeerEnd: () => {
+        this.#finishRefusal();
         if (this.#readyState === CONNECTING && !this.#failed) {
           this.#failConnecting(
             new HandshakeError('ERR_WS_HANDSHAKE_EOF', 'Connection closed before the handshake response was complete'),
@@ -668,6 +715,8 @@ export class WebSocket extends EventTarget {
         }
       },
       onTransportError: (err) => {
+        // A reset after a refusal's head: the refusal is the error.
+        this.#finishRefusal();
         // The connection never opened: refused, DNS, TLS, reset.
         if (!this.#failed) {
           this.#failed = true;
@@ -681,6 +730,10 @@ export class WebSocket extends EventTarget {
   }
 
   #onHandshakeData(chunk: Buffer): void {
+    if (this.#refusal !== null) {
+      this.#refusalData(chunk);
+      return;
+    }
     const prev = this.#head;
     if (prev === null) return;
     const buf = prev.length === 0 ? chunk : Buffer.concat([prev, chunk]);
@@ -704,7 +757,14 @@ export class WebSocket extends EventTarget {
       this.#deflateOffer === null ? [] : [PERMESSAGE_DEFLATE],
     );
     if (!result.ok) {
-      this.#failConnecting(new HandshakeError(result.code, result.message, res.status, res.headers.entries()));
+      if (res.status !== 101) {
+        this.#refusal = new Refusal(result.code, result.message, res);
+        this.#refusalData(buf.subarray(res.length));
+      } else {
+        this.#failConnecting(
+          new HandshakeError(result.code, result.message, res.status, res.headers.entries(), res.reason),
+        );
+      }
       return;
     }
     // RFC 7692 §7: the server's permessage-deflate response must fit our offer, or we fail the connection.
@@ -738,9 +798,31 @@ export class WebSocket extends EventTarget {
     if (res.length < buf.length && !this.#transport.destroyed) conn.onData(buf.subarray(res.length));
   }
 
+  /** Body bytes of a refusal: kept until there are as many as it wants, then the handshake fails with them. */
+  #refusalData(chunk: Buffer): void {
+    const r = this.#refusal as Refusal;
+    if (chunk.length > 0 && r.got < r.want) {
+      // A view into a shared read buffer lives only during the call: copy what is kept.
+      const keep = Buffer.from(chunk.subarray(0, r.want - r.got));
+      r.parts.push(keep);
+      r.got += keep.length;
+    }
+    if (r.got >= r.want) this.#finishRefusal();
+  }
+
+  /** Fails the handshake with the refusal waiting for its body, if any, and what arrived of that body. */
+  #finishRefusal(): void {
+    const r = this.#refusal;
+    if (r === null) return;
+    this.#refusal = null;
+    const body = r.parts.length === 1 ? (r.parts[0] as Buffer) : Buffer.concat(r.parts);
+    this.#failConnecting(new HandshakeError(r.code, r.message, r.status, r.headers, r.statusText, body));
+  }
+
   /** The transport closed: `error` (if the connection was failed) then `close`, with the standard's code. */
   #ended(): void {
     if (this.#readyState === CLOSED) return;
+    this.#finishRefusal();
     if (this.#handshakeTimer !== null) clearTimeout(this.#handshakeTimer);
     this.#handshakeTimer = null;
     const conn = this.#conn;

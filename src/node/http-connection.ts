@@ -8,6 +8,7 @@
 import type { Buffer } from 'node:buffer';
 import type { Socket } from 'node:net';
 import { httpError, type ProtocolError } from '../errors.js';
+import { encodeEvent } from '../http1/event-stream.js';
 import type { RequestHead, RequestParserLimits } from '../http1/parser.js';
 import {
   type Http1ServerCache,
@@ -19,11 +20,14 @@ import {
 import { errorResponse } from '../http1/serializer.js';
 import { copyOf } from '../util/bytes.js';
 import { coarseNow, httpDateNow } from './clock.js';
+import { chRequestStart, chResponseFinish, publishRequestStart, publishResponseFinish } from './diagnostics.js';
 import { type BodySource, SockeyeRequest } from './request.js';
 import { type ResponseTarget, SockeyeResponse } from './response.js';
 import { type ReadTarget, setReadTarget, useSharedReads } from './socket-reads.js';
 import { SocketWriter } from './socket-writer.js';
-import type { HttpStats } from './stats.js';
+import { type SseOptions, SseStream, type SseTarget } from './sse.js';
+import type { HttpStats, SseStats } from './stats.js';
+import type { TopicHub } from './topic-hub.js';
 
 /** What a connection needs from its server. Implemented by Server. @internal */
 export interface ServerContext {
@@ -44,6 +48,10 @@ export interface ServerContext {
   /** Takes over an upgraded connection (socket paused, `head` = bytes after the request head). */
   onUpgrade(req: SockeyeRequest, socket: Socket, head: Buffer[], kind: number): void;
   readonly httpStats: HttpStats;
+  /** The server's topics (WebSockets and event streams subscribe to them). */
+  readonly topicHub: TopicHub;
+  /** Counters of the server's event streams. */
+  readonly sseStats: SseStats;
   runHandler(req: SockeyeRequest, res: SockeyeResponse, conn: HttpConnection): void;
   countError(err: ProtocolError): void;
   connectionClosed(conn: HttpConnection): void;
@@ -82,13 +90,15 @@ function socketOnDrain(this: SocketWithConn): void {
 /** How long a connection may linger after an error response, reading and discarding, before it is destroyed. */
 const LINGER_MS = 2000;
 
-export class HttpConnection implements ResponseTarget, BodySource, ReadTarget {
+export class HttpConnection implements ResponseTarget, BodySource, ReadTarget, SseTarget {
   readonly socket: Socket;
   readonly protocol: Http1ServerProtocol;
   readonly ctx: ServerContext;
   /** The request being handled, if any. */
   request: SockeyeRequest | null;
   response: SockeyeResponse | null;
+  /** The response being streamed as server-sent events (`res.sse()`), if any. */
+  sse: SseStream | null;
   /** When the current phase (head, idle) started, for the deadline checks. */
   phaseStart: number;
   /** Last time body bytes arrived. */
@@ -116,6 +126,7 @@ export class HttpConnection implements ResponseTarget, BodySource, ReadTarget {
     this.ctx = ctx;
     this.request = null;
     this.response = null;
+    this.sse = null;
     this.phaseStart = coarseNow();
     this.lastBody = 0;
     this.paused = false;
@@ -200,6 +211,16 @@ export class HttpConnection implements ResponseTarget, BodySource, ReadTarget {
   }
 
   /** @internal */ onEnd(): void {
+    const sse = this.sse;
+    if (sse !== null && !this.ending) {
+      // An event-stream client never half-closes to wait for the rest (the stream has no end of its own): its FIN
+      // means it is leaving. The stream ends, then the response and the connection.
+      this.setCause('peer-close');
+      this.protocol.info.keepAlive = false;
+      sse.connectionClosed();
+      this.endEventStream();
+      return;
+    }
     this.protocol.receiveEof();
     this.setCause('peer-close');
     // Idle: finish writing what is queued (a response may still sit in the socket buffer), then close.
@@ -217,6 +238,7 @@ export class HttpConnection implements ResponseTarget, BodySource, ReadTarget {
     if (this.request !== null && !this.request.complete) {
       this.request.fail(httpError(400, 'ERR_HTTP_CONNECTION_LOST', 'Connection lost before the body was complete'));
     }
+    this.sse?.connectionClosed();
     this.ctx.connectionClosed(this);
     const w = this.drainWaiters;
     this.drainWaiters = [];
@@ -298,6 +320,7 @@ export class HttpConnection implements ResponseTarget, BodySource, ReadTarget {
       // No response object: the upgrade hook answers on the socket itself.
       this.response = null;
       this.ctx.httpStats.requests++;
+      if (chRequestStart.hasSubscribers) publishRequestStart(this.ctx, this.socket, req);
       this.protocol.detach();
       return;
     }
@@ -376,14 +399,18 @@ export class HttpConnection implements ResponseTarget, BodySource, ReadTarget {
   }
 
   endResponse(trailers: string[] | null): void {
+    // `res.end()` on an event stream's response ends the stream.
+    this.sse?.responseEnded();
     // Taken before the protocol ends the response: ending it may already start the next pipelined request.
     const answered = this.request;
+    const status = this.response?.status ?? 0;
     this.writer.begin();
     try {
       this.protocol.endResponse(trailers);
     } finally {
       this.writer.commit();
     }
+    if (chResponseFinish.hasSubscribers) publishResponseFinish(this.socket, answered, status);
     this.afterResponse(answered);
   }
 
@@ -395,6 +422,7 @@ export class HttpConnection implements ResponseTarget, BodySource, ReadTarget {
     } finally {
       this.writer.commit();
     }
+    if (chResponseFinish.hasSubscribers) publishResponseFinish(this.socket, answered, status);
     this.afterResponse(answered);
   }
 
@@ -501,9 +529,86 @@ export class HttpConnection implements ResponseTarget, BodySource, ReadTarget {
     if (this.outputHeld) this.releaseOutput();
   }
 
+  // --- SseTarget -------------------------------------------------------------------------------
+
+  openEventStream(res: SockeyeResponse, options: SseOptions): SseStream {
+    const req = this.request;
+    // Options are checked (and the retry field encoded) before anything is sent.
+    const stream = new SseStream(this, req?.headers.get('last-event-id') ?? '', options);
+    const first = options.retry === undefined ? null : encodeEvent({ retry: options.retry });
+    res.setHeader('Content-Type', 'text/event-stream');
+    if (res.getHeader('cache-control') === undefined) res.setHeader('Cache-Control', 'no-cache');
+    if (res.getHeader('x-accel-buffering') === undefined) res.setHeader('X-Accel-Buffering', 'no');
+    this.sse = stream;
+    this.ctx.sseStats.opened++;
+    this.ctx.sseStats.open++;
+    // The head leaves at once (with the retry field, in one write): the client's `open` comes with it.
+    this.writer.begin();
+    try {
+      res.writeHead();
+      if (first !== null) this.protocol.writeBody(first);
+    } finally {
+      this.writer.commit();
+    }
+    // HEAD: the head is the whole answer (RFC 9110 §9.3.2).
+    if (req?.method === 'HEAD') stream.end('closed');
+    // Opened while the server closes (a handler that was already running): ended at once, as server.close() ends
+    // the others, so that the client reconnects to a node that stays.
+    else if (this.draining) stream.end('shutdown');
+    return stream;
+  }
+
+  writeBodyHeld(chunk: Buffer, framed: Buffer): void {
+    // PERF: held to the end of this event-loop turn, as a WebSocket's publish (ws-send.ts #sendEncoded): the events
+    // a burst of publishes brings one stream leave in one socket write.
+    const w = this.writer;
+    w.begin();
+    try {
+      this.protocol.writeBodyFramed(chunk, framed);
+      w.holdOpen();
+    } finally {
+      w.commit();
+    }
+  }
+
+  get bufferedAmount(): number {
+    return this.socket.writableLength + this.writer.pendingBytes;
+  }
+
+  get heldBytes(): number {
+    return this.writer.heldBytes;
+  }
+
+  endEventStream(): void {
+    const res = this.response;
+    if (res !== null && !res.finished && !this.closed) res.end();
+  }
+
+  abort(cause: string): void {
+    this.setCause(cause);
+    this.destroy();
+  }
+
+  get topicHub(): TopicHub {
+    return this.ctx.topicHub;
+  }
+
+  sseEnded(stream: SseStream): void {
+    if (this.sse === stream) this.sse = null;
+    this.ctx.sseStats.open--;
+  }
+
+  get sseStats(): SseStats {
+    return this.ctx.sseStats;
+  }
+
   /** Deadline checks, from the server's coarse tick. */
   checkTimeouts(now: number): void {
     if (this.ending || this.closed) return;
+    if (this.sse !== null) {
+      this.sse.tick(now);
+      return;
+    }
     const p = this.protocol;
     const ctx = this.ctx;
     if (p.state === S_UPGRADED) return;

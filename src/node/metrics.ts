@@ -68,6 +68,19 @@ export function formatMetrics(s: ServerStats): string {
   );
   w.metric('sockeye_http_received_bytes_total', 'counter', 'Bytes read on HTTP connections.', [[{}, s.http.bytesIn]]);
   w.metric('sockeye_http_sent_bytes_total', 'counter', 'Bytes written on HTTP connections.', [[{}, s.http.bytesOut]]);
+  // Absent in figures from an older worker (a cluster being upgraded): printed only when there.
+  const sse = s.sse;
+  if (sse !== undefined) {
+    w.metric('sockeye_sse_streams', 'gauge', 'Open server-sent event streams.', [[{}, sse.open]]);
+    w.metric('sockeye_sse_streams_opened_total', 'counter', 'Server-sent event streams opened.', [[{}, sse.opened]]);
+    w.metric('sockeye_sse_events_total', 'counter', 'Events, comments and heartbeats written to event streams.', [
+      [{}, sse.events],
+    ]);
+    w.metric('sockeye_sse_backpressure_total', 'counter', 'Event-stream backpressure policy actions.', [
+      [{ action: 'drop' }, sse.dropped],
+      [{ action: 'cut_off' }, sse.cutOff],
+    ]);
+  }
   const ws = s.websocket;
   w.metric('sockeye_ws_handshakes_total', 'counter', 'WebSocket handshakes by result.', [
     [{ result: 'accepted' }, ws.accepted],

@@ -5,11 +5,15 @@
  */
 
 import { Buffer } from 'node:buffer';
+import { encodePublished } from '../http1/event-stream.js';
+import { chunkHeader } from '../http1/serializer.js';
 import { WRITER_COPY_LIMIT } from '../limits.js';
 import { OP_BINARY, OP_TEXT } from '../ws/frame.js';
 import { encodeFrame } from '../ws/frame-writer.js';
 import type { DeflateCodec } from './deflate.js';
 import { appendShared, sharedLogBuffer } from './socket-writer.js';
+
+const CRLF_BYTES = Buffer.from('\r\n', 'latin1');
 
 /**
  * A message encoded once for many connections (a publish to many subscribers): its bytes, and its compressed
@@ -32,6 +36,9 @@ export class PreparedMessage {
   sharedBuf: Buffer | null;
   /** @internal */ sharedStart: number;
   /** @internal */ sharedEnd: number;
+  /** The message as one server-sent event (node/sse.ts), and as one chunk of a chunked body: encoded on first use. */
+  #event: Buffer | null;
+  #eventChunk: Buffer | null;
 
   constructor(data: string | Uint8Array, binary = typeof data !== 'string') {
     this.data =
@@ -47,6 +54,8 @@ export class PreparedMessage {
     this.sharedBuf = null;
     this.sharedStart = 0;
     this.sharedEnd = 0;
+    this.#event = null;
+    this.#eventChunk = null;
   }
 
   /** @internal Places the plain frame where subscribers' writes share it (see `sharedBuf`), once. */
@@ -62,6 +71,30 @@ export class PreparedMessage {
       this.sharedStart = 0;
     }
     this.sharedEnd = this.sharedStart + f.length;
+  }
+
+  /**
+   * The message as one `text/event-stream` event (text as `data:` lines, binary as base64 in an event of type
+   * `binary`: http1/event-stream.ts), encoded on first use and then written as it is to every event stream. @internal
+   */
+  event(): Buffer {
+    let e = this.#event;
+    if (e === null) {
+      e = encodePublished(this.data, this.binary);
+      this.#event = e;
+    }
+    return e;
+  }
+
+  /** `event()` framed as one chunk (RFC 9112 §7.1), for every event stream with a chunked body. @internal */
+  eventChunk(): Buffer {
+    let c = this.#eventChunk;
+    if (c === null) {
+      const e = this.event();
+      c = Buffer.concat([Buffer.from(chunkHeader(e.length), 'latin1'), e, CRLF_BYTES]);
+      this.#eventChunk = c;
+    }
+    return c;
   }
 
   /**

@@ -7,6 +7,7 @@
 import { Buffer } from 'node:buffer';
 import { InvalidStateError } from '../errors.js';
 import { validateField } from '../http1/serializer.js';
+import type { SseOptions, SseStream } from './sse.js';
 
 /** What a response needs from its connection. @internal */
 export interface ResponseTarget {
@@ -17,6 +18,7 @@ export interface ResponseTarget {
   drained(): Promise<void>;
   cork(): void;
   uncork(): void;
+  openEventStream(res: SockeyeResponse, options: SseOptions): SseStream;
 }
 
 /** Anything `send`/`end`/`write` accept as a body. */
@@ -194,6 +196,28 @@ export class SockeyeResponse {
     if (status !== undefined) this.status = status;
     if (this.getHeader('content-type') === undefined) this.setHeader('Content-Type', 'application/json');
     this.end(JSON.stringify(value));
+  }
+
+  /**
+   * Turns this response into a server-sent event stream (HTML Living Standard §9.2): sends the head now (status
+   * 200 unless set, `Content-Type: text/event-stream`, `Cache-Control: no-cache` unless set, `X-Accel-Buffering: no`
+   * so that nginx does not buffer it) and returns the stream to `send` events on, `subscribe` to topics, `close`.
+   * The body is chunked on HTTP/1.1 and close-delimited on HTTP/1.0. A HEAD request gets the head and an ended
+   * stream.
+   *
+   * @example
+   * ```ts
+   * const stream = res.sse();
+   * stream.send({ event: 'tick', id: String(n), data: JSON.stringify({ n }) });
+   * stream.subscribe('news');
+   * ```
+   * @throws InvalidStateError when the head was sent already; TypeError/RangeError for bad options
+   */
+  sse(options: SseOptions = {}): SseStream {
+    if (this.#headSent) {
+      throw new InvalidStateError('Cannot start an event stream: headers already sent', 'ERR_HTTP_HEADERS_SENT');
+    }
+    return this.#target.openEventStream(this, options);
   }
 
   /** Streams an async iterable as the body, honouring backpressure, then ends the response. */

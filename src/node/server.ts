@@ -15,6 +15,13 @@ import {
   CLOSE_DEADLINE_MS,
   HEADERS_TIMEOUT_MS,
   HTTP_MAX_PIPELINE_BYTES,
+  INSPECTOR_ENDS_KEPT,
+  INSPECTOR_FEED_STALL_MS,
+  INSPECTOR_FRAMES_KEPT,
+  INSPECTOR_HISTORY_SAMPLES,
+  INSPECTOR_INTERVAL_MS,
+  INSPECTOR_MAX_LISTED,
+  INSPECTOR_PREVIEW_CHARS,
   KEEP_ALIVE_TIMEOUT_MS,
   LINGER_MS,
   LISTEN_BACKLOG,
@@ -25,9 +32,9 @@ import {
   MAX_REQUESTS_PER_CONNECTION,
   MAX_TRAILER_BYTES,
 } from '../limits.js';
-import { checkTopicType } from '../pubsub/topics.js';
 import { httpDateNow, onTick } from './clock.js';
 import { deflateStats } from './deflate.js';
+import { chAccept, chEnd, chRequestStart, publishAccept, publishEnd, publishRequestStart } from './diagnostics.js';
 import { type FetchHandler, runFetch } from './fetch.js';
 import { HttpConnection, type HttpStats, UPGRADE_NONE, UPGRADE_RAW, UPGRADE_WEBSOCKET } from './http-connection.js';
 import type { ListenStats } from './listen-stats.js';
@@ -36,7 +43,8 @@ import { formatMetrics } from './metrics.js';
 import type { PubSubAdapter } from './pubsub-adapter.js';
 import type { SockeyeRequest } from './request.js';
 import type { SockeyeResponse } from './response.js';
-import type { ServerStats } from './stats.js';
+import type { ServerStats, SseStats } from './stats.js';
+import { TopicHub } from './topic-hub.js';
 import { upgradeToWebSocket } from './upgrade.js';
 import {
   type CloseInfo,
@@ -131,11 +139,52 @@ export interface ServeOptions<T = unknown> {
   metrics?: string | MetricsOptions;
   /**
    * Topics across nodes: an adapter that carries publishes to other processes or machines and delivers theirs
-   * (`redisPubSub()` from `sockeye/redis`, or your own `PubSubAdapter`). Needs a `websocket` section.
+   * (`redisPubSub()` from `sockeye/redis`, or your own `PubSubAdapter`). Its local interest is every topic a
+   * WebSocket or an event stream (`res.sse()`) of this server subscribes to.
    */
   pubsub?: PubSubAdapter;
   /** Called when any connection ends (HTTP or WebSocket), with why, for logging. */
   onConnectionEnd?: (info: ConnectionEndInfo) => void;
+  /**
+   * The inspector: a live page of this server's listener, connections, frames and ends at `path`, with a token.
+   * Off by default. See docs/api.md, "Inspector".
+   *
+   * @example
+   * serve({ inspector: { token: process.env.INSPECTOR_TOKEN } }); // http://host:port/_sockeye?token=…
+   */
+  inspector?: InspectorOptions;
+}
+
+/** `serve({ inspector })`. */
+export interface InspectorOptions {
+  /** Where the page is served; its feed is `<path>/feed`. Default `'/_sockeye'`. */
+  path?: string;
+  /** Required: the secret the page asks for (`?token=` or `Authorization: Bearer`). At least 16 characters. */
+  token: string;
+  /** Show payloads (a text preview of text frames). Default `false`: frames are shown by opcode and length only. */
+  payloads?: boolean;
+}
+
+/** @internal What the inspector module gives the server (src/inspector/index.ts), and what the server gives it. */
+export interface InspectorHandle {
+  /** Answers the request if it is the inspector's (true), else leaves it (false). */
+  handle(req: SockeyeRequest, res: SockeyeResponse): boolean;
+  /** Ends the feeds and unsubscribes. */
+  close(): void;
+}
+
+/** @internal The inspector's settings, resolved by the server (the numbers from limits.ts). */
+export interface InspectorSettings {
+  path: string;
+  token: string;
+  payloads: boolean;
+  intervalMs: number;
+  historySamples: number;
+  framesKept: number;
+  previewChars: number;
+  endsKept: number;
+  maxListed: number;
+  feedStallMs: number;
 }
 
 /** Where `/metrics` is served and where its figures come from. */
@@ -152,7 +201,8 @@ export interface ConnectionEndInfo {
   remoteAddress: string;
   remotePort: number;
   /** HTTP: 'peer-close', 'keep-alive-timeout', 'headers-timeout', 'body-timeout', 'protocol-error',
-   * 'server-close' (we sent Connection: close), 'handler-error', 'shutdown', 'connection-lost', 'unused';
+   * 'server-close' (we sent Connection: close), 'handler-error', 'shutdown', 'connection-lost', 'unused',
+   * 'backpressure' (an event stream's client stopped reading: `res.sse()` policy `close`);
    * WebSocket: the CloseCause. */
   cause: string;
   /** Who ended it: the peer, the server, or nobody (dropped). */
@@ -201,6 +251,10 @@ export class Server {
   readonly connections: Set<HttpConnection>;
   readonly #upgradeHook: UpgradeHook | null;
   readonly #ws: WsServerContext<unknown> | null;
+  /** @internal The topics of this server's WebSockets and event streams. */
+  readonly topicHub: TopicHub;
+  /** @internal Counters of this server's event streams (`res.sse()`). */
+  readonly sseStats: SseStats;
   readonly #handler: RequestHandler;
   readonly #onError: ((err: unknown, req: SockeyeRequest) => void) | null;
   readonly #onConnectionEnd: ((info: ConnectionEndInfo) => void) | null;
@@ -225,6 +279,7 @@ export class Server {
   #host: string;
   /** Removes the abort listener of `serve({ signal })` (null without a signal, or once closing). */
   #unlistenSignal: (() => void) | null;
+  #inspector: InspectorHandle | null;
 
   /** @internal use `serve()` */
   // biome-ignore lint/suspicious/noExplicitAny: the per-connection data type is the caller's
@@ -257,12 +312,11 @@ export class Server {
     this.connections = new Set();
     this.#upgradeHook = options.upgrade ?? null;
     const wsOptions = options.websocket as WebSocketOptions<unknown> | undefined;
-    this.#ws = wsOptions === undefined ? null : new WsServerContext(wsOptions);
+    this.sseStats = { open: 0, opened: 0, events: 0, dropped: 0, cutOff: 0 };
+    this.topicHub = new TopicHub({ maxTopicsPerSubscriber: wsOptions?.maxTopicsPerConnection });
+    this.#ws = wsOptions === undefined ? null : new WsServerContext(wsOptions, this.topicHub);
     if (this.#ws !== null) this.#ws.onEnd = (ws, info) => this.#websocketEnded(ws, info);
-    if (options.pubsub !== undefined) {
-      if (this.#ws === null) throw new TypeError('serve({ pubsub }) needs a websocket section: topics are WebSockets');
-      this.#ws.useAdapter(options.pubsub);
-    }
+    if (options.pubsub !== undefined) this.topicHub.useAdapter(options.pubsub);
     if (options.request !== undefined) this.#handler = options.request;
     else if (options.fetch !== undefined) {
       const fetch = options.fetch;
@@ -290,6 +344,12 @@ export class Server {
     this.#port = 0;
     this.#host = '';
     this.#unlistenSignal = null;
+    this.#inspector = null;
+  }
+
+  /** @internal Plugs the inspector in (serve() does, before listening). */
+  useInspector(inspector: InspectorHandle): void {
+    this.#inspector = inspector;
   }
 
   /** @internal binds `where` and starts the tick; `signal` (serve's) closes the server when aborted. */
@@ -339,9 +399,9 @@ export class Server {
   }
 
   /**
-   * Publishes a message to every WebSocket subscribed to `topic` (`ws.subscribe(topic)`): framed once (and
-   * compressed once per shared permessage-deflate setting), the same bytes written to each subscriber in the order
-   * they subscribed; each subscriber's backpressure policy applies to it alone, so a slow one never delays the
+   * Publishes a message to every WebSocket subscribed to `topic` (`ws.subscribe(topic)`) and every event stream
+   * (`res.sse().subscribe(topic)`): framed once (and compressed once per shared permessage-deflate setting, and
+   * encoded once as an event), the same bytes written to each subscriber in the order they subscribed; each subscriber's backpressure policy applies to it alone, so a slow one never delays the
    * others. Messages published to one topic reach each subscriber in publish order. Returns how many subscribers got
    * it now, have it queued over `backpressureLimit`, and did not get it.
    *
@@ -355,16 +415,12 @@ export class Server {
     isBinary?: boolean,
     compress?: boolean,
   ): PublishResult {
-    if (this.#ws === null) {
-      checkTopicType(topic);
-      return { sent: 0, queued: 0, dropped: 0 };
-    }
-    return this.#ws.publish(topic, data, isBinary, compress, null);
+    return this.topicHub.publish(topic, data, isBinary, compress, null);
   }
 
-  /** How many WebSockets are subscribed to `topic`. */
+  /** How many WebSockets and event streams are subscribed to `topic`. */
   subscriberCount(topic: string): number {
-    return this.#ws === null ? 0 : this.#ws.topics.subscriberCount(topic);
+    return this.topicHub.registry.subscriberCount(topic);
   }
 
   #openCount(): number {
@@ -404,6 +460,7 @@ export class Server {
     if (this.#tcpKeepAlive > 0) socket.setKeepAlive(true, this.#tcpKeepAlive);
     const conn = new HttpConnection(socket, this);
     this.connections.add(conn);
+    if (chAccept.hasSubscribers) publishAccept(this, socket);
   }
 
   /** @internal WebSocket upgrades go to `websocket`, others to the raw `upgrade` hook. */
@@ -448,6 +505,8 @@ export class Server {
 
   /** @internal */
   runHandler(req: SockeyeRequest, res: SockeyeResponse, conn: HttpConnection): void {
+    if (chRequestStart.hasSubscribers) publishRequestStart(this, conn.socket, req);
+    if (this.#inspector !== null && this.#inspector.handle(req, res)) return;
     if (this.#metricsPath !== null && req.path === this.#metricsPath && req.method === 'GET') {
       this.#serveMetrics(res);
       return;
@@ -527,25 +586,27 @@ export class Server {
       st.bytesIn += socket.bytesRead;
       st.bytesOut += socket.bytesWritten;
       const onEnd = this.#onConnectionEnd;
-      if (onEnd !== null) {
+      if (onEnd !== null || chEnd.hasSubscribers) {
         const initiator =
           cause === 'peer-close' ? 'peer' : cause === 'connection-lost' || cause === 'unused' ? 'none' : 'server';
+        const info: ConnectionEndInfo = {
+          kind: 'http',
+          remoteAddress: conn.remoteAddress,
+          remotePort: conn.remotePort,
+          cause,
+          initiator,
+          code: 0,
+          reason: '',
+          // Clean: the connection ended in an orderly way, not because something broke.
+          wasClean: cause !== 'connection-lost' && cause !== 'handler-error' && cause !== 'protocol-error',
+          requests: conn.protocol.requests,
+          bytesRead: socket.bytesRead,
+          bytesWritten: socket.bytesWritten,
+          durationMs: Date.now() - conn.startedAt,
+        };
+        if (chEnd.hasSubscribers) publishEnd(this, socket, null, info);
         try {
-          onEnd({
-            kind: 'http',
-            remoteAddress: conn.remoteAddress,
-            remotePort: conn.remotePort,
-            cause,
-            initiator,
-            code: 0,
-            reason: '',
-            // Clean: the connection ended in an orderly way, not because something broke.
-            wasClean: cause !== 'connection-lost' && cause !== 'handler-error' && cause !== 'protocol-error',
-            requests: conn.protocol.requests,
-            bytesRead: socket.bytesRead,
-            bytesWritten: socket.bytesWritten,
-            durationMs: Date.now() - conn.startedAt,
-          });
+          onEnd?.(info);
         } catch {
           // a logging hook that throws must not take the server down
         }
@@ -558,8 +619,8 @@ export class Server {
     this.#wsBytesIn += info.bytesRead;
     this.#wsBytesOut += info.bytesWritten;
     const onEnd = this.#onConnectionEnd;
-    if (onEnd !== null) {
-      onEnd({
+    if (onEnd !== null || chEnd.hasSubscribers) {
+      const end: ConnectionEndInfo = {
         kind: 'websocket',
         remoteAddress: ws.remoteAddress,
         remotePort: ws.remotePort,
@@ -572,7 +633,9 @@ export class Server {
         bytesRead: info.bytesRead,
         bytesWritten: info.bytesWritten,
         durationMs: info.durationMs,
-      });
+      };
+      if (chEnd.hasSubscribers) publishEnd(this, null, ws, end);
+      onEnd?.(end);
     }
     this.#checkEmpty();
   }
@@ -591,6 +654,7 @@ export class Server {
     const deadline = options.deadline ?? CLOSE_DEADLINE_MS;
     this.#unlistenSignal?.();
     this.#unlistenSignal = null;
+    this.#inspector?.close();
     this.#closing = new Promise<CloseResult>((resolve) => {
       const result: CloseResult = { closed: 0, terminated: 0 };
       const total = this.#openCount();
@@ -602,7 +666,7 @@ export class Server {
         this.#stopTick?.();
         this.#stopTick = null;
         result.closed = Math.max(0, total - result.terminated);
-        const adapter = this.#ws?.adapter ?? null;
+        const adapter = this.topicHub.adapter;
         if (adapter === null) resolve(result);
         else
           adapter.close().then(
@@ -615,7 +679,10 @@ export class Server {
         c.draining = true;
         // In-flight requests finish and then close (their response carries Connection: close).
         c.protocol.info.keepAlive = false;
-        if (c.protocol.isIdle) {
+        // An event stream never finishes by itself: it ends now (the client sees the end and may reconnect to
+        // another node).
+        if (c.sse !== null) c.sse.end('shutdown');
+        else if (c.protocol.isIdle) {
           c.setCause('shutdown');
           c.destroy();
         }
@@ -695,11 +762,12 @@ export class Server {
         bytesIn: wsBytesIn,
         bytesOut: wsBytesOut,
       },
+      sse: { ...this.sseStats },
       deflate:
         ws === null || ws.deflateSettings === null ? null : { ...deflateStats, connectionsHoldingContexts: holding },
       listen: this.#listener?.queue == null ? NO_LISTEN_STATS : this.#listener.queue.snapshot(),
       uptimeSeconds: (Date.now() - this.#startedAt) / 1000,
-      pubsub: this.#ws?.adapter?.stats?.() ?? null,
+      pubsub: this.topicHub.adapter?.stats?.() ?? null,
     };
   }
 }
@@ -757,5 +825,33 @@ export async function serve<T = unknown>(options: ServeOptions<T> = {}): Promise
     where = { kind: 'unix', path, backlog };
   } else where = { kind: 'tcp', port: options.port ?? 3000, host: options.host, backlog, monitorQueue: true };
   const server = new Server(options);
+  if (options.inspector !== undefined) {
+    // Loaded only when asked for: `import { serve } from 'sockeye'` never loads the inspector. It uses the public
+    // API only (its imports from index.ts are types), so this is the one edge from node/ to inspector/.
+    const { createInspector } = await import('../inspector/index.js');
+    server.useInspector(createInspector(server, inspectorSettings(options.inspector)));
+  }
   return server.listen(where, signal);
+}
+
+function inspectorSettings(o: InspectorOptions): InspectorSettings {
+  if (typeof o.token !== 'string' || o.token.length < 16) {
+    throw new TypeError('serve({ inspector }) needs a token of at least 16 characters');
+  }
+  const path = o.path ?? '/_sockeye';
+  if (!path.startsWith('/') || path.endsWith('/')) {
+    throw new TypeError(`inspector.path must start with "/" and not end with one, got ${JSON.stringify(path)}`);
+  }
+  return {
+    path,
+    token: o.token,
+    payloads: o.payloads === true,
+    intervalMs: INSPECTOR_INTERVAL_MS,
+    historySamples: INSPECTOR_HISTORY_SAMPLES,
+    framesKept: INSPECTOR_FRAMES_KEPT,
+    previewChars: INSPECTOR_PREVIEW_CHARS,
+    endsKept: INSPECTOR_ENDS_KEPT,
+    maxListed: INSPECTOR_MAX_LISTED,
+    feedStallMs: INSPECTOR_FEED_STALL_MS,
+  };
 }

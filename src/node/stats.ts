@@ -13,6 +13,20 @@ export interface HttpStats {
   timeouts: { headers: number; body: number; idle: number };
 }
 
+/** Server-sent event streams of a server (`server.stats().sse`, `res.sse()`). */
+export interface SseStats {
+  /** Streams open now. */
+  open: number;
+  /** Streams opened since the start. */
+  opened: number;
+  /** Events, comments and heartbeats written (sent or published). */
+  events: number;
+  /** Events skipped by policy `drop`. */
+  dropped: number;
+  /** Streams cut off by policy `close` (the client stopped reading). */
+  cutOff: number;
+}
+
 /** Everything `server.stats()` reports. Counters are totals since the server started. */
 export interface ServerStats {
   /** Open connections by state. */
@@ -37,6 +51,8 @@ export interface ServerStats {
     bytesOut: number;
   };
   websocket: WebSocketStats & { bytesIn: number; bytesOut: number };
+  /** Server-sent event streams (their connections count as `httpActive`). */
+  sse: SseStats;
   /**
    * permessage-deflate, when enabled (else null): the zlib counters of the whole process (contexts are shared
    * between servers) and how many of this server's connections hold contexts of their own right now.

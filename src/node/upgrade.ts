@@ -17,6 +17,7 @@ import {
 } from '../ws/handshake.js';
 import { type DeflateParams, type DeflateServerPolicy, negotiateDeflate } from '../ws/permessage-deflate.js';
 import { httpDateNow } from './clock.js';
+import { chOpen, chUpgrade, publishOpen, publishUpgrade } from './diagnostics.js';
 import type { SockeyeRequest } from './request.js';
 import { TcpTransport } from './transport.js';
 import {
@@ -35,10 +36,17 @@ function rejectWith(status: number, body = '', headers: [string, string][] = [])
 /**
  * Refuses the handshake: one response through the shared writer (http1/serializer.ts), then a lingering close.
  * `body` '' sends the reason phrase. Also the answer of the node:http bridge (bridge.ts) to a request it refuses
- * before the handshake rules run.
+ * before the handshake rules run (`req` is then node:http's request: what the diagnostics event carries).
  * @internal
  */
-export function writeRefusal(socket: Socket, status: number, body: string, headers: [string, string][]): void {
+export function writeRefusal(
+  req: object,
+  socket: Socket,
+  status: number,
+  body: string,
+  headers: [string, string][],
+): void {
+  if (chUpgrade.hasSubscribers) publishUpgrade(socket, req, false, status, null);
   const text = body === '' ? `${STATUS_TEXT[status] ?? 'Error'}\n` : body;
   // A peer that resets while the refusal lingers must not raise an unhandled 'error'.
   socket.on('error', noop);
@@ -71,6 +79,7 @@ export function upgradeToWebSocket<T>(
   if (!check.ok) {
     stats.rejected++;
     socket.on('error', noop);
+    if (chUpgrade.hasSubscribers) publishUpgrade(socket, req, false, check.status, null);
     socket.end(buildRejectResponse(check, httpDateNow()));
     lingerThenDestroy(socket);
     return undefined;
@@ -95,7 +104,7 @@ export function upgradeToWebSocket<T>(
     r = options.upgrade(req, hookCtx);
   } catch (err) {
     socket.off('close', onGone);
-    hookFailed(socket, stats, err, false);
+    hookFailed(req, socket, stats, err, false);
     return undefined;
   }
   if (!isPromise(r)) {
@@ -125,15 +134,15 @@ export function upgradeToWebSocket<T>(
     (err: unknown) => {
       unwatch();
       socket.off('close', onGone);
-      hookFailed(socket, stats, err, gone);
+      hookFailed(req, socket, stats, err, gone);
     },
   );
 }
 
 /** The `upgrade` hook threw, rejected or timed out: 503 on a timeout, else 500 (or nothing if the client left). */
-function hookFailed(socket: Socket, stats: WebSocketStats, err: unknown, gone: boolean): void {
+function hookFailed(req: SockeyeRequest, socket: Socket, stats: WebSocketStats, err: unknown, gone: boolean): void {
   stats.rejected++;
-  if (!gone) writeRefusal(socket, err === TIMEOUT ? 503 : 500, '', []);
+  if (!gone) writeRefusal(req, socket, err === TIMEOUT ? 503 : 500, '', []);
   else socket.destroy();
 }
 
@@ -153,20 +162,20 @@ function completeUpgrade<T>(
   let deflate = ctx.deflatePolicy !== null;
   if (result === false) {
     stats.rejected++;
-    writeRefusal(socket, 403, '', []);
+    writeRefusal(req, socket, 403, '', []);
     return;
   }
   if (typeof result === 'object' && result !== null) {
     if ('reject' in result) {
       stats.rejected++;
-      writeRefusal(socket, result.status, result.body, result.headers);
+      writeRefusal(req, socket, result.status, result.body, result.headers);
       return;
     }
     if (result.protocol !== undefined && result.protocol !== '') {
       // RFC 6455 §4.2.2: the server selects one of the values the client offered.
       if (!check.protocols.includes(result.protocol)) {
         stats.rejected++;
-        writeRefusal(socket, 500, '', []);
+        writeRefusal(req, socket, 500, '', []);
         return;
       }
       protocol = result.protocol;
@@ -191,7 +200,7 @@ function completeUpgrade<T>(
     response = buildAcceptResponse(check.key, protocol, extensions, extraHeaders);
   } catch {
     stats.rejected++;
-    writeRefusal(socket, 500, '', []);
+    writeRefusal(req, socket, 500, '', []);
     return;
   }
   stats.accepted++;
@@ -201,6 +210,9 @@ function completeUpgrade<T>(
   const transport = new TcpTransport(socket);
   transport.writer.write(Buffer.from(response, 'latin1'));
   const ws = new ServerWebSocket<T>(transport, req, protocol, data, ctx, extensions, deflateParams);
+  if (chUpgrade.hasSubscribers) publishUpgrade(socket, req, true, 101, ws);
+  // Before start(): the `open` handler and the frames that came with the handshake follow this event.
+  if (chOpen.hasSubscribers) publishOpen(socket, req, ws);
   ws.start(head);
 }
 

@@ -19,7 +19,7 @@ import {
   WS_PONG_TIMEOUT_S,
   WS_STREAM_THRESHOLD,
 } from '../limits.js';
-import { checkTopicType, TopicRegistry } from '../pubsub/topics.js';
+import type { TopicRegistry } from '../pubsub/topics.js';
 import { checkDeflatePolicy, type DeflateParams, type DeflateServerPolicy } from '../ws/permessage-deflate.js';
 import { SIDE_SERVER, WS_CLOSED, WS_OPEN } from '../ws/protocol.js';
 import {
@@ -29,14 +29,13 @@ import {
   isDeflateSupported,
   resolveDeflateSettings,
 } from './deflate.js';
-import { PreparedMessage } from './prepared-message.js';
 import type { PublishResult, PubSubAdapter } from './pubsub-adapter.js';
 import type { SockeyeRequest } from './request.js';
+import { TopicHub, type TopicSubscriber } from './topic-hub.js';
 import type { Transport } from './transport.js';
 import {
   type CloseInfo,
   newWebSocketStats,
-  SEND_BACKPRESSURE,
   type WebSocketStats,
   WsConnection,
   type WsConnectionConfig,
@@ -215,14 +214,14 @@ export class WsServerContext<T = unknown> implements WsConnectionConfig {
   readonly deflateSettings: DeflateSettings | null;
   readonly stats: WebSocketStats;
   readonly open: Set<ServerWebSocket<T>>;
-  /** Which connections subscribe to which topics (src/pubsub/topics.ts). */
-  readonly topics: TopicRegistry<ServerWebSocket<T>>;
-  /** The bridge to other nodes (`serve({ pubsub })`), or null. */
-  adapter: PubSubAdapter | null;
+  /** The topics, shared with the server's event streams (node/topic-hub.ts). */
+  readonly hub: TopicHub;
+  /** Which subscribers (connections, event streams) are in which topics (src/pubsub/topics.ts). */
+  readonly topics: TopicRegistry<TopicSubscriber>;
   /** Server-level hook for every end (logging). */
   onEnd: ((ws: ServerWebSocket<T>, info: CloseInfo) => void) | null;
 
-  constructor(options: WebSocketOptions<T>) {
+  constructor(options: WebSocketOptions<T>, hub?: TopicHub) {
     this.options = options;
     this.maxPayload = options.maxPayload ?? WS_MAX_PAYLOAD;
     this.maxFragments = options.maxFragments ?? WS_MAX_FRAGMENTS;
@@ -252,26 +251,25 @@ export class WsServerContext<T = unknown> implements WsConnectionConfig {
     }
     this.stats = newWebSocketStats();
     this.open = new Set();
-    this.topics = new TopicRegistry({ maxTopicsPerSubscriber: options.maxTopicsPerConnection });
-    this.adapter = null;
+    this.hub = hub ?? new TopicHub({ maxTopicsPerSubscriber: options.maxTopicsPerConnection });
+    this.topics = this.hub.registry;
     this.finWaiting = 0;
     this.onEnd = null;
   }
 
   /** Connects `adapter`: it hears of topics gaining their first and losing their last local subscriber. */
   useAdapter(adapter: PubSubAdapter): void {
-    this.adapter = adapter;
-    this.topics.events = { added: (t) => adapter.subscribe(t), removed: (t) => adapter.unsubscribe(t) };
-    adapter.attach({
-      deliver: (topic, data, isBinary) => this.publish(topic, data, isBinary, undefined, null, false),
-      topics: () => this.topics.topics(),
-    });
+    this.hub.useAdapter(adapter);
+  }
+
+  /** The bridge to other nodes (`serve({ pubsub })`), or null. */
+  get adapter(): PubSubAdapter | null {
+    return this.hub.adapter;
   }
 
   /**
-   * Publishes to every subscriber of `topic` but `except`: the message is framed once (and compressed once per
-   * shared compressor setting) and the same bytes are written to each, in subscription order, each connection's
-   * backpressure policy applying to it alone. With an adapter (and `forward`), other nodes get it too.
+   * Publishes to every subscriber of `topic` but `except` (node/topic-hub.ts): framed once, the same bytes written
+   * to each, each connection's backpressure policy applying to it alone.
    */
   publish(
     topic: string,
@@ -279,29 +277,8 @@ export class WsServerContext<T = unknown> implements WsConnectionConfig {
     isBinary: boolean | undefined,
     compress: boolean | undefined,
     except: ServerWebSocket<T> | null,
-    forward = true,
   ): PublishResult {
-    checkTopicType(topic);
-    const subs = this.topics.subscribers(topic);
-    const result: PublishResult = { sent: 0, queued: 0, dropped: 0 };
-    const adapter = forward ? this.adapter : null;
-    if (adapter === null && (subs.size === 0 || (subs.size === 1 && except !== null && subs.has(except)))) {
-      return result;
-    }
-    const message = new PreparedMessage(
-      data instanceof ArrayBuffer ? new Uint8Array(data) : data,
-      isBinary ?? typeof data !== 'string',
-    );
-    // Other nodes first: what they deliver does not depend on this node's subscribers.
-    if (adapter !== null) adapter.publish(topic, message.data, message.binary);
-    for (const ws of subs) {
-      if (ws === except) continue;
-      const r = ws.publishPrepared(message, compress);
-      if (r > 0) result.sent++;
-      else if (r === SEND_BACKPRESSURE) result.queued++;
-      else result.dropped++;
-    }
-    return result;
+    return this.hub.publish(topic, data, isBinary, compress, except);
   }
 
   /** Idle and close deadlines of every open connection, from the server's coarse tick. */

@@ -18,6 +18,15 @@ import { checkInflated } from '../ws/permessage-deflate.js';
 import { SIDE_CLIENT, WS_CLOSED, WS_OPEN, WsProtocol } from '../ws/protocol.js';
 import { coarseNow } from './clock.js';
 import { type DeflateCodec, INFLATE_PENDING, isInflateScratch } from './deflate.js';
+import {
+  chFrameIn,
+  chIdlePing,
+  chPayload,
+  publishCloseStep,
+  publishFrame,
+  publishIdlePing,
+  publishPayload,
+} from './diagnostics.js';
 import { readBuffer } from './read-buffer.js';
 import type { Transport } from './transport.js';
 import {
@@ -230,6 +239,7 @@ export class WsConnection extends WsSendPath {
     if ((this.rare?.finWaitSince ?? 0) !== 0 || (this.flags & F_CLOSED) !== 0) return;
     this.st().finWaitSince = coarseNow();
     this.config.finWaiting++;
+    publishCloseStep(this, 'fin-wait', this.rare?.sentCode ?? 0, '', false);
   }
 
   /** @internal The transport is gone: settle the end and tell the face. */
@@ -288,6 +298,7 @@ export class WsConnection extends WsSendPath {
     }
     if (now - this.#lastSeen > config.idleTimeoutMs && this.core.state === WS_OPEN) {
       this.#pingedAt = now;
+      if (chIdlePing.hasSubscribers) publishIdlePing(this);
       this.control(true, EMPTY_BUFFER);
     }
   }
@@ -327,6 +338,7 @@ export class WsConnection extends WsSendPath {
     if (this.rare?.error === undefined) this.st().error = error;
     if (this.core.state !== WS_OPEN) return;
     this.st().sentCode = code;
+    publishCloseStep(this, 'fail', code, reason, false);
     this.transport.writer.begin();
     try {
       this.core.fail(code, reason);
@@ -361,6 +373,7 @@ export class WsConnection extends WsSendPath {
     this.st().sentCode = code ?? 1005;
     const stats = this.config.stats;
     if (stats !== null) bump(stats.framesOut, 'close');
+    publishCloseStep(this, 'close-sent', this.rare?.sentCode ?? 0, reason, false);
     this.#end('server-close');
     this.#armCloseTimer();
   }
@@ -387,6 +400,7 @@ export class WsConnection extends WsSendPath {
       stats.payloadBytesIn += data.length;
       bump(stats.framesIn, binary ? 'binary' : 'text');
     }
+    if (chFrameIn.hasSubscribers) this.#diagIn(binary, data);
     this.handler.onWsMessage(binary, data);
   }
 
@@ -502,6 +516,8 @@ export class WsConnection extends WsSendPath {
       stats.payloadBytesIn += data.length;
       if (last) stats.messagesIn++;
     }
+    if (chFrameIn.hasSubscribers)
+      publishFrame(this, 'received', first ? (binary ? 'binary' : 'text') : 'continuation', last, false, data.length);
     this.handler.onWsMessageChunk(binary, data, first, last);
   }
 
@@ -520,6 +536,7 @@ export class WsConnection extends WsSendPath {
       bump(stats.framesIn, 'ping');
       if (this.core.state === WS_OPEN) bump(stats.framesOut, 'pong');
     }
+    if (chFrameIn.hasSubscribers) this.#diagControl('ping', data.length);
     this.handler.onWsPing(data);
   }
 
@@ -533,6 +550,7 @@ export class WsConnection extends WsSendPath {
     }
     const stats = this.config.stats;
     if (stats !== null) bump(stats.framesIn, 'pong');
+    if (chFrameIn.hasSubscribers) publishFrame(this, 'received', 'pong', true, false, data.length);
     this.handler.onWsPong(data);
   }
 
@@ -545,11 +563,13 @@ export class WsConnection extends WsSendPath {
     }
     const stats = this.config.stats;
     if (stats !== null) bump(stats.framesIn, 'close');
-    if ((this.rare?.sentCode ?? 0) === 0) {
+    const echoed = (this.rare?.sentCode ?? 0) === 0;
+    if (echoed) {
       this.st().sentCode = this.core.closeCode;
       if (stats !== null) bump(stats.framesOut, 'close');
     }
     this.#end('peer-close');
+    publishCloseStep(this, 'close-received', code, reason, echoed);
     // RFC 6455 §7.1.1: a client waits for the server to close TCP (bounded by closeTimeout, from the tick).
     if (this.config.side === SIDE_CLIENT) this.#startFinWait();
     this.handler.onWsClosing();
@@ -571,9 +591,22 @@ export class WsConnection extends WsSendPath {
     this.flags |= F_FAILED;
     if (this.rare?.error === undefined) this.st().error = err;
     this.#end('protocol-error');
+    publishCloseStep(this, 'fail', err.closeCode as number, err.message, false);
     // The server's core ends TCP itself; a client waits for the server's close, at most closeTimeout.
     if (this.config.side === SIDE_CLIENT) this.#armCloseTimer();
     this.handler.onWsClosing();
+  }
+
+  /** A whole message received: its event, and its payload when someone asked for payloads (diagnostics.ts). */
+  #diagIn(binary: boolean, data: Buffer): void {
+    publishFrame(this, 'received', binary ? 'binary' : 'text', true, false, data.length);
+    if (chPayload.hasSubscribers) publishPayload(this, 'received', !binary, data);
+  }
+
+  /** A ping received and the pong the core answered it with (RFC 6455 §5.5.3). */
+  #diagControl(kind: 'ping', length: number): void {
+    publishFrame(this, 'received', kind, true, false, length);
+    if (this.core.state === WS_OPEN && !this.core.closeSent) publishFrame(this, 'sent', 'pong', true, false, length);
   }
 
   // ── reading flow control ────────────────────────────────────────────────────────────────────────────

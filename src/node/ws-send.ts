@@ -12,6 +12,14 @@ import { rsv1ForFrame } from '../ws/permessage-deflate.js';
 import { WS_OPEN, type WsProtocol } from '../ws/protocol.js';
 import { coarseNow } from './clock.js';
 import { type DeflateCodec, deflateStats } from './deflate.js';
+import {
+  chBackpressure,
+  chFrameOut,
+  chPayload,
+  publishBackpressure,
+  publishFrame,
+  publishPayload,
+} from './diagnostics.js';
 import type { PreparedMessage } from './prepared-message.js';
 import type { Transport } from './transport.js';
 import { bump, type CloseCause, type WsConnectionConfig, type WsConnectionHandler } from './ws-types.js';
@@ -142,6 +150,7 @@ export abstract class WsSendPath {
       return;
     }
     this.flags &= ~F_WANT_DRAIN;
+    if (chBackpressure.hasSubscribers) this.#diagBackpressure('drained');
     // Nothing can be sent any more once our side ended: no drain to tell of.
     if (!this.transport.writableEnded && !this.transport.destroyed) this.handler.onWsDrain();
   }
@@ -201,6 +210,7 @@ export abstract class WsSendPath {
     const stats = this.config.stats;
     if (this.config.dropOnBackpressure) {
       if (stats !== null) stats.backpressureDrops++;
+      if (chBackpressure.hasSubscribers) this.#diagBackpressure('dropped');
       return false;
     }
     this.#failBackpressure();
@@ -211,6 +221,7 @@ export abstract class WsSendPath {
   #failBackpressure(): void {
     const stats = this.config.stats;
     if (stats !== null) stats.backpressureCloses++;
+    if (chBackpressure.hasSubscribers) this.#diagBackpressure('cut-off');
     // RFC 6455 §7.4.1: 1008, a message that violates the server's policy. The frame queues behind what the
     // peer has not read; if it cannot be delivered within closeTimeout the transport is destroyed.
     this.fail(1008, `Backpressure limit of ${this.#maxBackpressure} bytes exceeded`, 'backpressure');
@@ -261,6 +272,8 @@ export abstract class WsSendPath {
    */
   send(data: string | Uint8Array | ArrayBuffer, binary?: boolean, compress?: boolean): number {
     if (!this.isOpen) return SEND_DROPPED;
+    if (chPayload.hasSubscribers)
+      publishPayload(this, 'sent', typeof data === 'string' && binary !== true, data as string | Buffer);
     let b: Buffer | null = null;
     let n: number;
     if (typeof data === 'string') {
@@ -293,7 +306,7 @@ export abstract class WsSendPath {
     } finally {
       this.transport.writer.commit();
     }
-    this.#countOut(n, isText ? 'text' : 'binary', true);
+    this.#countOut(n, isText ? 'text' : 'binary', true, false);
     return this.#afterSend(n);
   }
 
@@ -341,6 +354,8 @@ export abstract class WsSendPath {
    * (§5.4); a server's frame is never masked (§5.1) and only a server publishes.
    */
   #publishShared(message: PreparedMessage): number {
+    // As #sendPrepared: the payload is reported before admission.
+    if (chPayload.hasSubscribers) publishPayload(this, 'sent', !message.binary, message.data);
     message.shareFrame();
     const start = message.sharedStart;
     const end = message.sharedEnd;
@@ -350,6 +365,9 @@ export abstract class WsSendPath {
     const queued = t.bufferedAmount - w.heldBytes;
     if (!this.#admitOver(queued, n)) return SEND_DROPPED;
     w.writeSharedHeld(message.sharedBuf as Buffer, start, end);
+    if (chFrameOut.hasSubscribers) {
+      publishFrame(this, 'sent', message.binary ? 'binary' : 'text', true, false, message.data.length);
+    }
     const stats = this.config.stats;
     if (stats !== null) {
       stats.messagesOut++;
@@ -367,6 +385,7 @@ export abstract class WsSendPath {
   #sendPrepared(message: PreparedMessage, compress: boolean | undefined): number {
     const plain = message.data;
     const isText = !message.binary;
+    if (chPayload.hasSubscribers) publishPayload(this, 'sent', isText, plain);
     const codec = this.codec;
     if (codec === null || compress === false || !codec.wants(plain.length)) {
       if (codec !== null) deflateStats.skipped++;
@@ -404,7 +423,7 @@ export abstract class WsSendPath {
     } finally {
       w.commit();
     }
-    this.#countOut(plainLength, isText ? 'text' : 'binary', true);
+    this.#countOut(plainLength, isText ? 'text' : 'binary', true, ((frame[start] as number) & 0x40) !== 0);
     return this.#afterSend(n);
   }
 
@@ -417,11 +436,12 @@ export abstract class WsSendPath {
     } finally {
       this.transport.writer.commit();
     }
-    this.#countOut(plainLength, isText ? 'text' : 'binary', true);
+    this.#countOut(plainLength, isText ? 'text' : 'binary', true, rsv1);
     return this.#afterSend(payload.length);
   }
 
-  #countOut(payloadBytes: number, frame: string, messageEnds: boolean): void {
+  #countOut(payloadBytes: number, frame: string, messageEnds: boolean, rsv1: boolean): void {
+    if (chFrameOut.hasSubscribers) publishFrame(this, 'sent', frame, messageEnds, rsv1, payloadBytes);
     const stats = this.config.stats;
     if (stats === null) return;
     if (messageEnds) stats.messagesOut++;
@@ -462,7 +482,7 @@ export abstract class WsSendPath {
     }
     if (fin) this.flags &= ~(F_FRAGMENT_OPEN | F_FRAGMENT_COMPRESSED);
     else this.flags |= F_FRAGMENT_OPEN;
-    this.#countOut(plainLength, open ? 'continuation' : binary ? 'binary' : 'text', fin);
+    this.#countOut(plainLength, open ? 'continuation' : binary ? 'binary' : 'text', fin, compressed && !open);
     return this.#afterSend(b.length);
   }
 
@@ -520,6 +540,7 @@ export abstract class WsSendPath {
     if (buffered <= this.config.backpressureLimit) return n;
     if ((this.flags & F_WANT_DRAIN) === 0) {
       this.flags |= F_WANT_DRAIN;
+      if (chBackpressure.hasSubscribers) this.#diagBackpressure('reached');
       // The bytes may still sit in the open batch: once it is written (after the current handler), make sure the
       // drain handler is called even when the transport will not signal a drain (see Transport.whenWritten).
       queueMicrotask(() => {
@@ -554,6 +575,12 @@ export abstract class WsSendPath {
     }
     const stats = this.config.stats;
     if (stats !== null) bump(stats.framesOut, ping ? 'ping' : 'pong');
+    if (chFrameOut.hasSubscribers) publishFrame(this, 'sent', ping ? 'ping' : 'pong', true, false, data.length);
+  }
+
+  #diagBackpressure(event: 'reached' | 'drained' | 'dropped' | 'cut-off'): void {
+    const limit = event === 'dropped' || event === 'cut-off' ? this.#maxBackpressure : this.config.backpressureLimit;
+    publishBackpressure(this, event, this.transport.bufferedAmount, limit);
   }
 }
 

@@ -1,7 +1,7 @@
 /**
  * The topic registry (sans-I/O): which subscribers each topic has, and which topics each subscriber is in, with the
  * limits that keep it bounded. No sockets, no frames: the node/ layer publishes by walking `subscribers(topic)` and
- * writing one prepared frame to each (node/publish.ts). Subscribers are any objects (a server's WebSockets, an SSE
+ * writing one prepared message to each (node/topic-hub.ts). Subscribers are any objects (a server's WebSockets, an SSE
  * response); what a subscriber is in is kept here, in a WeakMap, so a connection that never subscribes costs nothing.
  *
  * Order: a topic's subscribers are a Set (insertion order), so a publish reaches them in the order they

@@ -11,18 +11,15 @@
 
 import assert from 'node:assert/strict';
 import { Buffer } from 'node:buffer';
-import { execFileSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import https from 'node:https';
 import net from 'node:net';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { describe, type TestContext, test } from 'node:test';
 import { WebSocketServer, type WebSocket as WsPeer } from 'ws';
 import { HandshakeError, ProtocolError } from '../../src/errors.js';
 import { WebSocket } from '../../src/node/client.js';
 import { CloseEvent, ErrorEvent } from '../../src/node/events.js';
+import { makeCertificate } from '../helpers/certificate.js';
 import { closeBody, type DecodedFrame, decodeFrames, frame } from '../helpers/ws-frames.js';
 
 const WAIT_MS = 5000;
@@ -1017,42 +1014,6 @@ describe('ping and pong', () => {
 });
 
 describe('wss: (TLS)', () => {
-  /** A self-signed certificate for localhost and 127.0.0.1, made for this run; null without openssl. */
-  function makeCertificate(): { key: Buffer; cert: Buffer } | null {
-    const dir = mkdtempSync(join(tmpdir(), 'sockeye-wss-'));
-    try {
-      execFileSync(
-        'openssl',
-        [
-          'req',
-          '-x509',
-          '-newkey',
-          'ec',
-          '-pkeyopt',
-          'ec_paramgen_curve:prime256v1',
-          '-nodes',
-          '-subj',
-          '/CN=localhost',
-          '-addext',
-          'subjectAltName=DNS:localhost,IP:127.0.0.1',
-          '-days',
-          '1',
-          '-keyout',
-          join(dir, 'key.pem'),
-          '-out',
-          join(dir, 'cert.pem'),
-        ],
-        { stdio: 'ignore', timeout: 10_000 },
-      );
-      return { key: readFileSync(join(dir, 'key.pem')), cert: readFileSync(join(dir, 'cert.pem')) };
-    } catch (err) {
-      if ((err as NodeJS.ErrnoException).code === 'ENOENT') return null;
-      throw err;
-    } finally {
-      rmSync(dir, { recursive: true, force: true });
-    }
-  }
-
   test('echo over TLS with the tls option (ca, servername); an untrusted certificate fails the connection', async (t) => {
     const pair = makeCertificate();
     if (pair === null) {

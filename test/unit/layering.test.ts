@@ -4,7 +4,8 @@
  * timers, clock or `process`; http1/ and ws/ keep no module-level state; cli/ and inspector/ import only index.ts;
  * nothing imports node/ but index.ts and node/ itself, and node/ is the only layer that imports an I/O module
  * (net, tls, zlib, timers...); listeners are made in node/listener.ts only, and the socket read buffer lives in
- * node/read-buffer.ts; no cycles.
+ * node/read-buffer.ts; no cycles at run time (an `import type` is erased by the compiler: the inspector's types
+ * from index.ts make no cycle with the one dynamic import that loads it, in node/server.ts).
  */
 
 import assert from 'node:assert/strict';
@@ -25,11 +26,15 @@ function listTs(dir: string): string[] {
   return out;
 }
 
-function importsOf(file: string): string[] {
+function importsOf(file: string, runtimeOnly = false): string[] {
   const text = readFileSync(file, 'utf8');
   const re = /^\s*(?:import|export)\s[^;]*?from\s+'([^']+)'|^\s*import\s+'([^']+)'|import\(\s*'([^']+)'\s*\)/gm;
   const out: string[] = [];
-  for (let m = re.exec(text); m !== null; m = re.exec(text)) out.push((m[1] ?? m[2] ?? m[3]) as string);
+  for (let m = re.exec(text); m !== null; m = re.exec(text)) {
+    // `import type { … }` / `export type { … }`: nothing at run time.
+    if (runtimeOnly && /^\s*(?:import|export)\s+type\s/.test(m[0])) continue;
+    out.push((m[1] ?? m[2] ?? m[3]) as string);
+  }
   return out;
 }
 
@@ -48,15 +53,21 @@ const CORE_ALLOWED: Record<string, string[]> = {
 const CORE_NODE_MODULES = new Set(['node:buffer', 'node:crypto']);
 
 const files = listTs(root);
-const graph = new Map<string, string[]>();
-for (const f of files) {
-  const deps: string[] = [];
-  for (const spec of importsOf(f)) {
-    if (spec.startsWith('.')) deps.push(path.resolve(path.dirname(f), spec).replace(/\.js$/, '.ts'));
-    else deps.push(spec);
+function buildGraph(runtimeOnly: boolean): Map<string, string[]> {
+  const g = new Map<string, string[]>();
+  for (const f of files) {
+    const deps: string[] = [];
+    for (const spec of importsOf(f, runtimeOnly)) {
+      if (spec.startsWith('.')) deps.push(path.resolve(path.dirname(f), spec).replace(/\.js$/, '.ts'));
+      else deps.push(spec);
+    }
+    g.set(f, deps);
   }
-  graph.set(f, deps);
+  return g;
 }
+const graph = buildGraph(false);
+/** Without type-only imports: what runs. */
+const runtimeGraph = buildGraph(true);
 
 test('the cores import only what the layering rule allows', () => {
   const violations: string[] = [];
@@ -99,13 +110,25 @@ test('cli/, inspector/, redis/ and cluster/ use the public API only (cluster/ al
   assert.deepEqual(violations, []);
 });
 
-test('no import cycles', () => {
+test('node/ reaches inspector/ only through the dynamic import in server.ts (loaded when asked for)', () => {
+  const edges: string[] = [];
+  for (const [f, deps] of graph) {
+    if (area(f) === 'inspector') continue;
+    for (const d of deps) if (d.startsWith('/') && area(d) === 'inspector') edges.push(path.relative(root, f));
+  }
+  assert.deepEqual(edges, ['node/server.ts']);
+  const text = readFileSync(path.join(root, 'node/server.ts'), 'utf8');
+  assert.match(text, /await import\('\.\.\/inspector\/index\.js'\)/);
+  assert.doesNotMatch(text, /^\s*import[^;]*from\s+'\.\.\/inspector\//m);
+});
+
+test('no import cycles at run time', () => {
   const state = new Map<string, number>();
   const cycles: string[] = [];
   const visit = (f: string, stack: string[]) => {
     state.set(f, 1);
-    for (const d of graph.get(f) ?? []) {
-      if (!graph.has(d)) continue;
+    for (const d of runtimeGraph.get(f) ?? []) {
+      if (!runtimeGraph.has(d)) continue;
       if (state.get(d) === 1) cycles.push([...stack, f, d].map((x) => path.relative(root, x)).join(' → '));
       else if (state.get(d) === undefined) visit(d, [...stack, f]);
     }

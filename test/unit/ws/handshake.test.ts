@@ -8,6 +8,7 @@
 import assert from 'node:assert/strict';
 import { createHash, randomBytes } from 'node:crypto';
 import { afterEach, describe, it } from 'node:test';
+import fc from 'fast-check';
 import { HeaderList } from '../../../src/http1/headers.js';
 import { setRandomFill } from '../../../src/util/random.js';
 import {
@@ -337,4 +338,25 @@ describe('RFC 6455 §4.1 client: validating the response', () => {
       assert.equal(r.ok === false && r.code, code);
     });
   }
+});
+
+describe('isValidKey (RFC 6455 §4.2.1 item 5)', () => {
+  // The reference: the grammar as a regex, which the loop replaced for speed.
+  const reference = (k: string) => /^[A-Za-z0-9+/]{22}==$/.test(k);
+  it('agrees with the base64-of-16-bytes grammar on random keys and near misses', () => {
+    const alphabet = 'ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/=-_ .:@[`{\u00e9\u0100';
+    const keyChar = fc.constantFrom(...alphabet);
+    fc.assert(
+      fc.property(
+        fc.oneof(
+          fc.array(keyChar, { minLength: 20, maxLength: 26 }).map((a) => a.join('')),
+          fc.uint8Array({ minLength: 14, maxLength: 18 }).map((b) => Buffer.from(b).toString('base64')),
+          fc.string(),
+        ),
+        (k) => isValidKey(k) === reference(k),
+      ),
+      { numRuns: 20_000 },
+    );
+    for (let i = 0; i < 100; i++) assert.equal(isValidKey(randomBytes(16).toString('base64')), true);
+  });
 });
