@@ -10,10 +10,18 @@
  *
  * A server that cannot keep up queues for its subscribers: every server gets a large maxBackpressure, and only
  * what reached the subscribers counts. CPU per delivery comes from /proc (user+sys of the server over the run).
+ *
+ * socket.io rooms (`io.to(room).emit`, encoded once per broadcast) join when socket.io is installed beside the
+ * harness's packages, outside this repository's lock file:
+ *   npm install --prefix /tmp/bench-deps --no-save socket.io@4
+ * Its subscribers speak Engine.IO v4 over a plain WebSocket (`/socket.io/?EIO=4&transport=websocket`, then the
+ * namespace connect `40`); a message is the event packet `42["m","<SIZE characters>"]`, so its frames are 10 bytes
+ * longer than the others' and are counted as such. SOCKEYE_BEFORE=<another build's dist> adds that build of sockeye
+ * to the run (before/after in one run).
  */
 
 import { spawn } from 'node:child_process';
-import { readFileSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import net from 'node:net';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -26,13 +34,37 @@ const SECONDS = Number(process.argv[4] ?? 5);
 const DEPS = process.env.BENCH_DEPS ?? '/tmp/bench-deps';
 const BUN = path.join(DEPS, 'node_modules/@oven/bun-linux-x64/bin/bun');
 
-// Each server: WebSocket on /, and on the HTTP request GET /go it publishes for SECONDS and answers when done.
-const servers: { name: string; cmd: string[]; code: string }[] = [
-  {
-    name: 'sockeye publish',
-    cmd: [process.execPath, '--input-type=module', '-e'],
-    code: `
-      const { serve } = await import(${JSON.stringify(path.join(root, 'dist/src/index.js'))});
+const SIO = path.join(DEPS, 'node_modules/socket.io');
+const BEFORE = process.env.SOCKEYE_BEFORE;
+
+interface BenchServer {
+  name: string;
+  cmd: string[];
+  code: string;
+  /** Upgrade path (default `/`). */
+  path?: string;
+  /** A masked frame a subscriber sends once upgraded, and what it then waits for before it counts as subscribed. */
+  hello?: { frame: Buffer; answer: string };
+  /** Bytes on the wire per message (default: SIZE plus the frame header). */
+  frameBytes?: number;
+  /** What must exist for this server to run. */
+  needs?: string;
+}
+
+/** A frame header's length for a payload of `n` bytes (server to client, unmasked). */
+const headerOf = (n: number): number => (n < 126 ? 2 : n < 65536 ? 4 : 10);
+
+/** A client's text frame, masked with a zero key (RFC 6455 §5.3: any key will do; XOR with 0 keeps the bytes). */
+function maskedText(s: string): Buffer {
+  const p = Buffer.from(s);
+  return Buffer.concat([Buffer.from([0x81, 0x80 | p.length, 0, 0, 0, 0]), p]);
+}
+
+const sockeyeServer = (name: string, dist: string): BenchServer => ({
+  name,
+  cmd: [process.execPath, '--input-type=module', '-e'],
+  code: `
+      const { serve } = await import(${JSON.stringify(path.join(dist, 'src/index.js'))});
       const msg = Buffer.alloc(${SIZE}, 120);
       const server = await serve({ port: 0, host: '127.0.0.1', websocket: { maxBackpressure: 1 << 30,
         open(ws) { ws.subscribe('t'); } },
@@ -42,7 +74,14 @@ const servers: { name: string; cmd: string[]; code: string }[] = [
           burst();
         } });
       console.log('port', server.port);`,
-  },
+});
+
+const sioPayload = `42["m","${'x'.repeat(SIZE)}"]`;
+
+// Each server: WebSocket on /, and on the HTTP request GET /go it publishes for SECONDS and answers when done.
+const servers: BenchServer[] = [
+  sockeyeServer('sockeye publish', path.join(root, 'dist')),
+  ...(BEFORE === undefined ? [] : [sockeyeServer(`sockeye publish (${BEFORE})`, BEFORE)]),
   {
     name: 'ws loop',
     cmd: [process.execPath, '-e'],
@@ -74,21 +113,37 @@ const servers: { name: string; cmd: string[]; code: string }[] = [
         websocket: { perMessageDeflate: false, backpressureLimit: 1 << 30, open(ws) { ws.subscribe('t'); }, message() {} } });
       console.log('port', server.port);`,
   },
+  {
+    name: 'socket.io rooms',
+    needs: SIO,
+    cmd: [process.execPath, '-e'],
+    path: '/socket.io/?EIO=4&transport=websocket',
+    hello: { frame: maskedText('40'), answer: '40{' },
+    frameBytes: sioPayload.length + headerOf(sioPayload.length),
+    code: `
+      const http = require('node:http'); const { Server } = require(${JSON.stringify(SIO)});
+      const msg = ${JSON.stringify('x'.repeat(SIZE))};
+      const srv = http.createServer((req, res) => {
+        if (req.url !== '/go') return;
+        const end = Date.now() + ${SECONDS * 1000};
+        const burst = () => { for (let i = 0; i < 16; i++) io.to('t').emit('m', msg); if (Date.now() < end) setImmediate(burst); else res.end('done'); };
+        burst();
+      });
+      const io = new Server(srv, { transports: ['websocket'], perMessageDeflate: false, serveClient: false, maxHttpBufferSize: 1e6 });
+      io.on('connection', (s) => s.join('t'));
+      srv.listen(0, '127.0.0.1', () => console.log('port', srv.address().port));`,
+  },
 ];
 
-function cpuOf(pid: number): number {
+/** User and system CPU seconds of a process so far. */
+function cpuOf(pid: number): { user: number; sys: number } {
   const f = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]?.split(' ') ?? [];
-  return (Number(f[11]) + Number(f[12])) / 100;
+  return { user: Number(f[11]) / 100, sys: Number(f[12]) / 100 };
 }
 
-async function runOne(s: (typeof servers)[number]): Promise<string> {
-  if (s.cmd[0] === BUN) {
-    try {
-      readFileSync(BUN);
-    } catch {
-      return `${s.name}: skipped (no Bun at ${BUN})`;
-    }
-  }
+async function runOne(s: BenchServer): Promise<{ line: string; rate: number }> {
+  const needs = s.cmd[0] === BUN ? BUN : s.needs;
+  if (needs !== undefined && !existsSync(needs)) return { line: `${s.name}: skipped (no ${needs})`, rate: 0 };
   const child = spawn('taskset', ['-c', '0', ...s.cmd, s.code], { stdio: ['ignore', 'pipe', 'inherit'] });
   const port = await new Promise<number>((resolve) => {
     let out = '';
@@ -108,19 +163,25 @@ async function runOne(s: (typeof servers)[number]): Promise<string> {
         sockets.push(sock);
         return new Promise<void>((resolve) => {
           let head = true;
+          let waiting = s.hello !== undefined;
           sock.on('data', (d: Buffer) => {
             if (head) {
               const at = d.indexOf('\r\n\r\n');
               if (at < 0) return;
               head = false;
               bytes += d.length - at - 4;
-              resolve();
+              if (s.hello === undefined) resolve();
+              else sock.write(s.hello.frame);
               return;
             }
             bytes += d.length;
+            if (waiting && d.includes((s.hello as { answer: string }).answer)) {
+              waiting = false;
+              resolve();
+            }
           });
           sock.write(
-            `GET / HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Key: ${key}\r\nSec-WebSocket-Version: 13\r\n\r\n`,
+            `GET ${s.path ?? '/'} HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Key: ${key}\r\nSec-WebSocket-Version: 13\r\n\r\n`,
           );
         });
       }),
@@ -135,12 +196,27 @@ async function runOne(s: (typeof servers)[number]): Promise<string> {
   // What was published late in the window is still in flight: give it a moment, bounded.
   await new Promise((r) => setTimeout(r, 200));
   const elapsed = (performance.now() - t0) / 1000;
-  const cpu = cpuOf(child.pid as number) - cpu0;
-  const deliveries = bytes / (SIZE + (SIZE < 126 ? 2 : SIZE < 65536 ? 4 : 10));
+  const cpu1 = cpuOf(child.pid as number);
+  const user = cpu1.user - cpu0.user;
+  const sys = cpu1.sys - cpu0.sys;
+  const cpu = user + sys;
+  const deliveries = bytes / (s.frameBytes ?? SIZE + headerOf(SIZE));
   for (const s of sockets) s.destroy();
   child.kill('SIGKILL');
-  return `${s.name}: ${N} subscribers, ${SIZE} B: ${(deliveries / elapsed / 1e6).toFixed(2)} M deliveries/s, server CPU ${((cpu / deliveries) * 1e9).toFixed(0)} ns per delivery (${(deliveries / 1e6).toFixed(1)} M in ${elapsed.toFixed(1)} s)`;
+  return {
+    line: `${s.name}: ${N} subscribers, ${SIZE} B: ${(deliveries / elapsed / 1e6).toFixed(2)} M deliveries/s, server CPU ${((cpu / deliveries) * 1e9).toFixed(0)} ns per delivery (user ${((user / deliveries) * 1e9).toFixed(0)} + sys ${((sys / deliveries) * 1e9).toFixed(0)}; ${(deliveries / 1e6).toFixed(1)} M in ${elapsed.toFixed(1)} s)`,
+    rate: deliveries / elapsed,
+  };
 }
 
-for (const s of servers) console.log(await runOne(s));
+const rates: { name: string; rate: number }[] = [];
+for (const s of servers) {
+  const r = await runOne(s);
+  console.log(r.line);
+  if (r.rate > 0) rates.push({ name: s.name, rate: r.rate });
+}
+const first = rates[0];
+if (first !== undefined) {
+  for (const r of rates.slice(1)) console.log(`${first.name} / ${r.name}: ${(first.rate / r.rate).toFixed(2)}x`);
+}
 process.exit(0);

@@ -157,6 +157,12 @@ export const WRITER_ARENA_SIZE = 8 * 1024;
  * node:net floor the benchmarks compare against (bench raw-net.cjs). */
 export const WRITER_HOLD_MAX = 256 * 1024;
 
+/** The shared log a publish's frames are copied into once, for every subscriber's batch to refer to (socket-writer.ts):
+ * 64 KiB, room for a burst of 16 messages of 1 KiB per event-loop turn (bench/fanout.ts) in one log, so that each
+ * subscriber's batch is one view. Also the most a slow subscriber can pin (one log: see socket-writer.ts, MEMORY),
+ * a sixteenth of the default maxBackpressure. */
+export const WRITER_SHARED_LOG_SIZE = 64 * 1024;
+
 /** Pieces at least this big are written as they are (no copy); smaller neighbours are merged into one buffer.
  * 2 KiB: with 64 KiB, POST 4 KiB echo ran ~15 % slower (bench/run.sh --workload http-post-4k). */
 export const WRITER_COPY_LIMIT = 2 * 1024;

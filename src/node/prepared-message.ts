@@ -7,9 +7,11 @@
 import { Buffer } from 'node:buffer';
 import { encodePublished } from '../http1/event-stream.js';
 import { chunkHeader } from '../http1/serializer.js';
+import { WRITER_COPY_LIMIT } from '../limits.js';
 import { OP_BINARY, OP_TEXT } from '../ws/frame.js';
 import { encodeFrame } from '../ws/frame-writer.js';
 import type { DeflateCodec } from './deflate.js';
+import { appendShared, sharedLogBuffer } from './socket-writer.js';
 
 const CRLF_BYTES = Buffer.from('\r\n', 'latin1');
 
@@ -26,6 +28,14 @@ export class PreparedMessage {
   /** The whole server frame of the plain message, and of each shared compressed form: encoded once each. */
   #frame: Buffer | null;
   readonly #compressedFrames: Map<string, Buffer>;
+  /**
+   * @internal Where the plain frame is shared from, set by `shareFrame()`: `sharedBuf[sharedStart .. sharedEnd)`,
+   * in the shared log of socket-writer.ts for a small frame (copied there once, so that the frames of a burst of
+   * publishes are neighbours and each subscriber writes them as one piece), else the frame's own buffer.
+   */
+  sharedBuf: Buffer | null;
+  /** @internal */ sharedStart: number;
+  /** @internal */ sharedEnd: number;
   /** The message as one server-sent event (node/sse.ts), and as one chunk of a chunked body: encoded on first use. */
   #event: Buffer | null;
   #eventChunk: Buffer | null;
@@ -41,8 +51,26 @@ export class PreparedMessage {
     this.#compressed = new Map();
     this.#frame = null;
     this.#compressedFrames = new Map();
+    this.sharedBuf = null;
+    this.sharedStart = 0;
+    this.sharedEnd = 0;
     this.#event = null;
     this.#eventChunk = null;
+  }
+
+  /** @internal Places the plain frame where subscribers' writes share it (see `sharedBuf`), once. */
+  shareFrame(): void {
+    if (this.sharedBuf !== null) return;
+    const f = this.frame();
+    if (f.length < WRITER_COPY_LIMIT) {
+      const start = appendShared(f);
+      this.sharedBuf = sharedLogBuffer();
+      this.sharedStart = start;
+    } else {
+      this.sharedBuf = f;
+      this.sharedStart = 0;
+    }
+    this.sharedEnd = this.sharedStart + f.length;
   }
 
   /**

@@ -8,7 +8,8 @@
  * - **Writes in batches.** `begin()` … `commit()` bracket everything one turn produces (the replies to one read,
  *   one send); the outermost `commit()` hands it on in as few writes as the transport can. Inside a batch,
  *   `write(buf)` keeps a reference (the caller never changes `buf` again) and `writeCopy(src, start, end)` copies
- *   now (the caller reuses `src`). Outside a batch both write at once. `holdOpen()` asks that the open batch wait
+ *   now (the caller reuses `src`); `writeShared(buf, start, end)` keeps a reference to bytes many transports
+ *   share (a publish's frame), which a transport may merge with the neighbouring shared bytes it got before. Outside a batch both write at once. `holdOpen()` asks that the open batch wait
  *   for more (a large message echoed as it arrives), `discard()` drops what is gathered. The transport is the
  *   protocol core's `WsSink`.
  * - **Ending.** `end()` (the core's request) ends our side once the batch holding it is written, then calls the
@@ -57,6 +58,10 @@ export interface TransportWriter {
   discard(): void;
   write(chunk: Buffer): void;
   writeCopy(src: Uint8Array, start: number, end: number): void;
+  /** Writes `buf[start..end)`, bytes shared by many transports and never changed (a publish's frame). */
+  writeShared(buf: Buffer, start: number, end: number): void;
+  /** As `begin(); writeShared(buf, start, end); holdOpen(); commit()` (a publish's frame). */
+  writeSharedHeld(buf: Buffer, start: number, end: number): void;
   /** Ends our side once the current batch is written, then calls the target's `onWriterEnd()`. */
   end(): void;
   /** Bytes of the open batch not yet handed on. */

@@ -198,14 +198,17 @@ export abstract class WsSendPath {
    * `close` fails the connection with 1008. Returns whether the message may be queued.
    */
   #admit(n: number): boolean {
-    const config = this.config;
     // A batch held to the end of this turn (a burst of publishes, a streamed echo) is about to be written and is
     // bounded by the writer (HOLD_MAX): what piles up for a slow peer is the rest.
-    const buffered = this.transport.bufferedAmount - this.transport.writer.heldBytes;
+    return this.#admitOver(this.transport.bufferedAmount - this.transport.writer.heldBytes, n);
+  }
+
+  /** `#admit` for a connection that has `buffered` bytes piled up (outside a held batch). */
+  #admitOver(buffered: number, n: number): boolean {
     // A message on an empty buffer always goes: the limit bounds what piles up, not message size.
     if (buffered === 0 || buffered + n <= this.#maxBackpressure) return true;
-    const stats = config.stats;
-    if (config.dropOnBackpressure) {
+    const stats = this.config.stats;
+    if (this.config.dropOnBackpressure) {
       if (stats !== null) stats.backpressureDrops++;
       if (chBackpressure.hasSubscribers) this.#diagBackpressure('dropped');
       return false;
@@ -340,7 +343,42 @@ export abstract class WsSendPath {
    */
   publishPrepared(message: PreparedMessage, compress?: boolean): number {
     if (!this.isOpen || (this.flags & F_FRAGMENT_OPEN) !== 0) return SEND_DROPPED;
+    if (this.codec === null) return this.#publishShared(message);
     return this.#sendPrepared(message, compress);
+  }
+
+  /**
+   * A publish's plain frame to a connection without permessage-deflate: `#sendEncoded`'s work, made for the
+   * per-subscriber path of a publish (bench/fanout-instr.ts). The core's checks for a shared frame were made by
+   * `publishPrepared`: open, so no close frame was sent (RFC 6455 §5.5.1), and no fragmented message is open
+   * (§5.4); a server's frame is never masked (§5.1) and only a server publishes.
+   */
+  #publishShared(message: PreparedMessage): number {
+    // As #sendPrepared: the payload is reported before admission.
+    if (chPayload.hasSubscribers) publishPayload(this, 'sent', !message.binary, message.data);
+    message.shareFrame();
+    const start = message.sharedStart;
+    const end = message.sharedEnd;
+    const n = end - start;
+    const t = this.transport;
+    const w = t.writer;
+    const queued = t.bufferedAmount - w.heldBytes;
+    if (!this.#admitOver(queued, n)) return SEND_DROPPED;
+    w.writeSharedHeld(message.sharedBuf as Buffer, start, end);
+    if (chFrameOut.hasSubscribers) {
+      publishFrame(this, 'sent', message.binary ? 'binary' : 'text', true, false, message.data.length);
+    }
+    const stats = this.config.stats;
+    if (stats !== null) {
+      stats.messagesOut++;
+      stats.payloadBytesOut += message.data.length;
+      // framesOut has these keys from the start: a property increment, not a keyed lookup per delivery.
+      if (message.binary) (stats.framesOut.binary as number)++;
+      else (stats.framesOut.text as number)++;
+    }
+    // Held, the frame waits in the batch and what is queued beyond it is what it was before (the batch began
+    // empty, or it was the same held batch): no second look at the socket.
+    return this.#afterSendQueued(n, w.heldBytes !== 0 ? queued : t.bufferedAmount - w.heldBytes);
   }
 
   /** The frame is encoded once per message (and per shared compressor setting) and written as it is. */
@@ -351,31 +389,42 @@ export abstract class WsSendPath {
     const codec = this.codec;
     if (codec === null || compress === false || !codec.wants(plain.length)) {
       if (codec !== null) deflateStats.skipped++;
-      return this.#sendEncoded(message.frame(), plain.length, isText);
+      message.shareFrame();
+      return this.#sendEncoded(
+        message.sharedBuf as Buffer,
+        message.sharedStart,
+        message.sharedEnd,
+        plain.length,
+        isText,
+      );
     }
-    if (codec.sharesOutput)
-      return this.#sendEncoded(message.compressedFrameFor(codec, coarseNow()), plain.length, isText);
+    if (codec.sharesOutput) {
+      const f = message.compressedFrameFor(codec, coarseNow());
+      return this.#sendEncoded(f, 0, f.length, plain.length, isText);
+    }
     // With context takeover the compressed bytes depend on this connection's history: compressed for it alone,
     // admitted first (see #sendCompressed).
     if (!this.#admit(plain.length)) return SEND_DROPPED;
     return this.#sendFrameCounted(codec.compress(plain, coarseNow()), plain.length, isText, true, false);
   }
 
-  /** A message already encoded as one frame, shared with other connections: written as it is (no copy). */
-  #sendEncoded(frame: Buffer, plainLength: number, isText: boolean): number {
-    if (!this.#admit(frame.length)) return SEND_DROPPED;
+  /** A message already encoded as one frame (`frame[start..end)`), shared with other connections: written as it is
+   * (no copy). */
+  #sendEncoded(frame: Buffer, start: number, end: number, plainLength: number, isText: boolean): number {
+    const n = end - start;
+    if (!this.#admit(n)) return SEND_DROPPED;
     // PERF: held until the end of this event-loop turn (as uWebSockets corks): the messages a burst of publishes
     // brings one subscriber leave in one socket write, not one write each (bench/fanout.ts).
     const w = this.transport.writer;
     w.begin();
     try {
-      this.core.sendEncoded(frame);
+      this.core.sendEncoded(frame, start, end);
       w.holdOpen();
     } finally {
       w.commit();
     }
-    this.#countOut(plainLength, isText ? 'text' : 'binary', true, ((frame[0] as number) & 0x40) !== 0);
-    return this.#afterSend(frame.length);
+    this.#countOut(plainLength, isText ? 'text' : 'binary', true, ((frame[start] as number) & 0x40) !== 0);
+    return this.#afterSend(n);
   }
 
   /** One whole message in one frame, counted and (when `admit`) checked against the backpressure limits. */
@@ -483,7 +532,12 @@ export abstract class WsSendPath {
 
   #afterSend(n: number): number {
     const t = this.transport;
-    if (t.bufferedAmount - t.writer.heldBytes <= this.config.backpressureLimit) return n;
+    return this.#afterSendQueued(n, t.bufferedAmount - t.writer.heldBytes);
+  }
+
+  /** `#afterSend` for a connection with `buffered` bytes queued outside a held batch. */
+  #afterSendQueued(n: number, buffered: number): number {
+    if (buffered <= this.config.backpressureLimit) return n;
     if ((this.flags & F_WANT_DRAIN) === 0) {
       this.flags |= F_WANT_DRAIN;
       if (chBackpressure.hasSubscribers) this.#diagBackpressure('reached');

@@ -67,6 +67,12 @@ export interface WsSink {
    * has it lets small frames be built in place instead of in a buffer of their own (see frame-writer.ts).
    */
   writeCopy?(src: Uint8Array, start: number, end: number): void;
+  /**
+   * Optional: writes `buf[start..end)`, a whole frame shared with other connections that nobody changes again (see
+   * `sendEncoded`). A sink that has it may keep a reference and merge it with neighbouring shared bytes; without
+   * it the frame goes through `write`.
+   */
+  writeShared?(buf: Buffer, start: number, end: number): void;
   /** The core wants the TCP connection closed (a server after the close handshake or a failure). */
   end(): void;
 }
@@ -552,13 +558,16 @@ export class WsProtocol implements FrameReceiver {
   /**
    * Sends a whole message that is already one encoded frame (FIN set, unmasked, RSV1 only if an extension using
    * it was negotiated): one frame written to many connections (a publish), encoded once. A server's frames only:
-   * RFC 6455 §5.3 has a client mask every frame with a fresh key.
+   * RFC 6455 §5.3 has a client mask every frame with a fresh key. The frame is `frame[start..end)` (all of it by
+   * default).
    * @throws InvalidStateError on a client, after a close frame was sent, or while a fragmented message is being sent
    */
-  sendEncoded(frame: Buffer): void {
+  sendEncoded(frame: Buffer, start = 0, end = frame.length): void {
     if (this.#mask) throw new InvalidStateError('A client masks every frame with a new key: no shared encoded frames');
     this.#checkCanSendMessage();
-    this.#sink.write(frame);
+    const sink = this.#sink;
+    if (sink.writeShared !== undefined) sink.writeShared(frame, start, end);
+    else sink.write(start === 0 && end === frame.length ? frame : frame.subarray(start, end));
   }
 
   /**

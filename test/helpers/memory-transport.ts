@@ -75,6 +75,16 @@ export class MemoryTransport implements Transport, TransportWriter {
     this.write(Buffer.from(src.subarray(start, end)));
   }
 
+  writeShared(buf: Buffer, start: number, end: number): void {
+    this.write(Buffer.from(buf.subarray(start, end)));
+  }
+
+  writeSharedHeld(buf: Buffer, start: number, end: number): void {
+    this.begin();
+    this.writeShared(buf, start, end);
+    this.commit();
+  }
+
   end(): void {
     this.#endAsked = true;
     if (this.#depth === 0) this.#flush();

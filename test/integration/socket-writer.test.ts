@@ -288,3 +288,88 @@ test('a held batch is written as soon as it holds 256 KiB, and an end request is
   await new Promise((r) => setImmediate(r));
   assert.ok(ended, 'the socket was ended');
 });
+
+/** Counts the socket's writes to the kernel side (`_write` / `_writev` calls). */
+function countWrites(socket: net.Socket): { n: number } {
+  const c = { n: 0 };
+  const write = socket._write.bind(socket);
+  socket._write = (chunk, encoding, cb) => {
+    c.n++;
+    write(chunk, encoding, cb);
+  };
+  const writev = socket._writev?.bind(socket);
+  if (writev !== undefined) {
+    socket._writev = (chunks, cb) => {
+      c.n++;
+      writev(chunks, cb);
+    };
+  }
+  return c;
+}
+
+test('shared bytes: a burst that is neighbours in one buffer leaves as one write per socket; one setImmediate releases every held batch, each in order', async (t) => {
+  const pairs = await Promise.all([pair(t), pair(t), pair(t)]);
+  const counts = pairs.map((p) => countWrites(p.socket));
+  // A log as publishes fill it: frames f0..f5 side by side.
+  const frames = ['f0;', 'f1;', 'f2;', 'f3;', 'f4;', 'f5;'];
+  const log = bytes(frames.join(''));
+  const at = (i: number): [number, number] => [i * 3, i * 3 + 3];
+  // Writer 0 gets every frame (one view), writer 1 every other one (views broken by the frames it skips), writer 2
+  // every frame with a batch of its own in the middle that does not ask to be held (it writes what was held with
+  // it at once, as any such batch does).
+  for (let i = 0; i < frames.length; i++) {
+    pairs[0]?.writer.writeSharedHeld(log, ...at(i));
+    if (i % 2 === 0) pairs[1]?.writer.writeSharedHeld(log, ...at(i));
+    pairs[2]?.writer.writeSharedHeld(log, ...at(i));
+    if (i === 2) {
+      const w = pairs[2]?.writer as SocketWriter;
+      w.begin();
+      w.writeCopy(bytes('own;'), 0, 4);
+      w.commit();
+    }
+  }
+  assert.deepEqual(
+    pairs.map((p) => p.writer.heldBytes),
+    [18, 9, 9],
+    'held until the check phase (writer 2: what came after its own batch)',
+  );
+  assert.deepEqual(
+    counts.map((c) => c.n),
+    [0, 0, 1],
+  );
+  await new Promise((r) => setImmediate(r)); // queued after the holds: runs after their release
+  assert.deepEqual(
+    pairs.map((p) => p.writer.pendingBytes),
+    [0, 0, 0],
+    'all released in that check phase',
+  );
+  assert.deepEqual(
+    counts.map((c) => c.n),
+    [1, 1, 2],
+    'one write per held batch',
+  );
+  assert.equal((await pairs[0]?.received(18))?.toString('latin1'), 'f0;f1;f2;f3;f4;f5;');
+  assert.equal((await pairs[1]?.received(9))?.toString('latin1'), 'f0;f2;f4;');
+  assert.equal((await pairs[2]?.received(22))?.toString('latin1'), 'f0;f1;f2;own;f3;f4;f5;');
+});
+
+test('shared bytes for a socket with bytes queued are copied: the shared buffer is not kept by a slow peer', async (t) => {
+  const p = await pair(t);
+  p.peer.pause();
+  const filler = Buffer.alloc(1 << 20, 0x2e);
+  let queued = 0;
+  while (p.socket.writableLength === 0 && queued < 64 << 20) {
+    p.socket.write(filler);
+    queued += filler.length;
+  }
+  assert.ok(p.socket.writableLength > 0, 'the socket has bytes queued');
+  const log = bytes('shared-frames');
+  p.writer.writeSharedHeld(log, 0, 6);
+  p.writer.writeSharedHeld(log, 6, log.length);
+  await new Promise((r) => setImmediate(r));
+  // Were the socket holding a view, this would change what it sends.
+  log.fill(0x21);
+  p.peer.resume();
+  const got = await p.received(queued + 13);
+  assert.equal(got.subarray(queued).toString('latin1'), 'shared-frames');
+});
