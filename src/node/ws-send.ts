@@ -174,6 +174,13 @@ export abstract class WsSendPath {
     return r === null ? 0 : r.queuedBytes;
   }
 
+  /** Plain bytes queued behind the message being compressed in slices. */
+  #waitingBytes(): number {
+    const r = this.rare;
+    if (r === null || r.sendQueue === null) return 0;
+    return r.queuedBytes - (r.sendQueue[0]?.size ?? 0);
+  }
+
   /** @internal Whether a message of `n` bytes sent now would be kept to be sent later (a sliced compression, or
    * behind one): a face whose caller may reuse its buffer copies it first. */
   defersSend(n: number): boolean {
@@ -243,7 +250,9 @@ export abstract class WsSendPath {
     const config = this.config;
     // A batch held to the end of this turn (a burst of publishes, a streamed echo) is about to be written and is
     // bounded by the writer (HOLD_MAX): what piles up for a slow peer is the rest.
-    const buffered = this.transport.bufferedAmount - this.transport.writer.heldBytes + this.#queuedBytes();
+    // The message at the head of a sliced-compression queue is being compressed: like a message being written, it
+    // always goes; the ones behind it are what piles up.
+    const buffered = this.transport.bufferedAmount - this.transport.writer.heldBytes + this.#waitingBytes();
     // A message on an empty buffer always goes: the limit bounds what piles up, not message size.
     if (buffered === 0 || buffered + n <= this.#maxBackpressure) return true;
     const stats = config.stats;
