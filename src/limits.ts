@@ -147,6 +147,16 @@ export const DEFLATE_IDLE_RELEASE_MS = 5_000;
  */
 export const INFLATE_SLICE_BYTES = 256 * 1024;
 
+/**
+ * A message we compress that is larger than this is deflated on the event loop in slices of this much input, one
+ * slice per loop turn, so that sending one 64 MiB message delays every other connection by one slice at a time,
+ * not by its whole deflate; messages up to this size keep the one-pass synchronous path (the small-message speed).
+ * Sized on input because zlib's speed on it varies a hundredfold with content: at level 1 / memLevel 4 / window
+ * 13 this machine deflated JSON-like text at ~800 KiB/ms (64 KiB: ~0.1 ms) and random bytes at 7-15 KiB/ms
+ * under load (64 KiB: 4-9 ms), measured 2026-12-07 with zlib.deflateRawSync (bench/results/deflate-delay-*.md).
+ */
+export const DEFLATE_SLICE_BYTES = 64 * 1024;
+
 // The socket writer (node/socket-writer.ts): how one batch of output becomes one socket write.
 
 /** The arena small writes are copied into: 8 KiB, the size of Node's own Buffer pool. A kept segment holds its whole

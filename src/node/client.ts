@@ -434,7 +434,8 @@ export class WebSocket extends EventTarget {
   get bufferedAmount(): number {
     let older = this.#bufferedOlder;
     if (older > 0) {
-      const held = this.#transport.bufferedAmount;
+      // The connection's count includes what waits to be compressed (a large message is compressed in slices).
+      const held = this.#conn?.bufferedAmount ?? this.#transport.bufferedAmount;
       if (older > held) older = this.#bufferedOlder = held;
     }
     return older + this.#bufferedTask + this.#bufferedPending + this.#bufferedAfterClose;
@@ -560,6 +561,9 @@ export class WebSocket extends EventTarget {
       this.#bufferedPending += size;
       return;
     }
+    // A large message compressed over several loop turns is read later: the caller may change its buffer meanwhile,
+    // and the standard sends the data as it was at send() time.
+    if (binary && this.#conn?.defersSend(size) === true) payload = Buffer.from(payload);
     this.#transmit(payload, binary);
   }
 
@@ -846,7 +850,7 @@ export class WebSocket extends EventTarget {
     }
     // What never reached the network stays in bufferedAmount.
     this.#settleBuffered();
-    this.#bufferedOlder = Math.min(this.#bufferedOlder, this.#transport.bufferedAmount);
+    this.#bufferedOlder = Math.min(this.#bufferedOlder, conn?.bufferedAmount ?? this.#transport.bufferedAmount);
     this.#bufferedPending = 0;
     for (const entry of this.#pending) this.#bufferedAfterClose += entry.size;
     this.#pending.length = 0;

@@ -23,13 +23,14 @@ import {
   DEFLATE_IDLE_RELEASE_MS,
   DEFLATE_LEVEL,
   DEFLATE_MEM_LEVEL,
+  DEFLATE_SLICE_BYTES,
   DEFLATE_THRESHOLD,
   DEFLATE_WINDOW_BITS,
   INFLATE_SLICE_BYTES,
 } from '../limits.js';
 import { type DeflateParams, INFLATE_INVALID, INFLATE_TOO_BIG } from '../ws/permessage-deflate.js';
 
-const { Z_SYNC_FLUSH, Z_MIN_CHUNK } = zlib.constants;
+const { Z_NO_FLUSH, Z_SYNC_FLUSH, Z_MIN_CHUNK } = zlib.constants;
 
 /** Settings of the codec besides the negotiated parameters (`serve({ websocket: { perMessageDeflate } })`). */
 export interface DeflateCodecOptions {
@@ -169,7 +170,10 @@ class ZContext {
     else deflateStats.contexts++;
   }
 
-  /** One writeSync, into at most `outLen` bytes of `out` from `outOff`: returns [output bytes written, input left]. */
+  /**
+   * One writeSync, into at most `outLen` bytes of `out` from `outOff`: returns [output bytes written, input left].
+   * A sync flush unless `flush` says otherwise (a sliced deflate holds its output back between slices).
+   */
   write(
     input: Uint8Array,
     inOff: number,
@@ -177,8 +181,9 @@ class ZContext {
     out: Buffer,
     outOff: number,
     outLen = out.length - outOff,
+    flush = Z_SYNC_FLUSH,
   ): [number, number] {
-    this.#handle.writeSync(Z_SYNC_FLUSH, input, inOff, inLen, out, outOff, outLen);
+    this.#handle.writeSync(flush, input, inOff, inLen, out, outOff, outLen);
     return [outLen - this.#state[0]!, this.#state[1]!];
   }
 
@@ -332,6 +337,8 @@ export class DeflateCodec {
   #job: InflateJob | null;
   /** A fragmented compressed message is being sent: the deflater must stay ours until it ends. */
   #sendingFragments: boolean;
+  /** A message of ours being deflated in slices (see `startCompress`), or null. */
+  #sendJob: DeflateJob | null;
 
   constructor(params: DeflateParams, isServer: boolean, settings: DeflateSettings) {
     this.settings = settings;
@@ -346,6 +353,7 @@ export class DeflateCodec {
     this.#lastUsed = 0;
     this.#job = null;
     this.#sendingFragments = false;
+    this.#sendJob = null;
   }
 
   /** Whether a message of `n` bytes is worth compressing. */
@@ -373,7 +381,7 @@ export class DeflateCodec {
 
   #ownDeflater(): ZContext {
     let d = this.#deflater;
-    if (d === null) {
+    if (d === null || d.closed) {
       d = new ZContext(false, this.#outBits, this.settings, false);
       this.#deflater = d;
     }
@@ -392,6 +400,40 @@ export class DeflateCodec {
     // §7.2.1: without context takeover the next message starts from an empty window.
     if (this.#outNoTakeover) ctx.reset();
     return out;
+  }
+
+  /** Whether a message of `n` bytes is compressed in slices (`startCompress`) rather than in one pass. */
+  static slices(n: number): boolean {
+    return n > DEFLATE_SLICE_BYTES;
+  }
+
+  /**
+   * Starts compressing a whole message larger than one slice (DEFLATE_SLICE_BYTES) over several event-loop turns
+   * (see DeflateJob); its `result` is what `compress` returns. The caller sends nothing else compressed until the
+   * job is done: with context takeover it holds our compressor. Without takeover it gets a context of its own (the
+   * shared one cannot wait between slices: other connections use it).
+   */
+  startCompress(data: Buffer, now: number): DeflateJob {
+    this.#lastUsed = now;
+    const own = !this.#outNoTakeover;
+    const ctx = own ? this.#ownDeflater() : new ZContext(false, this.#outBits, this.settings, false);
+    const job = new DeflateJob(ctx, data, !own, false);
+    this.#sendJob = job;
+    job.whenDone(() => {
+      if (this.#sendJob === job) this.#sendJob = null;
+    });
+    job.start();
+    return job;
+  }
+
+  /**
+   * For a message compressed once for every connection whose output `sharesOutput` (a publish): a job on a context
+   * of its own with this codec's settings; nothing of this connection's is held by it.
+   */
+  startSharedCompress(data: Buffer): DeflateJob {
+    const job = new DeflateJob(new ZContext(false, this.#outBits, this.settings, false), data, true, false);
+    job.start();
+    return job;
   }
 
   /**
@@ -498,6 +540,7 @@ export class DeflateCodec {
   releaseIfIdle(now: number): void {
     const ms = this.settings.idleReleaseMs;
     if (ms <= 0 || now - this.#lastUsed < ms || this.#sendingFragments || this.#job !== null) return;
+    if (this.#sendJob !== null) return;
     if (this.#deflater !== null) {
       this.#deflater.close();
       this.#deflater = null;
@@ -516,8 +559,16 @@ export class DeflateCodec {
     return this.#deflater !== null || this.#inflater !== null;
   }
 
+  /** Stops a sliced compression of ours (the connection failed or ended): its `result` stays null. */
+  cancelSend(): void {
+    const job = this.#sendJob;
+    this.#sendJob = null;
+    if (job !== null) job.cancel();
+  }
+
   /** Frees everything (the connection ended). */
   close(): void {
+    this.cancelSend();
     if (this.#job !== null && this.#job.ctx !== this.#inflater) this.#job.ctx.close();
     this.#job = null;
     this.#deflater?.close();
@@ -673,4 +724,134 @@ export function setInflateScratchSize(n: number): void {
 /** Whether `b` is a view of the shared inflate scratch buffer (valid only until the next inflate). */
 export function isInflateScratch(b: Buffer): boolean {
   return b.buffer === scratch.buffer;
+}
+
+/**
+ * One message of ours being deflated in slices of DEFLATE_SLICE_BYTES of input, one slice per event-loop turn
+ * (setImmediate), so that compressing a large message delays other connections by one slice at a time. The slices
+ * before the last are fed without a flush (zlib holds back what it has not yet emitted, so the output is the same
+ * stream a one-pass deflate makes); the last one with a sync flush, whose trailing `00 00 ff ff` is removed
+ * (RFC 7692 §7.2.1). Then `result` is the payload of one frame with RSV1 set, and `done` is true; after `cancel()`
+ * or a zlib error `result` stays null. Whoever waits on it (`whenDone`) is called once, in order.
+ */
+export class DeflateJob {
+  readonly #ctx: ZContext;
+  readonly #data: Buffer;
+  /** The context is this job's alone: closed when it ends. Otherwise it is reset when `reset` says so. */
+  readonly #ownsCtx: boolean;
+  readonly #reset: boolean;
+  /** Input bytes taken so far. */
+  #in: number;
+  #chunks: Buffer[];
+  #out: Buffer;
+  #outOff: number;
+  #total: number;
+  #waiters: (() => void)[];
+  result: Buffer | null;
+  done: boolean;
+
+  constructor(ctx: ZContext, data: Buffer, ownsCtx: boolean, reset: boolean) {
+    this.#ctx = ctx;
+    this.#data = data;
+    this.#ownsCtx = ownsCtx;
+    this.#reset = reset;
+    this.#in = 0;
+    this.#chunks = [];
+    this.#out = EMPTY;
+    this.#outOff = 0;
+    this.#total = 0;
+    this.#waiters = [];
+    this.result = null;
+    this.done = false;
+  }
+
+  /** The first slice runs in the next loop turn (the caller's turn has its own work to finish). */
+  start(): void {
+    setImmediate(runDeflateStep, this);
+  }
+
+  /** Calls `fn` once the job is done (at once if it is). */
+  whenDone(fn: () => void): void {
+    if (this.done) fn();
+    else this.#waiters.push(fn);
+  }
+
+  /** One slice; schedules the next, or ends. */
+  step(): void {
+    if (this.done) return;
+    const data = this.#data;
+    const n = data.length;
+    const take = Math.min(DEFLATE_SLICE_BYTES, n - this.#in);
+    const last = this.#in + take === n;
+    this.#feed(this.#in, take, last ? Z_SYNC_FLUSH : Z_NO_FLUSH);
+    this.#in += take;
+    if (this.#ctx.error !== null) {
+      this.#end();
+      return;
+    }
+    if (!last) {
+      setImmediate(runDeflateStep, this);
+      return;
+    }
+    const chunks = this.#chunks;
+    chunks.push(this.#out.subarray(0, this.#outOff));
+    const total = this.#total + this.#outOff;
+    // A whole message of more than one slice never flushes to nothing: its last write holds at least the marker.
+    const out = chunks.length === 1 ? (chunks[0] as Buffer) : Buffer.concat(chunks, total);
+    deflateStats.compressed++;
+    deflateStats.compressedBytesIn += n;
+    deflateStats.compressedBytesOut += total - 4;
+    this.result = out.subarray(0, total - 4);
+    this.#end();
+  }
+
+  /** Feeds `len` input bytes from `off`, collecting whatever zlib emits into output chunks. */
+  #feed(off: number, len: number, flush: number): void {
+    const ctx = this.#ctx;
+    let inOff = off;
+    let inLen = len;
+    for (;;) {
+      if (this.#outOff === this.#out.length) {
+        if (this.#outOff > 0) this.#chunks.push(this.#out);
+        this.#total += this.#outOff;
+        // Chunks grow with the output (few buffers for a large incompressible message, little for a small one).
+        this.#out = Buffer.allocUnsafe(Math.min(Math.max(64 * 1024, this.#total), 4 * 1024 * 1024));
+        this.#outOff = 0;
+      }
+      const room = this.#out.length - this.#outOff;
+      const [written, left] = ctx.write(this.#data, inOff, inLen, this.#out, this.#outOff, room, flush);
+      this.#outOff += written;
+      inOff += inLen - left;
+      inLen = left;
+      if (ctx.error !== null) return;
+      // Room left over: all input taken and (for a flush) everything emitted.
+      if (written < room) return;
+    }
+  }
+
+  /** Stops: `result` stays null; the context is released (ours) or reset (the codec's, mid-message). */
+  cancel(): void {
+    if (this.done) return;
+    this.#end();
+  }
+
+  #end(): void {
+    this.done = true;
+    this.#chunks = [];
+    this.#out = EMPTY;
+    const ctx = this.#ctx;
+    if (this.#ownsCtx) ctx.close();
+    else if (this.result === null || this.#reset) {
+      // Mid-message or broken, the codec's own context must not carry this message's history into the next.
+      if (ctx.error !== null) ctx.close();
+      else ctx.reset();
+    }
+    const waiters = this.#waiters;
+    this.#waiters = [];
+    for (let i = 0; i < waiters.length; i++) (waiters[i] as () => void)();
+  }
+}
+
+function runDeflateStep(job: DeflateJob): void {
+  job.step();
 }

@@ -10,7 +10,7 @@ import { chunkHeader } from '../http1/serializer.js';
 import { WRITER_COPY_LIMIT } from '../limits.js';
 import { OP_BINARY, OP_TEXT } from '../ws/frame.js';
 import { encodeFrame } from '../ws/frame-writer.js';
-import type { DeflateCodec } from './deflate.js';
+import { DeflateCodec, type DeflateJob } from './deflate.js';
 import { appendShared, sharedLogBuffer } from './socket-writer.js';
 
 const CRLF_BYTES = Buffer.from('\r\n', 'latin1');
@@ -39,6 +39,8 @@ export class PreparedMessage {
   /** The message as one server-sent event (node/sse.ts), and as one chunk of a chunked body: encoded on first use. */
   #event: Buffer | null;
   #eventChunk: Buffer | null;
+  /** Shared compressions still running in slices (a message larger than DEFLATE_SLICE_BYTES), by setting. */
+  readonly #jobs: Map<string, DeflateJob>;
 
   constructor(data: string | Uint8Array, binary = typeof data !== 'string') {
     this.data =
@@ -56,6 +58,7 @@ export class PreparedMessage {
     this.sharedEnd = 0;
     this.#event = null;
     this.#eventChunk = null;
+    this.#jobs = new Map();
   }
 
   /** @internal Places the plain frame where subscribers' writes share it (see `sharedBuf`), once. */
@@ -112,15 +115,32 @@ export class PreparedMessage {
 
   /**
    * For a codec whose output suits every connection (no context takeover, `sharesOutput`): the compressed message as
-   * one frame with RSV1 (RFC 7692 §7.2.1), encoded once per compressor setting. @internal
+   * one frame with RSV1 (RFC 7692 §7.2.1), encoded once per compressor setting. A message larger than one deflate
+   * slice (DEFLATE_SLICE_BYTES) is compressed over several loop turns, still once for every connection: until it is
+   * done this returns the running job, and every connection waits for it (the frame is encoded before any of them
+   * is called back). @internal
    */
-  compressedFrameFor(codec: DeflateCodec, now: number): Buffer {
+  compressedFrameFor(codec: DeflateCodec, now: number): Buffer | DeflateJob {
     const key = codec.shareKey;
-    let f = this.#compressedFrames.get(key);
-    if (f === undefined) {
-      f = encodeFrame(true, true, this.binary ? OP_BINARY : OP_TEXT, this.compressedFor(codec, now), false);
-      this.#compressedFrames.set(key, f);
+    const f = this.#compressedFrames.get(key);
+    if (f !== undefined) return f;
+    if (!DeflateCodec.slices(this.data.length)) return this.#encodeCompressed(key, this.compressedFor(codec, now));
+    let job = this.#jobs.get(key);
+    if (job === undefined) {
+      const started = codec.startSharedCompress(this.data);
+      this.#jobs.set(key, started);
+      started.whenDone(() => {
+        this.#jobs.delete(key);
+        if (started.result !== null) this.#encodeCompressed(key, started.result);
+      });
+      job = started;
     }
+    return job;
+  }
+
+  #encodeCompressed(key: string, payload: Buffer): Buffer {
+    const f = encodeFrame(true, true, this.binary ? OP_BINARY : OP_TEXT, payload, false);
+    this.#compressedFrames.set(key, f);
     return f;
   }
 
@@ -138,6 +158,9 @@ export class PreparedMessage {
 
   /** How many compressed copies were made (one per compressor setting). */
   get compressedCopies(): number {
-    return this.#compressed.size;
+    // Small ones are kept as payload and frame, large ones (compressed in slices) as a frame only.
+    let n = this.#compressed.size;
+    for (const key of this.#compressedFrames.keys()) if (!this.#compressed.has(key)) n++;
+    return n;
   }
 }

@@ -381,7 +381,7 @@ export class ServerWebSocket<T = unknown> extends WsConnection {
   get readyState(): number {
     if (this.closed) return CLOSED;
     const state = this.core.state;
-    return state === WS_OPEN ? OPEN : state === WS_CLOSED ? CLOSED : CLOSING;
+    return state === WS_OPEN ? (this.closeQueued ? CLOSING : OPEN) : state === WS_CLOSED ? CLOSED : CLOSING;
   }
 
   /** Bytes read from the socket so far (handshake included). */

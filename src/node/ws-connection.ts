@@ -14,6 +14,7 @@
 import { Buffer } from 'node:buffer';
 import { ConnectionClosedError, type ProtocolError } from '../errors.js';
 import { copyOf } from '../util/bytes.js';
+import { encodeClosePayload } from '../ws/frame.js';
 import { checkInflated } from '../ws/permessage-deflate.js';
 import { SIDE_CLIENT, WS_CLOSED, WS_OPEN, WsProtocol } from '../ws/protocol.js';
 import { coarseNow } from './clock.js';
@@ -30,6 +31,7 @@ import {
 import { readBuffer } from './read-buffer.js';
 import type { Transport } from './transport.js';
 import {
+  F_CLOSE_QUEUED,
   F_CLOSED,
   F_END_DEFERRED,
   F_FAILED,
@@ -251,6 +253,7 @@ export class WsConnection extends WsSendPath {
       return;
     }
     this.flags |= F_CLOSED;
+    this.dropQueued();
     const rare = this.rare;
     if (rare !== null) {
       if (rare.closeTimer !== null) clearTimeout(rare.closeTimer);
@@ -336,6 +339,8 @@ export class WsConnection extends WsSendPath {
     if ((this.flags & F_CLOSED) !== 0) return;
     this.flags |= F_FAILED;
     if (this.rare?.error === undefined) this.st().error = error;
+    // RFC 6455 §7.1.7: the close frame goes now; messages still waiting to be compressed are not sent.
+    this.dropQueued();
     if (this.core.state !== WS_OPEN) return;
     this.st().sentCode = code;
     publishCloseStep(this, 'fail', code, reason, false);
@@ -359,11 +364,23 @@ export class WsConnection extends WsSendPath {
 
   /**
    * Starts the close handshake: a close frame (`code` undefined: none in it, the peer sees 1005), then waits up
-   * to `closeTimeout` for the peer's. Does nothing unless open.
+   * to `closeTimeout` for the peer's. Does nothing unless open. Messages sent before and still being compressed
+   * (a large message is compressed over several loop turns) go first: the close frame follows them.
    * @throws RangeError for a code that may not be sent, or a reason over 123 bytes
    */
   close(code?: number, reason = ''): void {
     if (!this.isOpen || this.core.closeSent) return;
+    // Checked now, not when the queued close frame is written.
+    encodeClosePayload(code, reason);
+    if (this.afterQueued(() => this.#closeNow(code, reason))) {
+      this.flags |= F_CLOSE_QUEUED;
+      return;
+    }
+    this.#closeNow(code, reason);
+  }
+
+  #closeNow(code: number | undefined, reason: string): void {
+    if (this.core.state !== WS_OPEN || this.core.closeSent || (this.flags & F_CLOSED) !== 0) return;
     this.transport.writer.begin();
     try {
       this.core.close(code, reason);
@@ -633,6 +650,11 @@ export class WsConnection extends WsSendPath {
   /** @internal Copies `data` if it is ephemeral (see `isEphemeral`), for a face that keeps it. */
   static keep(data: Buffer): Buffer {
     return isEphemeral(data) ? copyOf(data) : data;
+  }
+
+  /** @internal `close()` was called and its close frame waits behind messages being compressed. */
+  get closeQueued(): boolean {
+    return (this.flags & F_CLOSE_QUEUED) !== 0;
   }
 
   /** @internal whether the core reached its end (for faces mapping readyState). */

@@ -11,7 +11,7 @@ import { OP_BINARY, OP_CONTINUATION, OP_TEXT } from '../ws/frame.js';
 import { rsv1ForFrame } from '../ws/permessage-deflate.js';
 import { WS_OPEN, type WsProtocol } from '../ws/protocol.js';
 import { coarseNow } from './clock.js';
-import { type DeflateCodec, deflateStats } from './deflate.js';
+import { DeflateCodec, type DeflateJob, deflateStats } from './deflate.js';
 import {
   chBackpressure,
   chFrameOut,
@@ -43,6 +43,36 @@ export const F_INFLATING_BINARY = 128;
 export const F_END_DEFERRED = 256;
 /** Reading is held until the peer reads the pongs it made us queue (policy drop, see `checkPongBacklog`). @internal */
 export const F_PONG_HELD = 512;
+/** Messages wait in `RareState.sendQueue` behind one being compressed in slices: later ones queue too. @internal */
+export const F_SEND_QUEUED = 1024;
+/** `close()` was called while messages were queued: the close frame follows them; nothing more is accepted. @internal */
+export const F_CLOSE_QUEUED = 2048;
+
+/**
+ * A send waiting behind a message compressed in slices (see `WsSendPath.#pump`). `size` bytes count in
+ * `bufferedAmount` meanwhile. `start` (a large compressed message) starts its compression when its turn comes;
+ * `job` is a compression it waits for (its own, or a publish's shared one); `write` sends it, given the job's
+ * result (null when there is no job).
+ * @internal
+ */
+export class QueuedSend {
+  readonly size: number;
+  start: (() => DeflateJob) | null;
+  job: DeflateJob | null;
+  readonly write: (compressed: Buffer | null) => void;
+
+  constructor(
+    size: number,
+    start: (() => DeflateJob) | null,
+    job: DeflateJob | null,
+    write: (compressed: Buffer | null) => void,
+  ) {
+    this.size = size;
+    this.start = start;
+    this.job = job;
+    this.write = write;
+  }
+}
 
 const EMPTY_BUFFER = Buffer.alloc(0);
 
@@ -64,6 +94,10 @@ export class RareState {
   /** While a message is inflated in slices: what the core reported after it, in order. */
   deferred: (() => void)[] | null = null;
   drainCheck: (() => void) | null = null;
+  /** Sends waiting behind a message being compressed in slices, in order (see `#pump`), and their plain bytes. */
+  sendQueue: QueuedSend[] | null = null;
+  queuedBytes = 0;
+  pump: (() => void) | null = null;
 }
 
 /** The send half of a WebSocket connection; `WsConnection` adds the receive half, timers and the end. */
@@ -131,12 +165,36 @@ export abstract class WsSendPath {
 
   /** @internal Whether messages may be sent now. */
   get isOpen(): boolean {
-    return this.core.state === WS_OPEN && (this.flags & F_CLOSED) === 0;
+    return this.core.state === WS_OPEN && (this.flags & (F_CLOSED | F_CLOSE_QUEUED)) === 0;
   }
 
-  /** Bytes queued but not yet taken by the transport's peer (the open batch included). */
+  /**
+   * Bytes queued but not yet taken by the transport's peer (the open batch included), and the plain bytes of
+   * messages still waiting to be compressed (a large message is compressed over several loop turns).
+   */
   get bufferedAmount(): number {
-    return this.transport.bufferedAmount;
+    return this.transport.bufferedAmount + this.#queuedBytes();
+  }
+
+  /** Plain bytes of the messages waiting behind a sliced compression (0 almost always). */
+  #queuedBytes(): number {
+    const r = this.rare;
+    return r === null ? 0 : r.queuedBytes;
+  }
+
+  /** Plain bytes queued behind the message being compressed in slices. */
+  #waitingBytes(): number {
+    const r = this.rare;
+    if (r === null || r.sendQueue === null) return 0;
+    return r.queuedBytes - (r.sendQueue[0]?.size ?? 0);
+  }
+
+  /** @internal Whether a message of `n` bytes sent now would be kept to be sent later (a sliced compression, or
+   * behind one): a face whose caller may reuse its buffer copies it first. */
+  defersSend(n: number): boolean {
+    if ((this.flags & F_SEND_QUEUED) !== 0) return true;
+    const codec = this.codec;
+    return codec?.wants(n) === true && DeflateCodec.slices(n);
   }
 
   /**
@@ -184,7 +242,7 @@ export abstract class WsSendPath {
   #belowLimit(): boolean {
     const t = this.transport;
     return (
-      t.bufferedAmount <= this.config.backpressureLimit ||
+      t.bufferedAmount + this.#queuedBytes() <= this.config.backpressureLimit ||
       t.destroyed ||
       t.writableEnded ||
       (this.flags & F_CLOSED) !== 0
@@ -200,10 +258,12 @@ export abstract class WsSendPath {
   #admit(n: number): boolean {
     // A batch held to the end of this turn (a burst of publishes, a streamed echo) is about to be written and is
     // bounded by the writer (HOLD_MAX): what piles up for a slow peer is the rest.
-    return this.#admitOver(this.transport.bufferedAmount - this.transport.writer.heldBytes, n);
+    // The message at the head of a sliced-compression queue is being compressed: like a message being written, it
+    // always goes; the ones behind it are what piles up.
+    return this.#admitOver(this.transport.bufferedAmount - this.transport.writer.heldBytes + this.#waitingBytes(), n);
   }
 
-  /** `#admit` for a connection that has `buffered` bytes piled up (outside a held batch). */
+  /** `#admit` for a connection that has `buffered` bytes piled up (outside a held batch and a sliced compression). */
   #admitOver(buffered: number, n: number): boolean {
     // A message on an empty buffer always goes: the limit bounds what piles up, not message size.
     if (buffered === 0 || buffered + n <= this.#maxBackpressure) return true;
@@ -298,6 +358,18 @@ export abstract class WsSendPath {
       deflateStats.skipped++;
     }
     if (!this.#admit(n)) return SEND_DROPPED;
+    if ((this.flags & F_SEND_QUEUED) !== 0) {
+      // Behind a message being compressed: sent in its turn (a string as its bytes; the order is kept).
+      const bytes = b ?? Buffer.from(data as string);
+      const type = isText ? OP_TEXT : OP_BINARY;
+      return this.#enqueue(
+        new QueuedSend(n, null, null, () => {
+          this.core.sendFrame(type, bytes, true, false);
+          this.#countOut(n, isText ? 'text' : 'binary', true, false);
+          this.#afterSend(n);
+        }),
+      );
+    }
     this.transport.writer.begin();
     try {
       if (b === null) this.core.sendText(data as string);
@@ -317,6 +389,18 @@ export abstract class WsSendPath {
     // With context takeover, whatever we compress joins the history the peer must have seen: a message the
     // backpressure policy then dropped would corrupt the next ones. So such a connection is admitted on the
     // uncompressed size first; without takeover, on what is queued: the compressed bytes.
+    const big = DeflateCodec.slices(plain.length);
+    if (big || (this.flags & F_SEND_QUEUED) !== 0) {
+      // Compressed in slices (or behind such a message): admitted now on its plain size, which counts in
+      // bufferedAmount until the frame is written.
+      if (!this.#admit(plain.length)) return SEND_DROPPED;
+      return this.#enqueue(
+        new QueuedSend(plain.length, big ? () => codec.startCompress(plain, coarseNow()) : null, null, (compressed) => {
+          const payload = compressed ?? codec.compress(plain, coarseNow());
+          this.#sendFrameCounted(payload, plain.length, isText, true, false);
+        }),
+      );
+    }
     if (!codec.sharesOutput && !this.#admit(plain.length)) return SEND_DROPPED;
     const payload = codec.compress(plain, coarseNow());
     return this.#sendFrameCounted(payload, plain.length, isText, true, codec.sharesOutput);
@@ -351,7 +435,8 @@ export abstract class WsSendPath {
    * A publish's plain frame to a connection without permessage-deflate: `#sendEncoded`'s work, made for the
    * per-subscriber path of a publish (bench/fanout-instr.ts). The core's checks for a shared frame were made by
    * `publishPrepared`: open, so no close frame was sent (RFC 6455 §5.5.1), and no fragmented message is open
-   * (§5.4); a server's frame is never masked (§5.1) and only a server publishes.
+   * (§5.4); a server's frame is never masked (§5.1) and only a server publishes. Without a codec nothing is ever
+   * queued behind a sliced compression (F_SEND_QUEUED), so the frame goes now.
    */
   #publishShared(message: PreparedMessage): number {
     // As #sendPrepared: the payload is reported before admission.
@@ -398,21 +483,38 @@ export abstract class WsSendPath {
         isText,
       );
     }
-    if (codec.sharesOutput) {
-      const f = message.compressedFrameFor(codec, coarseNow());
-      return this.#sendEncoded(f, 0, f.length, plain.length, isText);
-    }
     // With context takeover the compressed bytes depend on this connection's history: compressed for it alone,
     // admitted first (see #sendCompressed).
+    if (!codec.sharesOutput) return this.#sendCompressed(plain, isText);
+    const frame = message.compressedFrameFor(codec, coarseNow());
+    if (Buffer.isBuffer(frame)) return this.#sendEncoded(frame, 0, frame.length, plain.length, isText);
+    // A large message compressed once for all such subscribers, in slices: this connection waits for it in order.
     if (!this.#admit(plain.length)) return SEND_DROPPED;
-    return this.#sendFrameCounted(codec.compress(plain, coarseNow()), plain.length, isText, true, false);
+    return this.#enqueue(
+      new QueuedSend(plain.length, null, frame, () => {
+        const encoded = message.compressedFrameFor(codec, coarseNow()) as Buffer;
+        this.#writeEncoded(encoded, 0, encoded.length, plain.length, isText);
+      }),
+    );
   }
 
-  /** A message already encoded as one frame (`frame[start..end)`), shared with other connections: written as it is
-   * (no copy). */
+  /**
+   * A message already encoded as one frame (`frame[start..end)`), shared with other connections: written as it is
+   * (no copy), or queued behind a sliced compression.
+   */
   #sendEncoded(frame: Buffer, start: number, end: number, plainLength: number, isText: boolean): number {
     const n = end - start;
     if (!this.#admit(n)) return SEND_DROPPED;
+    if ((this.flags & F_SEND_QUEUED) !== 0) {
+      return this.#enqueue(
+        new QueuedSend(n, null, null, () => this.#writeEncoded(frame, start, end, plainLength, isText)),
+      );
+    }
+    return this.#writeEncoded(frame, start, end, plainLength, isText);
+  }
+
+  #writeEncoded(frame: Buffer, start: number, end: number, plainLength: number, isText: boolean): number {
+    const n = end - start;
     // PERF: held until the end of this event-loop turn (as uWebSockets corks): the messages a burst of publishes
     // brings one subscriber leave in one socket write, not one write each (bench/fanout.ts).
     const w = this.transport.writer;
@@ -461,7 +563,7 @@ export abstract class WsSendPath {
     compress?: boolean,
   ): number {
     if (!this.isOpen) return SEND_DROPPED;
-    let b = typeof data === 'string' ? Buffer.from(data, 'utf8') : toBuffer(data);
+    const b = typeof data === 'string' ? Buffer.from(data, 'utf8') : toBuffer(data);
     const plainLength = b.length;
     const open = (this.flags & F_FRAGMENT_OPEN) !== 0;
     // The first fragment decides whether the message is compressed (RFC 7692 §6.1: RSV1 on the first frame).
@@ -472,18 +574,123 @@ export abstract class WsSendPath {
       if (!open) this.flags &= ~F_FRAGMENT_COMPRESSED;
       return SEND_DROPPED;
     }
-    if (compressed) b = (this.codec as DeflateCodec).compressFragment(b, fin, coarseNow());
     const opcode = open ? OP_CONTINUATION : binary ? OP_BINARY : OP_TEXT;
+    if (fin) this.flags &= ~(F_FRAGMENT_OPEN | F_FRAGMENT_COMPRESSED);
+    else this.flags |= F_FRAGMENT_OPEN;
+    if ((this.flags & F_SEND_QUEUED) !== 0) {
+      // Behind a message being compressed: this fragment (compressed in its turn, in one pass) follows it.
+      const piece = b;
+      return this.#enqueue(
+        new QueuedSend(plainLength, null, null, () => {
+          this.#writeFragment(piece, plainLength, opcode, fin, compressed, open);
+        }),
+      );
+    }
+    return this.#writeFragment(b, plainLength, opcode, fin, compressed, open);
+  }
+
+  #writeFragment(data: Buffer, plainLength: number, opcode: number, fin: boolean, compressed: boolean, open: boolean) {
+    const b = compressed ? (this.codec as DeflateCodec).compressFragment(data, fin, coarseNow()) : data;
     this.transport.writer.begin();
     try {
       this.core.sendFrame(opcode, b, fin, rsv1ForFrame(compressed, open));
     } finally {
       this.transport.writer.commit();
     }
-    if (fin) this.flags &= ~(F_FRAGMENT_OPEN | F_FRAGMENT_COMPRESSED);
-    else this.flags |= F_FRAGMENT_OPEN;
-    this.#countOut(plainLength, open ? 'continuation' : binary ? 'binary' : 'text', fin, compressed && !open);
+    this.#countOut(
+      plainLength,
+      open ? 'continuation' : opcode === OP_BINARY ? 'binary' : 'text',
+      fin,
+      compressed && !open,
+    );
     return this.#afterSend(b.length);
+  }
+
+  // ── sending later: messages behind one compressed in slices ─────────────────────────────────────────
+
+  /**
+   * Queues a send behind (or as) a message compressed in slices; the first one starts the pump. Returns as `send`:
+   * the size, or SEND_BACKPRESSURE when bufferedAmount (queued bytes included) is over `backpressureLimit`.
+   */
+  #enqueue(entry: QueuedSend): number {
+    const st = this.st();
+    let q = st.sendQueue;
+    if (q === null) {
+      q = [];
+      st.sendQueue = q;
+      this.flags |= F_SEND_QUEUED;
+    }
+    q.push(entry);
+    st.queuedBytes += entry.size;
+    if (q.length === 1) this.#pump();
+    return this.#afterSend(entry.size);
+  }
+
+  /** @internal Queues `write` (a close frame) behind the messages queued now; it runs at once if none are. */
+  protected afterQueued(write: () => void): boolean {
+    if ((this.flags & F_SEND_QUEUED) === 0) return false;
+    this.#enqueue(new QueuedSend(0, null, null, write));
+    return true;
+  }
+
+  /**
+   * Writes the queued sends in order, as far as it can: a compression not yet done (its own, started when its
+   * turn comes, or a publish's shared one) stops it until that job calls back. RFC 6455 §5.4: the frames of one
+   * message are contiguous, so nothing of another message passes it; control frames (pings, pongs) need no turn
+   * (§5.5: they may be sent between messages). Once the connection is closing or gone, what is left is dropped
+   * (§5.5.1: no data frame after a close frame).
+   */
+  #pump(): void {
+    const st = this.rare as RareState;
+    const q = st.sendQueue;
+    if (q === null) return;
+    const w = this.transport.writer;
+    w.begin();
+    try {
+      while (q.length > 0) {
+        if ((this.flags & F_CLOSED) !== 0 || this.core.state !== WS_OPEN || this.core.closeSent) {
+          this.dropQueued();
+          return;
+        }
+        const e = q[0] as QueuedSend;
+        if (e.start !== null) {
+          const start = e.start;
+          e.start = null;
+          e.job = start();
+        }
+        const job = e.job;
+        if (job !== null && !job.done) {
+          let fn = st.pump;
+          if (fn === null) {
+            fn = () => this.#pump();
+            st.pump = fn;
+          }
+          job.whenDone(fn);
+          return;
+        }
+        q.shift();
+        st.queuedBytes -= e.size;
+        // A job cancelled or failed (the connection is ending): nothing to send for it.
+        if (job === null || job.result !== null) e.write(job === null ? null : job.result);
+      }
+      st.sendQueue = null;
+      st.queuedBytes = 0;
+      this.flags &= ~F_SEND_QUEUED;
+    } finally {
+      w.commit();
+    }
+    // Sends made while queued may have reported backpressure: the drain comes once all is under the limit.
+    if ((this.flags & F_WANT_DRAIN) !== 0) this.#afterFlush(this.#drainCheck());
+  }
+
+  /** @internal Forgets the queued sends (the connection failed or ended) and stops a compression of ours. */
+  protected dropQueued(): void {
+    const st = this.rare;
+    if (st === null || st.sendQueue === null) return;
+    st.sendQueue = null;
+    st.queuedBytes = 0;
+    this.flags &= ~F_SEND_QUEUED;
+    this.codec?.cancelSend();
   }
 
   /** Streams an iterable as one fragmented message, waiting for `drain` under backpressure. */
@@ -532,7 +739,7 @@ export abstract class WsSendPath {
 
   #afterSend(n: number): number {
     const t = this.transport;
-    return this.#afterSendQueued(n, t.bufferedAmount - t.writer.heldBytes);
+    return this.#afterSendQueued(n, t.bufferedAmount - t.writer.heldBytes + this.#queuedBytes());
   }
 
   /** `#afterSend` for a connection with `buffered` bytes queued outside a held batch. */

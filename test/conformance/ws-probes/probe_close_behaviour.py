@@ -1,10 +1,20 @@
 #!/usr/bin/env python3
 """Close/teardown behaviour: close frame delivered before TCP close even when unread client data is pending (RST
 risk), half-closed clients, leaked server connections. Usage: probe_close_behaviour.py [port]"""
-import socket, subprocess, sys, time
+import select, socket, subprocess, sys, time
 from wslib import *
 PORT = int(sys.argv[1]) if len(sys.argv) > 1 else 9631
 npass = nfail = 0
+def wait_server_end(c, timeout=5.0):
+    """Waits, without reading, until the server has ended its side (FIN or reset: POLLRDHUP/POLLHUP): the event the
+    RST risk needs (the close frame must still be readable after the server closed with our data unread)."""
+    p = select.poll(); p.register(c.s, select.POLLRDHUP | select.POLLHUP | select.POLLERR)
+    return bool(p.poll(int(timeout * 1000)))
+
+def established(port):
+    out = subprocess.run(['ss', '-tn', 'state', 'established', f'( sport = :{port} )'], capture_output=True, text=True).stdout
+    return out
+
 def result(name, ok, detail=''):
     global npass, nfail
     if ok: npass += 1; print(f'PASS  {name} {detail}', flush=True)
@@ -17,7 +27,7 @@ for extra in (0, 1000, 200_000):
         c = handshake(PORT)
         data = frame(1, b'x', rsv=4) + frame(2, b'\x00' * extra) if extra else frame(1, b'x', rsv=4)
         c.send(data)
-        time.sleep(0.1)
+        wait_server_end(c)
         f = c.read_frame(2)
         key = f'close {close_code(f)}' if isinstance(f, dict) else f
         outs[key] = outs.get(key, 0) + 1
@@ -29,7 +39,7 @@ outs = {}
 for trial in range(5):
     c = handshake(PORT)
     c.send(frame(1, 'κόσμε'.encode() + b'\xf4\x90\x80\x80', fin=False) + frame(0, b'a' * 100000, fin=False))
-    time.sleep(0.1)
+    wait_server_end(c)
     f = c.read_frame(2); key = f'close {close_code(f)}' if isinstance(f, dict) else f
     outs[key] = outs.get(key, 0) + 1; c.close()
 result('1007 close frame readable with pending unread data', list(outs) == ['close 1007'], str(outs))
@@ -53,19 +63,25 @@ result('close + FIN -> server replies close 1000 then closes', close_code(f) == 
 c.close()
 
 # 6. client sends close, then never reads nor closes; server must not keep the TCP connection
-c = handshake(PORT); c.send_frame(8, close_payload(1000)); time.sleep(1.0)
-out = subprocess.run(['ss', '-tn', 'state', 'established', f'( sport = :{PORT} )'], capture_output=True, text=True).stdout
+c = handshake(PORT); c.send_frame(8, close_payload(1000))
+ended = wait_server_end(c)
+out = established(PORT)
 lp = c.s.getsockname()[1]
-result('server dropped TCP after close handshake while client idle', f':{lp} ' not in out.replace('\n', ' ') + ' ', '')
+result('server dropped TCP after close handshake while client idle', ended and f':{lp} ' not in out.replace('\n', ' ') + ' ', '')
 c.close()
 
 # 7. handshake then silence: nothing is sent by the server for 2 s (no premature close)
 c = handshake(PORT); f = c.read_frame(2); result('idle connection kept open (2 s)', f == TIMEOUT, str(f)); c.close()
 
-# 8. leak check: count server-side established sockets on the port
-time.sleep(1.0)
-out = subprocess.run(['ss', '-tn', 'state', 'established', f'( sport = :{PORT} )'], capture_output=True, text=True).stdout
-n = max(0, len(out.strip().splitlines()) - 1)
+# 8. leak check: count server-side established sockets on the port (every client above is closed; the server's
+# side may take a few event-loop turns to follow: looked at until none is left, at most 5 s, then counted)
+deadline = time.time() + 5
+while True:
+    out = established(PORT)
+    n = max(0, len(out.strip().splitlines()) - 1)
+    if n == 0 or time.time() > deadline:
+        break
+    select.select([], [], [], 0.05)
 out2 = subprocess.run(['ss', '-tn', 'state', 'close-wait', f'( sport = :{PORT} )'], capture_output=True, text=True).stdout
 n2 = max(0, len(out2.strip().splitlines()) - 1)
 result('no leaked server connections (ESTAB/CLOSE-WAIT on server port)', n == 0 and n2 == 0, f'estab={n} close_wait={n2}')
