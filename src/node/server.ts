@@ -49,6 +49,7 @@ import { TopicHub } from './topic-hub.js';
 import { upgradeToWebSocket } from './upgrade.js';
 import {
   type CloseInfo,
+  isThenable,
   newWebSocketStats,
   type PublishResult,
   type ServerWebSocket,
@@ -56,8 +57,12 @@ import {
   WsServerContext,
 } from './websocket.js';
 
-/** A native request handler. Throwing (or rejecting) before a response was sent answers 500. */
-export type RequestHandler = (req: SockeyeRequest, res: SockeyeResponse) => void | Promise<void>;
+/**
+ * A native request handler. Throwing (or rejecting) before a response was sent answers 500. A returned promise (a
+ * thenable) is watched for that rejection; any other return value is ignored, so `(req, res) => res.send('hi')`
+ * and `(req, res) => res.json(x)` are whole handlers.
+ */
+export type RequestHandler = (req: SockeyeRequest, res: SockeyeResponse) => unknown;
 
 /** A raw upgrade hook: the socket (paused) and the bytes received after the request head are yours. */
 export type UpgradeHook = (req: SockeyeRequest, socket: net.Socket, head: Buffer) => void;
@@ -518,8 +523,8 @@ export class Server {
     }
     try {
       const r = this.#handler(req, res);
-      if (r !== undefined && typeof (r as Promise<void>).then === 'function') {
-        (r as Promise<void>).then(undefined, (err: unknown) => this.#handlerFailed(err, req, res, conn));
+      if (isThenable(r)) {
+        r.then(undefined, (err: unknown) => this.#handlerFailed(err, req, res, conn));
       }
     } catch (err) {
       this.#handlerFailed(err, req, res, conn);

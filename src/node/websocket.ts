@@ -105,10 +105,11 @@ export interface WebSocketOptions<T = unknown> {
   /** The connection is open. */
   open?(ws: ServerWebSocket<T>): void;
   /**
-   * A whole message: text as a string, binary as a Buffer. If it returns a promise, reading pauses while
-   * `maxPendingMessages` of them are unsettled (TCP flow control then slows the peer down).
+   * A whole message: text as a string, binary as a Buffer. If it returns a promise (a thenable), reading pauses
+   * while `maxPendingMessages` of them are unsettled (TCP flow control then slows the peer down); any other
+   * return value is ignored, so `message: (ws, m, isBinary) => ws.send(m, isBinary)` is a whole echo.
    */
-  message?(ws: ServerWebSocket<T>, message: string | Buffer, isBinary: boolean): void | Promise<void>;
+  message?(ws: ServerWebSocket<T>, message: string | Buffer, isBinary: boolean): unknown;
   /**
    * Optional: large messages piece by piece, as they arrive, instead of whole in `message`. A message sent as one
    * frame of `streamThreshold` bytes or more comes here (at most one read, 64 KiB, per piece), others still go to
@@ -126,13 +127,7 @@ export interface WebSocketOptions<T = unknown> {
    * // echo a large message as it arrives, in fragments
    * messageChunk(ws, chunk, isBinary, _isFirst, isLast) { ws.sendFragment(chunk, isLast, isBinary); }
    */
-  messageChunk?(
-    ws: ServerWebSocket<T>,
-    chunk: Buffer,
-    isBinary: boolean,
-    isFirst: boolean,
-    isLast: boolean,
-  ): void | Promise<void>;
+  messageChunk?(ws: ServerWebSocket<T>, chunk: Buffer, isBinary: boolean, isFirst: boolean, isLast: boolean): unknown;
   /** Size from which single-frame messages go to `messageChunk` (when it is set). Default 64 KiB. */
   streamThreshold?: number;
   /** The connection ended: close code (1005 none given, 1006 dropped), reason, whether clean, and why. */
@@ -180,6 +175,18 @@ export interface WebSocketOptions<T = unknown> {
    * decompression run synchronously, one message at a time; inflating stops at `maxPayload` (1009).
    */
   perMessageDeflate?: boolean | PerMessageDeflateOptions;
+}
+
+/**
+ * Whether a handler's return value is a promise (any thenable) to wait for. Handlers are typed to return `unknown`
+ * so that one-liners such as `(ws, m) => ws.send(m)` compile; a number, null or anything else is ignored.
+ */
+export function isThenable(r: unknown): r is PromiseLike<unknown> {
+  return (
+    (typeof r === 'object' || typeof r === 'function') &&
+    r !== null &&
+    typeof (r as { then?: unknown }).then === 'function'
+  );
 }
 
 /** readyState values, as in the WHATWG WebSocket. */
@@ -501,7 +508,7 @@ export class ServerWebSocket<T = unknown> extends WsConnection {
   #dispatch(kind: number, data: Buffer): void {
     const ctx = this.#ctx();
     const binary = (kind & K_BINARY) !== 0;
-    let r: void | Promise<void>;
+    let r: unknown;
     try {
       if ((kind & K_CHUNK) !== 0) {
         r = (ctx.options.messageChunk as NonNullable<WebSocketOptions<T>['messageChunk']>)(
@@ -521,11 +528,12 @@ export class ServerWebSocket<T = unknown> extends WsConnection {
       this.#handlerFailed(err);
       return;
     }
-    if (r !== undefined && typeof (r as Promise<void>).then === 'function') {
+    // Only a thenable is waited for: whatever else a handler returns (`ws.send`'s byte count, null) is ignored.
+    if (isThenable(r)) {
       // Receive-side flow control: while too many async handlers are behind, stop reading (the kernel's
       // receive buffer fills and TCP pushes back on the peer) instead of queueing messages without bound.
       if (++this.#pending >= ctx.maxPendingMessages) this.pauseReading();
-      (r as Promise<void>).then(
+      r.then(
         () => this.#settled(),
         (err: unknown) => {
           this.#settled();
