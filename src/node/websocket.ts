@@ -57,8 +57,11 @@ export type UpgradeResult<T> =
   | undefined
   | boolean
   | {
-      /** The subprotocol chosen from `ctx.protocols` (must be one of them). */
-      protocol?: string;
+      /**
+       * The subprotocol chosen from `ctx.protocols` (must be one of them); `undefined` (or absent): none, so that
+       * `protocol: ctx.protocols.includes('chat') ? 'chat' : undefined` compiles with `exactOptionalPropertyTypes`.
+       */
+      protocol?: string | undefined;
       /** Per-connection data, available as `ws.data`. */
       data?: T;
       /** Extra headers for the 101 response. */
