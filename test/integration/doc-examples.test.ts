@@ -8,12 +8,8 @@
  * NodeNext, no DOM lib); blocks marked runnable are then run with Node against a real server, each with a deadline.
  * A failure names the markdown file and line. Fast and offline: the packed tarball is test/integration/package.test.ts.
  *
- * A block's kind is set by an HTML comment on the line before its fence (blank lines between are allowed):
- * - none: a complete module, type-checked;
- * - `<!-- example: run -->`: also run; it must exit by itself, zero status (port 0, close what it opens);
- * - `<!-- example: prelude <TypeScript> -->`: type-checked with the given declarations in front (for the names a
- *   reader supplies, e.g. `declare function lookUpSession(id?: string): Promise<string | undefined>;`);
- * - `<!-- example: fragment -->`: not a module (a method, a line of a list): not checked, and listed by this test.
+ * A block's kind comes from an HTML comment before its fence: none (type-checked), `<!-- example: run -->` (also
+ * run), `<!-- example: prelude <declarations> -->`, `<!-- example: fragment -->` (see test/helpers/markdown-examples.ts).
  */
 
 import assert from 'node:assert/strict';
@@ -23,75 +19,11 @@ import path from 'node:path';
 import { after, test } from 'node:test';
 import { fileURLToPath } from 'node:url';
 import ts from 'typescript';
+import { type ExampleBlock, extractExamples } from '../helpers/markdown-examples.js';
 
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../..');
 /** How long one runnable example may take before it is killed and reported. */
 const RUN_DEADLINE_MS = 20_000;
-const LANGS: Record<string, 'ts' | 'js'> = { ts: 'ts', typescript: 'ts', js: 'js', javascript: 'js' };
-
-type Kind = 'check' | 'run' | 'fragment';
-
-interface Block {
-  /** Markdown file, relative to the repository, and the line (1-based) of the block's first code line. */
-  file: string;
-  line: number;
-  lang: 'ts' | 'js';
-  kind: Kind;
-  prelude: string;
-  code: string;
-}
-
-/** What is wrong with the markdown itself (a marker that marks nothing, a fence without a language), by line. */
-const problems: string[] = [];
-
-/** The example blocks of one markdown file, with their markers; what is malformed goes to `problems`. */
-function extractBlocks(file: string): Block[] {
-  const lines = readFileSync(path.join(ROOT, file), 'utf8').split('\n');
-  const blocks: Block[] = [];
-  let marker: { kind: Kind; prelude: string; line: number } | null = null;
-  for (let i = 0; i < lines.length; i++) {
-    const text = lines[i] as string;
-    const m = /^<!--\s*example:\s*(run|fragment|prelude\s+(.*?))\s*-->\s*$/.exec(text);
-    if (m !== null) {
-      const word = (m[1] as string).split(/\s/)[0] as string;
-      marker = { kind: word === 'prelude' ? 'check' : (word as Kind), prelude: m[2] ?? '', line: i + 1 };
-      continue;
-    }
-    if (/^<!--\s*example\b/.test(text)) problems.push(`${file}:${i + 1}: unknown example marker: ${text}`);
-    const fence = /^(`{3,}|~{3,})\s*([\w-]*)/.exec(text);
-    if (fence === null) {
-      if (text.trim() !== '' && marker !== null) {
-        problems.push(`${file}:${marker.line}: an example marker must come right before a code fence`);
-        marker = null;
-      }
-      continue;
-    }
-    // Find the closing fence (same character, at least as long) and skip the block's body.
-    const open = fence[1] as string;
-    let end = i + 1;
-    while (end < lines.length && !(lines[end] as string).startsWith(open)) end++;
-    if (end === lines.length) problems.push(`${file}:${i + 1}: code fence never closed`);
-    // An untagged block would escape this test: diagrams and output say `text`.
-    if (fence[2] === '') problems.push(`${file}:${i + 1}: a code fence without a language (\`\`\`text for diagrams)`);
-    const lang = LANGS[(fence[2] as string).toLowerCase()];
-    if (lang !== undefined) {
-      blocks.push({
-        file,
-        line: i + 2,
-        lang,
-        kind: marker?.kind ?? 'check',
-        prelude: marker?.prelude ?? '',
-        code: lines.slice(i + 1, end).join('\n'),
-      });
-    } else if (marker !== null) {
-      problems.push(`${file}:${marker.line}: an example marker before a block that is not ts or js`);
-    }
-    marker = null;
-    i = end;
-  }
-  return blocks;
-}
-
 const MARKDOWN = [
   'README.md',
   ...readdirSync(path.join(ROOT, 'docs'))
@@ -99,7 +31,12 @@ const MARKDOWN = [
     .sort()
     .map((f) => `docs/${f}`),
 ];
-const blocks = MARKDOWN.flatMap(extractBlocks);
+const problems: string[] = [];
+const blocks = MARKDOWN.flatMap((file) => {
+  const found = extractExamples(file, readFileSync(path.join(ROOT, file), 'utf8'));
+  problems.push(...found.problems);
+  return found.blocks;
+});
 const checked = blocks.filter((b) => b.kind !== 'fragment');
 
 /** A scratch folder inside the repository, so that the package's own name (and its devDependencies) resolve. */
@@ -107,7 +44,7 @@ const scratch = mkdtempSync(path.join(ROOT, 'dist', 'doc-examples-'));
 after(() => rmSync(scratch, { recursive: true, force: true }));
 
 /** The module a block is written to (with its prelude as the first line when there is one). */
-function moduleOf(b: Block, i: number): { fileName: string; preludeLines: number; text: string } {
+function moduleOf(b: ExampleBlock, i: number): { fileName: string; preludeLines: number; text: string } {
   const base = `${i.toString().padStart(2, '0')}-${b.file.replace(/[/.]/g, '_')}-${b.line}`;
   const preludeLines = b.prelude === '' ? 0 : 1;
   const text = b.prelude === '' ? b.code : `${b.prelude}\n${b.code}`;
@@ -140,7 +77,7 @@ function describeDiagnostic(d: ts.Diagnostic): string {
   const text = ts.flattenDiagnosticMessageText(d.messageText, '\n    ');
   const idx = d.file === undefined ? -1 : modules.findIndex((m) => m.fileName === d.file?.fileName);
   if (d.file === undefined || d.start === undefined || idx < 0) return `TS${d.code}: ${text}`;
-  const b = checked[idx] as Block;
+  const b = checked[idx] as ExampleBlock;
   const m = modules[idx] as (typeof modules)[number];
   const { line, character } = d.file.getLineAndCharacterOfPosition(d.start);
   const where =
