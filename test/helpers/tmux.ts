@@ -70,7 +70,8 @@ export class TmuxSession {
       ).stdout
         .trim()
         .split(' ');
-      if (dead === '1') return Number(status);
+      // tmux marks the pane dead a moment before it records the status: poll until the status is there too.
+      if (dead === '1' && status !== undefined && /^[0-9]+$/.test(status)) return Number(status);
       if (Date.now() > until) return null;
       await new Promise((r) => setTimeout(r, 50));
     }
