@@ -8,6 +8,7 @@ import { Buffer } from 'node:buffer';
 import { encodePublished } from '../http1/event-stream.js';
 import { chunkHeader } from '../http1/serializer.js';
 import { WRITER_COPY_LIMIT } from '../limits.js';
+import { copyOf } from '../util/bytes.js';
 import { OP_BINARY, OP_TEXT } from '../ws/frame.js';
 import { encodeFrame } from '../ws/frame-writer.js';
 import { DeflateCodec, type DeflateJob } from './deflate.js';
@@ -127,7 +128,9 @@ export class PreparedMessage {
     if (!DeflateCodec.slices(this.data.length)) return this.#encodeCompressed(key, this.compressedFor(codec, now));
     let job = this.#jobs.get(key);
     if (job === undefined) {
-      const started = codec.startSharedCompress(this.data);
+      // Compressed over several turns: a copy, since the message's bytes may be a view the next read overwrites
+      // (a publish from a message handler).
+      const started = codec.startSharedCompress(copyOf(this.data));
       this.#jobs.set(key, started);
       started.whenDone(() => {
         this.#jobs.delete(key);

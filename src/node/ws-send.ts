@@ -7,6 +7,7 @@
 
 import { Buffer } from 'node:buffer';
 import { ConnectionClosedError, InvalidStateError } from '../errors.js';
+import { copyOf } from '../util/bytes.js';
 import { OP_BINARY, OP_CONTINUATION, OP_TEXT } from '../ws/frame.js';
 import { rsv1ForFrame } from '../ws/permessage-deflate.js';
 import { WS_OPEN, type WsProtocol } from '../ws/protocol.js';
@@ -353,14 +354,16 @@ export abstract class WsSendPath {
         compress !== false &&
         (codec.wants(n) || (b === null && codec.wants(n * 3) && codec.wants(Buffer.byteLength(data as string))))
       ) {
-        return this.#sendCompressed(b ?? Buffer.from(data as string), isText);
+        return this.#sendCompressed(b ?? Buffer.from(data as string), isText, b === null);
       }
       deflateStats.skipped++;
     }
     if (!this.#admit(n)) return SEND_DROPPED;
     if ((this.flags & F_SEND_QUEUED) !== 0) {
       // Behind a message being compressed: sent in its turn (a string as its bytes; the order is kept).
-      const bytes = b ?? Buffer.from(data as string);
+      // Kept past this call: a Buffer of the caller's (or a view the next read overwrites, as a message handler's
+      // argument may be) is copied now.
+      const bytes = b === null ? Buffer.from(data as string) : copyOf(b);
       const type = isText ? OP_TEXT : OP_BINARY;
       return this.#enqueue(
         new QueuedSend(n, null, null, () => {
@@ -383,7 +386,7 @@ export abstract class WsSendPath {
   }
 
   /** RFC 7692 §7.2.1: one frame with RSV1 set, holding the compressed message. */
-  #sendCompressed(plain: Buffer, isText: boolean): number {
+  #sendCompressed(plain: Buffer, isText: boolean, owned: boolean): number {
     const codec = this.codec as DeflateCodec;
     this.#checkNoFragmentOpen();
     // With context takeover, whatever we compress joins the history the peer must have seen: a message the
@@ -394,6 +397,9 @@ export abstract class WsSendPath {
       // Compressed in slices (or behind such a message): admitted now on its plain size, which counts in
       // bufferedAmount until the frame is written.
       if (!this.#admit(plain.length)) return SEND_DROPPED;
+      // Compressed later (and over several turns): the bytes must stay as they are until then, so a caller's
+      // buffer, or a view of a read buffer, is copied now.
+      if (!owned) plain = copyOf(plain);
       return this.#enqueue(
         new QueuedSend(plain.length, big ? () => codec.startCompress(plain, coarseNow()) : null, null, (compressed) => {
           const payload = compressed ?? codec.compress(plain, coarseNow());
@@ -485,7 +491,7 @@ export abstract class WsSendPath {
     }
     // With context takeover the compressed bytes depend on this connection's history: compressed for it alone,
     // admitted first (see #sendCompressed).
-    if (!codec.sharesOutput) return this.#sendCompressed(plain, isText);
+    if (!codec.sharesOutput) return this.#sendCompressed(plain, isText, false);
     const frame = message.compressedFrameFor(codec, coarseNow());
     if (Buffer.isBuffer(frame)) return this.#sendEncoded(frame, 0, frame.length, plain.length, isText);
     // A large message compressed once for all such subscribers, in slices: this connection waits for it in order.
@@ -579,7 +585,8 @@ export abstract class WsSendPath {
     else this.flags |= F_FRAGMENT_OPEN;
     if ((this.flags & F_SEND_QUEUED) !== 0) {
       // Behind a message being compressed: this fragment (compressed in its turn, in one pass) follows it.
-      const piece = b;
+      // Kept past this call: copied (a streamed piece is a view that the next read overwrites).
+      const piece = copyOf(b);
       return this.#enqueue(
         new QueuedSend(plainLength, null, null, () => {
           this.#writeFragment(piece, plainLength, opcode, fin, compressed, open);
