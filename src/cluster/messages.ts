@@ -202,7 +202,13 @@ export class Outbox {
    */
   flush(): number {
     const n = this.#topics.length;
-    if (n === 0) return 0;
+    if (n > 0) this.#send(n);
+    // A buffer grown for one big message is not kept.
+    if (this.#bytes.length > CLUSTER_IPC_BATCH_BYTES) this.#bytes = Buffer.allocUnsafeSlow(CLUSTER_IPC_BATCH_BYTES);
+    return n;
+  }
+
+  #send(n: number): void {
     if (this.#connected()) {
       this.budget.seal();
       // Serialized before `send` returns: the arrays and the buffer are free again after it. Its return value says
@@ -220,8 +226,6 @@ export class Outbox {
     this.#lengths.length = 0;
     this.#binary.length = 0;
     this.#used = 0;
-    if (this.#bytes.length > CLUSTER_IPC_BATCH_BYTES) this.#bytes = Buffer.allocUnsafeSlow(CLUSTER_IPC_BATCH_BYTES);
-    return n;
   }
 
   /** The channel was replaced (a new worker in the slot): the batch gathered for the old one is lost, the budget
