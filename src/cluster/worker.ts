@@ -119,7 +119,9 @@ export class IpcPubSub implements PubSubAdapter {
     for (let i = 0; i < topics.length; i++) {
       const end = offset + (lengths[i] as number);
       this.#counts.received++;
-      // A view: the frame is encoded from it at once (PreparedMessage copies header and payload into one buffer).
+      // A view, not a copy: a plain frame is encoded from it at once (header and payload copied into one buffer);
+      // a compression queued for a connection keeps the batch's buffer (at most 64 KiB but for one big message)
+      // alive until it has run.
       const r = hub.deliver(topics[i] as string, all.subarray(offset, end), binary[i] as boolean);
       this.#counts.delivered += r.sent + r.queued;
       offset = end;
