@@ -212,6 +212,11 @@ export const CLUSTER_RESPAWN_MAX_DELAY_MS = 10_000;
  * since one channel carries the traffic of every subscriber of a worker. Bounds the memory a stuck worker costs. */
 export const CLUSTER_IPC_MAX_PENDING_BYTES = 16 * 1024 * 1024;
 
+/** Payload bytes gathered into one IPC message of topic messages before it is sent without waiting for the end of the
+ * event-loop turn: 64 KiB, a Linux pipe's capacity (pipe(7)), so a batch is one write(2) when the reader keeps up,
+ * and one IPC message stays small next to the CLUSTER_IPC_MAX_PENDING_BYTES budget. A bigger message travels alone. */
+export const CLUSTER_IPC_BATCH_BYTES = 64 * 1024;
+
 /** How long `stats()` waits for each worker's figures: 2 s (a worker that does not answer in that time is busy or
  * stuck; the sum then says how many answered). */
 export const CLUSTER_STATS_TIMEOUT_MS = 2_000;

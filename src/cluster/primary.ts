@@ -7,10 +7,10 @@
  * subscriber; a message a worker publishes goes only to the other workers with subscribers of its topic (never back
  * to its publisher), each getting it once and framing it once for all its subscribers. Both hops (worker → primary
  * → worker) are FIFO pipes and the primary relays in arrival order: messages of one publisher to one topic reach
- * every subscriber in publish order.
+ * every subscriber in publish order. Both hops are batched per event-loop turn: a worker sends the publishes of its
+ * turn as one IPC message, and the primary sends each worker the relayed messages of its own turn as one (Outbox).
  */
 
-import { Buffer } from 'node:buffer';
 import cluster, { type Worker } from 'node:cluster';
 import process from 'node:process';
 import type { CloseResult, ServerStats } from '../index.js';
@@ -22,14 +22,15 @@ import {
   CLUSTER_STATS_TIMEOUT_MS,
 } from '../limits.js';
 import {
+  bufferOf,
   CLOSE,
   CLOSED,
   CRASH,
   DELIVER,
   FAILED,
-  IpcBudget,
   isOurs,
   type Message,
+  Outbox,
   PUBLISH,
   READY,
   SHUTDOWN,
@@ -38,9 +39,9 @@ import {
   STATS_ALL_QUERY,
   STATS_QUERY,
   SUBSCRIBE,
+  type TopicBatchMessage,
   UNSUBSCRIBE,
   WORKER_ENV,
-  weight,
 } from './messages.js';
 import { type ClusterStats, type ClusterWorkerStats, sumStats } from './stats.js';
 
@@ -62,7 +63,7 @@ export interface PrimarySetup {
 
 type StatsWaiter = (s: ServerStats | null) => void;
 
-/** One worker slot (1..N): the live worker in it, what it subscribes to, its IPC budget. */
+/** One worker slot (1..N): the live worker in it, what it subscribes to, its outbox of relayed messages. */
 class Slot {
   readonly id: number;
   worker: Worker | null;
@@ -70,7 +71,8 @@ class Slot {
   ready: boolean;
   startedAt: number;
   readonly topics: Set<string>;
-  budget: IpcBudget;
+  /** Relayed messages for this worker, sent once per event-loop turn; every other message goes through it too. */
+  readonly outbox: Outbox;
   /** Why it is dying, if it said so (an uncaught exception, a failed start). */
   lastWords: string | null;
   crashesInRow: number;
@@ -85,7 +87,11 @@ class Slot {
     this.ready = false;
     this.startedAt = 0;
     this.topics = new Set();
-    this.budget = new IpcBudget();
+    this.outbox = new Outbox(
+      DELIVER,
+      (m, callback) => this.write(m, callback),
+      () => this.worker?.isConnected() ?? false,
+    );
     this.lastWords = null;
     this.crashesInRow = 0;
     this.respawnTimer = null;
@@ -93,7 +99,12 @@ class Slot {
     this.statsWaiters = new Map();
   }
 
+  /** Sends `m` after the relayed messages gathered so far. */
   send(m: Message, callback?: () => void): boolean {
+    return this.outbox.send(m, callback);
+  }
+
+  write(m: Message, callback?: () => void): boolean {
     const w = this.worker;
     if (w === null || !w.isConnected()) return false;
     // biome-ignore lint/suspicious/noExplicitAny: worker.send's callback overload wants an Error-taking function
@@ -155,7 +166,8 @@ export class Primary {
     slot.pid = worker.process.pid ?? 0;
     slot.ready = false;
     slot.startedAt = Date.now();
-    slot.budget = new IpcBudget();
+    // A new worker starts with an empty channel: what was gathered for the dead one is lost with it.
+    slot.outbox.drop();
     slot.lastWords = null;
     slot.closeResult = null;
     // A send to a worker that just died reports here; its 'exit' does the cleanup.
@@ -169,7 +181,7 @@ export class Primary {
   #onMessage(slot: Slot, m: Message): void {
     switch (m[0]) {
       case PUBLISH:
-        this.#relay(slot, m[1] as string, m[2] as Uint8Array, m[3] as boolean);
+        this.#relay(slot, m as unknown as TopicBatchMessage);
         break;
       case SUBSCRIBE: {
         const topic = m[1] as string;
@@ -213,18 +225,24 @@ export class Primary {
     }
   }
 
-  #relay(from: Slot, topic: string, bytes: Uint8Array, isBinary: boolean): void {
-    const set = this.#interest.get(topic);
-    if (set === undefined) return;
-    const data = Buffer.isBuffer(bytes) ? bytes : Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
-    const size = weight(topic, data);
-    let message: Message | null = null;
-    for (const to of set) {
-      // The publisher's own subscribers got it at publish time.
-      if (to === from) continue;
-      message ??= [DELIVER, topic, data, isBinary];
-      if (to.budget.admit(size) && to.send(message, to.budget.sent)) this.#counts.relayed++;
-      else this.#counts.relayLost++;
+  /** Relays a worker's batch, message by message in order, into the outbox of each other interested worker. */
+  #relay(from: Slot, m: TopicBatchMessage): void {
+    const [, topics, lengths, binary, bytes] = m;
+    const all = bufferOf(bytes);
+    let offset = 0;
+    for (let i = 0; i < topics.length; i++) {
+      const end = offset + (lengths[i] as number);
+      const set = this.#interest.get(topics[i] as string);
+      if (set !== undefined) {
+        for (const to of set) {
+          // The publisher's own subscribers got it at publish time.
+          if (to === from) continue;
+          if (to.worker !== null && to.outbox.add(topics[i] as string, all, offset, end, binary[i] as boolean))
+            this.#counts.relayed++;
+          else this.#counts.relayLost++;
+        }
+      }
+      offset = end;
     }
   }
 
@@ -314,6 +332,7 @@ export class Primary {
       ),
     );
     const got = answers.filter((a): a is [Slot, ServerStats] => a[1] !== null);
+    const lostAtFlush = this.#slots.reduce((n, s) => n + s.outbox.lostAtFlush, 0);
     if (got.length === 0) throw new Error('no worker answered');
     const perWorker: ClusterWorkerStats[] = got.map(([slot, s]) => ({
       id: slot.id,
@@ -324,7 +343,16 @@ export class Primary {
     }));
     return {
       ...sumStats(got.map((a) => a[1])),
-      cluster: { workers: this.#slots.length, answered: got.length, ...this.#counts, perWorker },
+      cluster: {
+        workers: this.#slots.length,
+        answered: got.length,
+        ...this.#counts,
+        // Relays counted when gathered whose batch then found the worker gone are lost after all.
+        relayed: this.#counts.relayed - lostAtFlush,
+        relayLost: this.#counts.relayLost + lostAtFlush,
+        relayBatches: this.#slots.reduce((n, s) => n + s.outbox.batches, 0),
+        perWorker,
+      },
     };
   }
 

@@ -35,6 +35,9 @@ export interface ClusterSupervisorStats {
    * CLUSTER_IPC_MAX_PENDING_BYTES already. */
   relayed: number;
   relayLost: number;
+  /** IPC messages those relays travelled in: one per worker per event-loop turn of the primary with relays for it
+   * (at most CLUSTER_IPC_BATCH_BYTES of payload each). */
+  relayBatches: number;
 }
 
 /** `stats()` of a cluster: the sum of the workers' `server.stats()` (see src/cluster/stats.ts), each worker, and

@@ -5,10 +5,11 @@
  * The adapter (`IpcPubSub`) is the public `PubSubAdapter` over the worker's IPC channel: a local publish goes to the
  * primary once (the primary relays it to the workers with subscribers of the topic, never back here: this worker's
  * own subscribers got it at publish time), and a relayed message is delivered to the local subscribers through
- * `hub.deliver`, which frames it once for all of them.
+ * `hub.deliver`, which frames it once for all of them. The publishes of one event-loop turn travel to the primary
+ * as one IPC message (an `Outbox` batch), and the primary relays the messages of its turn the same way.
  */
 
-import { Buffer } from 'node:buffer';
+import type { Buffer } from 'node:buffer';
 import process from 'node:process';
 import {
   type CloseResult,
@@ -20,14 +21,15 @@ import {
 } from '../index.js';
 import { CLUSTER_EXIT_GRACE_MS } from '../limits.js';
 import {
+  bufferOf,
   CLOSE,
   CLOSED,
   CRASH,
   DELIVER,
   FAILED,
-  IpcBudget,
   isOurs,
   type Message,
+  Outbox,
   PUBLISH,
   READY,
   SHUTDOWN,
@@ -36,8 +38,8 @@ import {
   STATS_ALL_QUERY,
   STATS_QUERY,
   SUBSCRIBE,
+  type TopicBatchMessage,
   UNSUBSCRIBE,
-  weight,
 } from './messages.js';
 import type { ClusterStats } from './stats.js';
 
@@ -48,6 +50,8 @@ export interface ClusterPubSubStats extends Record<string, number | string> {
   /** Local publishes sent to the primary, and those that could not be (channel closed, or full: see limits.ts). */
   published: number;
   lost: number;
+  /** IPC messages those publishes travelled in (one per event-loop turn with publishes, at most 64 KiB each). */
+  batches: number;
   /** Messages other workers published that reached this worker, and the local deliveries they made. */
   received: number;
   delivered: number;
@@ -61,17 +65,22 @@ function send(m: Message, callback?: () => void): boolean {
   return process.send(m, undefined, undefined, callback as any);
 }
 
+function connected(): boolean {
+  return process.connected;
+}
+
 /** The PubSubAdapter of a worker: topics across the workers of one machine, relayed by the primary. */
 export class IpcPubSub implements PubSubAdapter {
   #hub: PubSubHub | null;
   readonly #topics: Set<string>;
-  readonly #budget: IpcBudget;
+  /** Every message to the primary goes through it, so that topic batches and the rest keep their order. */
+  readonly outbox: Outbox;
   readonly #counts: { published: number; lost: number; received: number; delivered: number };
 
   constructor() {
     this.#hub = null;
     this.#topics = new Set();
-    this.#budget = new IpcBudget();
+    this.outbox = new Outbox(PUBLISH, send, connected);
     this.#counts = { published: 0, lost: 0, received: 0, delivered: 0 };
   }
 
@@ -81,41 +90,58 @@ export class IpcPubSub implements PubSubAdapter {
   }
 
   publish(topic: string, data: Buffer, isBinary: boolean): void {
-    // Serialized now (process.send copies the bytes before it returns), so `data` may be reused by the caller.
-    if (!process.connected || !this.#budget.admit(weight(topic, data))) {
+    // Copied into the batch now, so `data` may be reused by the caller.
+    if (!process.connected || !this.outbox.add(topic, data, 0, data.length, isBinary)) {
       this.#counts.lost++;
       return;
     }
-    send([PUBLISH, topic, data, isBinary], this.#budget.sent);
     this.#counts.published++;
   }
 
   subscribe(topic: string): void {
     if (this.#topics.has(topic)) return;
     this.#topics.add(topic);
-    send([SUBSCRIBE, topic]);
+    this.outbox.send([SUBSCRIBE, topic]);
   }
 
   unsubscribe(topic: string): void {
     if (!this.#topics.delete(topic)) return;
-    send([UNSUBSCRIBE, topic]);
+    this.outbox.send([UNSUBSCRIBE, topic]);
   }
 
-  /** @internal A message relayed by the primary. */
-  deliver(topic: string, data: Buffer, isBinary: boolean): void {
+  /** @internal A batch of messages relayed by the primary, delivered in order. */
+  deliver(m: TopicBatchMessage): void {
     const hub = this.#hub;
     if (hub === null) return;
-    this.#counts.received++;
-    const r = hub.deliver(topic, data, isBinary);
-    this.#counts.delivered += r.sent + r.queued;
+    const [, topics, lengths, binary, bytes] = m;
+    const all = bufferOf(bytes);
+    let offset = 0;
+    for (let i = 0; i < topics.length; i++) {
+      const end = offset + (lengths[i] as number);
+      this.#counts.received++;
+      // A view, not a copy: a plain frame is encoded from it at once (header and payload copied into one buffer);
+      // a compression queued for a connection keeps the batch's buffer (at most 64 KiB but for one big message)
+      // alive until it has run.
+      const r = hub.deliver(topics[i] as string, all.subarray(offset, end), binary[i] as boolean);
+      this.#counts.delivered += r.sent + r.queued;
+      offset = end;
+    }
   }
 
-  async close(): Promise<void> {}
+  async close(): Promise<void> {
+    this.outbox.flush();
+  }
 
   stats(): ClusterPubSubStats {
+    // Messages counted as published whose batch then found the channel closed are lost after all.
+    const lostAtFlush = this.outbox.lostAtFlush;
     return {
       state: process.connected ? 'connected' : 'disconnected',
-      ...this.#counts,
+      published: this.#counts.published - lostAtFlush,
+      lost: this.#counts.lost + lostAtFlush,
+      batches: this.outbox.batches,
+      received: this.#counts.received,
+      delivered: this.#counts.delivered,
       topics: this.#topics.size,
     };
   }
@@ -141,12 +167,15 @@ export interface WorkerHandle {
 export async function runWorker(setup: WorkerSetup): Promise<WorkerHandle> {
   const ipc = setup.pubsub === null ? new IpcPubSub() : null;
   const adapter = setup.pubsub === null ? (ipc as IpcPubSub) : setup.pubsub();
+  // What the worker says goes after the topic messages published before it (one FIFO channel).
+  const say = (m: Message, callback?: () => void): boolean =>
+    ipc === null ? send(m, callback) : ipc.outbox.send(m, callback);
   const queries = new Map<number, { resolve: (s: ClusterStats) => void; reject: (e: Error) => void }>();
   let nextQuery = 1;
   const stats = (): Promise<ClusterStats> =>
     new Promise((resolve, reject) => {
       const id = nextQuery++;
-      if (!send([STATS_ALL_QUERY, id])) {
+      if (!say([STATS_ALL_QUERY, id])) {
         reject(new Error('the cluster primary is gone'));
         return;
       }
@@ -157,18 +186,18 @@ export async function runWorker(setup: WorkerSetup): Promise<WorkerHandle> {
 
   // An uncaught exception ends the worker as usual; the primary hears its message first, for its log line.
   process.on('uncaughtExceptionMonitor', (err) => {
-    send([CRASH, err instanceof Error ? `${err.name}: ${err.message}` : String(err)]);
+    say([CRASH, err instanceof Error ? `${err.name}: ${err.message}` : String(err)]);
   });
   // A signal to a worker (Ctrl-C reaches the whole process group; systemd's control-group kill too) asks the
   // primary to close everything in order, instead of ending this worker alone without its 1001s.
-  for (const signal of setup.signals) process.on(signal, () => send([SHUTDOWN, null]));
+  for (const signal of setup.signals) process.on(signal, () => say([SHUTDOWN, null]));
 
   let server: Server;
   try {
     server = await serve(options);
   } catch (err) {
     const message = err instanceof Error ? err.message : String(err);
-    send([FAILED, message], () => process.exit(1));
+    say([FAILED, message], () => process.exit(1));
     setTimeout(() => process.exit(1), CLUSTER_EXIT_GRACE_MS).unref();
     throw err;
   }
@@ -177,17 +206,11 @@ export async function runWorker(setup: WorkerSetup): Promise<WorkerHandle> {
   process.on('message', (m: unknown) => {
     if (!isOurs(m)) return;
     switch (m[0]) {
-      case DELIVER: {
-        const data = m[2] as Uint8Array;
-        ipc?.deliver(
-          m[1] as string,
-          Buffer.isBuffer(data) ? data : Buffer.from(data.buffer, data.byteOffset, data.byteLength),
-          m[3] as boolean,
-        );
+      case DELIVER:
+        ipc?.deliver(m as unknown as TopicBatchMessage);
         break;
-      }
       case STATS_QUERY:
-        send([STATS, m[1], server.stats()]);
+        say([STATS, m[1], server.stats()]);
         break;
       case STATS_ALL: {
         const q = queries.get(m[1] as number);
@@ -202,19 +225,19 @@ export async function runWorker(setup: WorkerSetup): Promise<WorkerHandle> {
         const deadline = m[1] as number;
         server.close({ deadline }).then((result: CloseResult) => {
           // Exit once the answer is written (pipes are written in order, and stdout/stderr pipes synchronously).
-          if (!send([CLOSED, result], () => process.exit(0))) process.exit(0);
+          if (!say([CLOSED, result], () => process.exit(0))) process.exit(0);
         });
         break;
       }
     }
   });
   // If the primary dies, node:cluster ends the worker at once (child.js: an unexpected 'disconnect' exits).
-  send([READY, server.port, server.hostname]);
+  say([READY, server.port, server.hostname]);
   return {
     server,
     stats,
     shutdown: (deadline) => {
-      send([SHUTDOWN, deadline ?? null]);
+      say([SHUTDOWN, deadline ?? null]);
     },
   };
 }

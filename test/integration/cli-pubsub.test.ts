@@ -2,15 +2,21 @@
  * `sockeye pubsub` as users run it (a child process), with `ws` clients: a WebSocket to `/NAME` joins topic NAME
  * (percent-decoded) and each message it sends reaches every other subscriber of NAME, text as text and binary as
  * binary, never the sender and never another topic (checked with a sentinel each); `--deflate` negotiates
- * permessage-deflate; a path without a name is refused with 400.
+ * permessage-deflate; a path without a name is refused with 400; `--workers 2` runs it on two worker processes
+ * whose clients get each other's messages, with GET /stats summed over the workers; with `--redis` too, each
+ * worker is a node of the Redis fleet (a real redis-server started by the test), the IPC relay unused.
  */
 
 import assert from 'node:assert/strict';
 import { Buffer } from 'node:buffer';
 import net from 'node:net';
 import { test } from 'node:test';
+import { Redis } from 'ioredis';
 import type WebSocket from 'ws';
+import type { ClusterStats } from '../../src/cluster/index.js';
+import { getJson } from '../helpers/cluster.js';
 import { startSockeyeProcess } from '../helpers/echo-process.js';
+import { startRedis, waitAsync } from '../helpers/redis.js';
 import { openWs, waitFor } from '../helpers/slow-peers.js';
 
 function collect(ws: WebSocket): string[] {
@@ -75,4 +81,75 @@ test('sockeye pubsub: a path without a topic name is refused with 400', async (t
     s.on('error', reject);
   });
   assert.equal(status, 'HTTP/1.1 400 Bad Request');
+});
+
+test("sockeye pubsub --workers 2: clients on both workers get each other's messages; /stats is summed", async (t) => {
+  const { port } = await startSockeyeProcess(t, 'pubsub', ['--workers', '2']);
+  // Opened one after the other: round-robin puts them on both workers (checked below, from the workers' figures).
+  const clients: WebSocket[] = [];
+  for (let i = 0; i < 4; i++) clients.push(await openWs(t, `ws://127.0.0.1:${port}/room`));
+  const got = clients.map(collect);
+  // Each worker answers /stats after it told the primary of its subscriber (one FIFO channel): once both say they
+  // have the topic, the primary relays it to both.
+  let stats = await getJson<ClusterStats>(port, '/stats');
+  for (let i = 0; i < 50 && stats.cluster.perWorker.some((w) => w.pubsub?.topics !== 1); i++) {
+    await new Promise((r) => setTimeout(r, 20));
+    stats = await getJson<ClusterStats>(port, '/stats');
+  }
+  assert.equal(stats.cluster.workers, 2);
+  assert.deepEqual(
+    stats.cluster.perWorker.map((w) => w.pubsub?.topics),
+    [1, 1],
+    'both workers have subscribers of the topic',
+  );
+  clients.forEach((ws, i) => {
+    ws.send(i === 3 ? Buffer.from([3, 255]) : `from ${i}`);
+  });
+  await waitFor(() => got.every((g) => g.length >= 3), 10_000, 'every client to get the 3 others');
+  const sent = ['from 0', 'from 1', 'from 2', 'bin:03ff'];
+  got.forEach((g, i) => {
+    assert.deepEqual([...g].sort(), sent.filter((_, j) => j !== i).sort());
+  });
+  stats = await getJson<ClusterStats>(port, '/stats');
+  assert.equal(stats.connections.wsOpen, 4, 'summed over the workers');
+  assert.equal(stats.websocket.messagesIn, 4);
+  assert.equal(stats.pubsub?.published, 4);
+  // Each message crossed to the other worker once (every worker has subscribers), none lost.
+  assert.equal(stats.cluster.relayed, 4);
+  assert.equal(stats.pubsub?.received, 4);
+  assert.equal(stats.cluster.relayLost, 0);
+});
+
+test('sockeye pubsub --workers 2 --redis: each worker is a node on Redis; the IPC relay is not used', async (t) => {
+  const redis = await startRedis(t);
+  const admin = new Redis(redis.url);
+  t.after(() => admin.disconnect());
+  const { port } = await startSockeyeProcess(t, 'pubsub', ['--workers', '2', '--redis', redis.url]);
+  const clients: WebSocket[] = [];
+  for (let i = 0; i < 4; i++) clients.push(await openWs(t, `ws://127.0.0.1:${port}/room`));
+  const got = clients.map(collect);
+  // One Redis subscription per worker with subscribers: 2 means the clients are on both workers.
+  await waitAsync(
+    async () => Number(((await admin.pubsub('NUMSUB', 'sockeye:room')) as [string, number])[1]) === 2,
+    10_000,
+    'both workers to subscribe to sockeye:room',
+  );
+  clients.forEach((ws, i) => {
+    ws.send(`from ${i}`);
+  });
+  await waitFor(() => got.every((g) => g.length >= 3), 10_000, 'every client to get the 3 others');
+  got.forEach((g, i) => {
+    assert.deepEqual(
+      [...g].sort(),
+      [0, 1, 2, 3].filter((j) => j !== i).map((j) => `from ${j}`),
+    );
+  });
+  const stats = await getJson<ClusterStats>(port, '/stats');
+  assert.equal(stats.cluster.workers, 2);
+  assert.equal(stats.cluster.relayed, 0, 'topics crossed the workers through Redis, not the primary');
+  assert.equal(stats.pubsub?.mode, 'single');
+  assert.equal(stats.pubsub?.published, 4);
+  // Each message reached the other worker once (and came back to its own as an echo, skipped).
+  assert.equal(stats.pubsub?.received, 4);
+  assert.equal(stats.pubsub?.echoes, 4);
 });

@@ -5,13 +5,18 @@
  *   text and binary kept, never back to its publisher;
  * - interest-based and framed once per worker: B gets one relayed message per publish however many subscribers it
  *   has, and nothing of a topic it has no subscribers for;
- * - `stats()` (GET /stats) and `/metrics` are the sums over the workers.
+ * - `stats()` (GET /stats) and `/metrics` are the sums over the workers;
+ * - batched per event-loop turn: a burst of publishes in one turn travels to the primary as one IPC message (or one
+ *   per CLUSTER_IPC_BATCH_BYTES of payload; a bigger message alone) and is relayed the same way, and arrives at the
+ *   subscribers of both workers complete and in publish order, text and binary kept.
  */
 
 import assert from 'node:assert/strict';
 import { Buffer } from 'node:buffer';
+import http from 'node:http';
 import { type TestContext, test } from 'node:test';
 import type { ClusterStats } from '../../src/cluster/index.js';
+import { CLUSTER_IPC_BATCH_BYTES } from '../../src/limits.js';
 import {
   type ClusterClient,
   clientsOnWorkers,
@@ -21,7 +26,7 @@ import {
   startCluster,
   waitForOpen,
 } from '../helpers/cluster.js';
-import { waitFor } from '../helpers/slow-peers.js';
+import { waitFor, within } from '../helpers/slow-peers.js';
 
 /** The value of one sample of a Prometheus text (`name{labels} value`). */
 function sample(text: string, line: string): number {
@@ -110,3 +115,79 @@ async function connectUntil(t: TestContext, port: number, topic: string, pid: nu
   }
   throw new Error(`no client landed on worker ${pid}`);
 }
+
+/** POSTs `body` to the cluster on a connection of its own; resolves with the JSON answer. */
+function postJson<V>(port: number, p: string, body: string): Promise<V> {
+  return within(
+    new Promise<V>((resolve, reject) => {
+      const req = http.request({ host: '127.0.0.1', port, path: p, method: 'POST', agent: false }, (res) => {
+        let text = '';
+        res.setEncoding('utf8');
+        res.on('data', (d) => {
+          text += d;
+        });
+        res.on('end', () => (res.statusCode === 200 ? resolve(JSON.parse(text) as V) : reject(new Error(text))));
+      });
+      req.on('error', reject);
+      req.end(body);
+    }),
+    10_000,
+    `POST ${p}`,
+  );
+}
+
+test('a burst of publishes in one turn travels batched and arrives in order on every worker', async (t) => {
+  const c = await startCluster(t, 2);
+  const groups = await clientsOnWorkers(t, c.port, 'burst', 2, 1);
+  const subscribers = groups.map((g) => g[0] as ClusterClient);
+  await waitForOpen(c.port, 2);
+  // [count, size]: small messages (one batch), 4 KiB ones (16 fill a batch), and messages larger than a batch.
+  const bursts: [number, number][] = [
+    [600, 20],
+    [40, 4096],
+    [2, CLUSTER_IPC_BATCH_BYTES + 1000],
+  ];
+  const batchesOf = ([count, size]: [number, number]): number =>
+    size > CLUSTER_IPC_BATCH_BYTES ? count : Math.ceil(count / Math.floor(CLUSTER_IPC_BATCH_BYTES / size));
+  const expected: string[] = [];
+  const batchesByPid = new Map<number, number>();
+  for (const burst of bursts) {
+    const [count, size] = burst;
+    for (let i = 0; i < count; i++) {
+      const text = `${i}:`.padEnd(size, 'x');
+      expected.push(i % 3 === 2 ? `bin:${Buffer.from(text).toString('hex')}` : text);
+    }
+    // Each POST may land on either worker (round-robin): the subscriber there gets the burst locally, the other
+    // one through the primary. One burst is complete everywhere before the next (order is per publisher).
+    const { pid } = await postJson<{ pid: number }>(c.port, '/burst/burst', `${count} ${size}`);
+    batchesByPid.set(pid, (batchesByPid.get(pid) ?? 0) + batchesOf(burst));
+    await waitFor(
+      () => subscribers.every((s) => s.got.length >= expected.length),
+      10_000,
+      `every subscriber to get the burst of ${count} × ${size} B`,
+    );
+  }
+  await Promise.all(subscribers.map((s) => pingRoundTrip(s.ws)));
+  for (const s of subscribers) {
+    assert.equal(s.got.length, expected.length, `exactly once, on worker pid ${s.pid}`);
+    for (let i = 0; i < expected.length; i++) {
+      if (s.got[i] !== expected[i]) assert.fail(`worker pid ${s.pid}: message ${i} is out of order or altered`);
+    }
+  }
+
+  const stats = await getJson<ClusterStats>(c.port, '/stats');
+  const total = bursts.reduce((n, [count]) => n + count, 0);
+  for (const w of stats.cluster.perWorker) {
+    // One IPC message per burst of small messages, one per 64 KiB of payload, one per message above that.
+    assert.equal(w.pubsub?.batches, batchesByPid.get(w.pid) ?? 0, `IPC messages of worker pid ${w.pid}`);
+  }
+  assert.equal(stats.pubsub?.published, total);
+  assert.equal(stats.pubsub?.received, total, 'each message relayed once, to the other worker');
+  assert.equal(stats.cluster.relayed, total);
+  assert.equal(stats.cluster.relayLost, 0);
+  // The primary relays a batch in the turn it reads it: the same cut into 64 KiB pieces.
+  assert.equal(
+    stats.cluster.relayBatches,
+    bursts.map(batchesOf).reduce((a, b) => a + b, 0),
+  );
+});

@@ -1,10 +1,14 @@
-/** `sockeye pubsub`: the broadcast server (the handlers are in ../pubsub.ts). */
+/** `sockeye pubsub`: the broadcast server (the handlers are in ../pubsub.ts); `--workers N` runs it on N worker
+ * processes with `sockeye/cluster` (this module runs again in each worker: `cluster()` tells them apart). */
 
-import { type PubSubAdapter, serve } from '../../index.js';
+import nodeCluster from 'node:cluster';
+import { type PubSubAdapter, type ServeOptions, serve } from '../../index.js';
 import {
   type Command,
+  EXIT_FAILED,
   HOST_OPTION,
   KEEP_RUNNING,
+  listenErrorSentence,
   listenOrExplain,
   portOption,
   readHost,
@@ -16,6 +20,15 @@ import { inspectorLine, inspectorOption } from '../inspector.js';
 import { pubsubOptions } from '../pubsub.js';
 
 const DEFAULT_PORT = 9002;
+
+/** The `--workers` value: a whole number, 1 or more. */
+function readWorkers(value: unknown): number | null {
+  if (value === undefined) return null;
+  const s = String(value);
+  const n = /^[0-9]{1,4}$/.test(s) ? Number(s) : 0;
+  if (n < 1) throw new UsageError(`--workers must be a whole number from 1 to 9999, got '${s}'`);
+  return n;
+}
 
 /**
  * The `--redis` value: a redis:// or rediss:// URL, or redis+cluster:// / rediss+cluster:// with a list of
@@ -42,7 +55,9 @@ export const pubsubCommand: Command = {
   summary: 'Broadcast server: a WebSocket to /NAME joins topic NAME',
   description: `Broadcast server. A WebSocket to /NAME subscribes to topic NAME (percent-decoded), and each
 message it sends goes to every other subscriber of NAME (text and binary kept). GET /stats answers
-server.stats() as JSON. Prints "sockeye pubsub listening on URL"; SIGINT or SIGTERM closes it.`,
+server.stats() as JSON. Prints "sockeye pubsub listening on URL"; SIGINT or SIGTERM closes it.
+--workers N runs it on N processes sharing the port (topics reach the subscribers of every worker;
+GET /stats is the sum over the workers, with each worker under "cluster").`,
   args: [],
   options: {
     port: portOption(DEFAULT_PORT),
@@ -61,12 +76,22 @@ server.stats() as JSON. Prints "sockeye pubsub listening on URL"; SIGINT or SIGT
 as "inspector: URL"`,
     },
     'inspector-payloads': { type: 'boolean', help: 'With --inspector: show text frames as text (payload capture)' },
+    workers: {
+      type: 'string',
+      value: '<n>',
+      help: `Run N worker processes on the port (sockeye/cluster): topics cross the workers through
+the primary (or through Redis with --redis); GET /stats is the sum over the workers`,
+    },
   },
   async run({ values }) {
+    const workers = readWorkers(values.workers);
+    if (workers !== null && values.inspector === true) {
+      throw new UsageError('--inspector does not work with --workers: each worker would serve a page of its own');
+    }
     const inspector = inspectorOption(values.inspector === true, values['inspector-payloads'] === true);
     const port = readPort(values.port, DEFAULT_PORT);
     const host = readHost(values.host);
-    let pubsub: PubSubAdapter | undefined;
+    let makeRedis: (() => PubSubAdapter) | undefined;
     if (values.redis !== undefined) {
       const url = readRedisUrl(String(values.redis));
       let redis: typeof import('../../redis/index.js');
@@ -75,27 +100,34 @@ as "inspector: URL"`,
       } catch {
         throw new UsageError('sockeye pubsub --redis needs the ioredis package: npm install ioredis');
       }
-      try {
-        pubsub = redis.redisPubSub({ url });
-      } catch (err) {
-        throw new UsageError(`--redis: ${(err as Error).message}`);
+      // Made here (it connects at once) so that a bad URL is a usage error; with --workers, in each worker only
+      // (the primary serves nothing: a worker that cannot make it exits, and the primary says which and why).
+      if (workers === null || nodeCluster.isWorker) {
+        let adapter: PubSubAdapter;
+        try {
+          adapter = redis.redisPubSub({ url });
+        } catch (err) {
+          throw new UsageError(`--redis: ${(err as Error).message}`);
+        }
+        makeRedis = () => adapter;
       }
     }
     let stats: () => unknown = () => null;
+    const options: Omit<ServeOptions<string>, 'pubsub'> = {
+      port,
+      host,
+      // GET /stats: server.stats() as JSON (the adapter's state and counters under "pubsub").
+      request: async (req, res) => {
+        if (req.path === '/stats') res.json(await stats());
+        else res.send('sockeye pubsub: open a WebSocket to /NAME to join topic NAME\n');
+      },
+      websocket: pubsubOptions(values.deflate === true),
+      ...(inspector === undefined ? {} : { inspector }),
+    };
+    if (workers !== null) return runWorkers(options, workers, makeRedis, host, port);
+    // Without --workers, `pubsub` is one adapter for this one server.
     const server = await listenOrExplain(
-      () =>
-        serve({
-          port,
-          host,
-          // GET /stats: server.stats() as JSON (the adapter's state and counters under "pubsub").
-          request: (req, res) => {
-            if (req.path === '/stats') res.json(stats());
-            else res.send('sockeye pubsub: open a WebSocket to /NAME to join topic NAME\n');
-          },
-          websocket: pubsubOptions(values.deflate === true),
-          ...(inspector === undefined ? {} : { inspector }),
-          ...(pubsub === undefined ? {} : { pubsub }),
-        }),
+      () => serve({ ...options, ...(makeRedis === undefined ? {} : { pubsub: makeRedis() }) }),
       host,
       port,
     );
@@ -106,3 +138,44 @@ as "inspector: URL"`,
     return KEEP_RUNNING;
   },
 };
+
+/**
+ * `--workers N`: the same server on N processes (sockeye/cluster runs this command again in each worker, where
+ * `cluster()` starts the server; the primary forks, supervises and relays). GET /stats asks the cluster for the sum.
+ * The cluster closes on SIGINT/SIGTERM itself (1001 to every WebSocket of every worker).
+ */
+async function runWorkers(
+  options: Omit<ServeOptions<string>, 'pubsub'>,
+  workers: number,
+  makeRedis: (() => PubSubAdapter) | undefined,
+  host: string,
+  port: number,
+): Promise<number> {
+  const { cluster } = await import('../../cluster/index.js');
+  let c: Awaited<ReturnType<typeof cluster>>;
+  const request = options.request;
+  try {
+    c = await cluster<string>({
+      ...options,
+      workers,
+      request: async (req, res) => {
+        if (req.path === '/stats') {
+          try {
+            res.json(await c.stats());
+          } catch (err) {
+            res.send(`stats: ${(err as Error).message}\n`, 503);
+          }
+        } else await request?.(req, res);
+      },
+      ...(makeRedis === undefined ? {} : { pubsub: makeRedis }),
+    });
+  } catch (err) {
+    // In a worker, the primary tells the story (the worker exits once it has told it why).
+    if (nodeCluster.isWorker) return KEEP_RUNNING;
+    const code = /\b(EADDRINUSE|EACCES|EADDRNOTAVAIL|ENOTFOUND|EAI_AGAIN)\b/.exec((err as Error).message)?.[1];
+    const sentence = code === undefined ? null : listenErrorSentence({ code }, host, port);
+    throw sentence === null ? err : new UsageError(sentence, EXIT_FAILED);
+  }
+  if (c.isPrimary) process.stdout.write(`sockeye pubsub listening on ${c.url} with ${workers} workers\n`);
+  return KEEP_RUNNING;
+}
