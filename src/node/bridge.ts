@@ -22,6 +22,7 @@ import { RequestHead } from '../http1/request-head.js';
 import { CLOSE_DEADLINE_MS, MAX_BODY_BYTES } from '../limits.js';
 import { onTick } from './clock.js';
 import { type DeflateStats, deflateStats } from './deflate.js';
+import { chEnd, publishEnd } from './diagnostics.js';
 import type { PubSubAdapter } from './pubsub-adapter.js';
 import { type BodySource, SockeyeRequest } from './request.js';
 import type { CloseResult, ConnectionEndInfo } from './server.js';
@@ -34,6 +35,7 @@ import {
   type WebSocketOptions,
   type WebSocketStats,
   WsServerContext,
+  websocketEndInfo,
 } from './websocket.js';
 
 /** `websocketHandler()` options: the handlers and limits of `serve({ websocket })`, and the server-level hooks. */
@@ -259,22 +261,11 @@ export class WebSocketHandler<T = unknown> {
     this.#bytesIn += info.bytesRead;
     this.#bytesOut += info.bytesWritten;
     const onEnd = this.#onConnectionEnd;
-    if (onEnd !== null) {
+    if (onEnd !== null || chEnd.hasSubscribers) {
+      const end = websocketEndInfo(ws as ServerWebSocket<unknown>, info);
+      if (chEnd.hasSubscribers) publishEnd(this, null, ws, end);
       try {
-        onEnd({
-          kind: 'websocket',
-          remoteAddress: ws.remoteAddress,
-          remotePort: ws.remotePort,
-          cause: info.cause,
-          initiator: info.initiator,
-          code: info.code,
-          reason: info.reason,
-          wasClean: info.wasClean,
-          requests: 1,
-          bytesRead: info.bytesRead,
-          bytesWritten: info.bytesWritten,
-          durationMs: info.durationMs,
-        });
+        onEnd?.(end);
       } catch {
         // a logging hook that throws must not take the server down
       }

@@ -55,6 +55,7 @@ import {
   type ServerWebSocket,
   type WebSocketOptions,
   WsServerContext,
+  websocketEndInfo,
 } from './websocket.js';
 
 /**
@@ -630,20 +631,7 @@ export class Server {
     this.#wsBytesOut += info.bytesWritten;
     const onEnd = this.#onConnectionEnd;
     if (onEnd !== null || chEnd.hasSubscribers) {
-      const end: ConnectionEndInfo = {
-        kind: 'websocket',
-        remoteAddress: ws.remoteAddress,
-        remotePort: ws.remotePort,
-        cause: info.cause,
-        initiator: info.initiator,
-        code: info.code,
-        reason: info.reason,
-        wasClean: info.wasClean,
-        requests: 1,
-        bytesRead: info.bytesRead,
-        bytesWritten: info.bytesWritten,
-        durationMs: info.durationMs,
-      };
+      const end = websocketEndInfo(ws, info);
       if (chEnd.hasSubscribers) publishEnd(this, null, ws, end);
       onEnd?.(end);
     }

@@ -31,6 +31,7 @@ import {
 } from './deflate.js';
 import type { PublishResult, PubSubAdapter } from './pubsub-adapter.js';
 import type { SockeyeRequest } from './request.js';
+import type { ConnectionEndInfo } from './server.js';
 import { TopicHub, type TopicSubscriber } from './topic-hub.js';
 import type { Transport } from './transport.js';
 import {
@@ -646,3 +647,21 @@ export class ServerWebSocket<T = unknown> extends WsConnection {
  * claim an interface whose members it does not show.
  */
 export type ServerWebSocketIsHandler<W extends WsConnectionHandler = ServerWebSocket> = W;
+
+/** What `onConnectionEnd` (and the diagnostics end event) says of a WebSocket that ended: from its close info. */
+export function websocketEndInfo(ws: ServerWebSocket<unknown>, info: CloseInfo): ConnectionEndInfo {
+  return {
+    kind: 'websocket',
+    remoteAddress: ws.remoteAddress,
+    remotePort: ws.remotePort,
+    cause: info.cause,
+    initiator: info.initiator,
+    code: info.code,
+    reason: info.reason,
+    wasClean: info.wasClean,
+    requests: 1,
+    bytesRead: info.bytesRead,
+    bytesWritten: info.bytesWritten,
+    durationMs: info.durationMs,
+  };
+}
