@@ -24,7 +24,8 @@
  *   messages echo uncompressed.
  *
  * One test per case, named by its Autobahn-style id. Python (/usr/bin/python3, Debian python3-websockets) runs
- * all cases of a server once, in `before`; each test reports its own case.
+ * all cases of a server once, in `before`; each test reports its own case. test/integration/bridge-deflate.test.ts
+ * runs this very file against the same handlers behind node:http (`websocketHandler()`, test/fixtures/ws/bridge-echo.ts).
  */
 
 import assert from 'node:assert/strict';
@@ -34,17 +35,18 @@ import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { fileURLToPath } from 'node:url';
 import zlib from 'node:zlib';
-import { PYTHON, runPython } from '../helpers/echo-process.js';
+import { echoArgv, echoProcessName, PYTHON, runPython } from '../helpers/echo-process.js';
 import { closeBody, frame } from '../helpers/ws-frames.js';
 import { connectRaw, OP_CLOSE, OP_TEXT, randomMask } from '../helpers/ws-raw-client.js';
 
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../..');
-const BIN = path.join(ROOT, 'bin/sockeye.js');
 const CLIENT = path.join(ROOT, 'test/fixtures/ws/autobahn-deflate-client.py');
 /** Bound of one Python run (every case of one server). */
 const RUN_TIMEOUT_MS = 90_000;
 /** RFC 7692 §7.2.1: the tail of a sync flush, removed by the sender and appended by the receiver. */
 const TAIL = Buffer.from([0x00, 0x00, 0xff, 0xff]);
+/** `sockeye echo`, or the bridge echo when test/integration/bridge-deflate.test.ts runs this file. */
+const NAME = echoProcessName();
 
 type Suite = 'deflate' | 'plain';
 
@@ -83,9 +85,12 @@ interface Echo {
   stderr: () => string;
 }
 
-/** Starts `sockeye echo [args]` on a free port; resolves once it listens. */
+/**
+ * Starts `sockeye echo [args]` on a free port (or the bridge echo, test/integration/bridge-deflate.test.ts);
+ * resolves once it listens.
+ */
 function startEcho(args: string[]): Promise<Echo> {
-  const child = spawn(process.execPath, [BIN, 'echo', '--port', '0', ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
+  const child = spawn(process.execPath, echoArgv(args), { stdio: ['ignore', 'pipe', 'pipe'] });
   let stderr = '';
   child.stderr?.on('data', (d) => {
     stderr += d;
@@ -93,7 +98,7 @@ function startEcho(args: string[]): Promise<Echo> {
   return new Promise((resolve, reject) => {
     const timer = setTimeout(() => {
       child.kill('SIGKILL');
-      reject(new Error(`sockeye echo did not start: ${stderr}`));
+      reject(new Error(`${NAME} did not start: ${stderr}`));
     }, 10_000);
     let out = '';
     child.stdout?.on('data', (d) => {
@@ -106,7 +111,7 @@ function startEcho(args: string[]): Promise<Echo> {
     });
     child.once('exit', (code, signal) => {
       clearTimeout(timer);
-      reject(new Error(`sockeye echo exited (${code ?? signal}) before listening: ${stderr}`));
+      reject(new Error(`${NAME} exited (${code ?? signal}) before listening: ${stderr}`));
     });
   });
 }
@@ -157,7 +162,7 @@ function compress(data: Buffer): Buffer {
   return out.subarray(0, -4);
 }
 
-describe('permessage-deflate: Autobahn 12 and 13 against `sockeye echo --deflate`', () => {
+describe(`permessage-deflate: Autobahn 12 and 13 against ${NAME} --deflate`, () => {
   let echo: Echo | undefined;
   let results: Promise<Map<string, CaseResult>> = Promise.reject(new Error('the echo server did not start'));
   results.catch(() => {});
@@ -176,8 +181,8 @@ describe('permessage-deflate: Autobahn 12 and 13 against `sockeye echo --deflate
   it('afterwards the server is alive: process running, HTTP answered, a compressed message echoed', async () => {
     await results.catch(() => {});
     assert.ok(echo, 'the echo server did not start');
-    assert.equal(echo.child.exitCode, null, `sockeye echo exited: ${echo.stderr()}`);
-    assert.equal(echo.child.signalCode, null, `sockeye echo was killed: ${echo.stderr()}`);
+    assert.equal(echo.child.exitCode, null, `${NAME} exited: ${echo.stderr()}`);
+    assert.equal(echo.child.signalCode, null, `${NAME} was killed: ${echo.stderr()}`);
 
     const res = await fetch(`http://127.0.0.1:${echo.port}/alive?after=autobahn`);
     assert.equal(res.status, 200);
@@ -215,11 +220,11 @@ describe('permessage-deflate: Autobahn 12 and 13 against `sockeye echo --deflate
     } finally {
       ws.destroy();
     }
-    assert.equal(echo.child.exitCode, null, `sockeye echo exited: ${echo.stderr()}`);
+    assert.equal(echo.child.exitCode, null, `${NAME} exited: ${echo.stderr()}`);
   });
 });
 
-describe('permessage-deflate declined: `sockeye echo` without --deflate', () => {
+describe(`permessage-deflate declined: ${NAME} without --deflate`, () => {
   let echo: Echo | undefined;
   let results: Promise<Map<string, CaseResult>> = Promise.reject(new Error('the echo server did not start'));
   results.catch(() => {});

@@ -1,6 +1,8 @@
 /**
  * `sockeye echo` as users run it (bin/sockeye.js in a child process, killed when the test ends), and child
- * processes for the Python probe corpora, bounded in time.
+ * processes for the Python probe corpora, bounded in time. `useBridgeForEchoProcess()` makes `echoArgv()` start
+ * the same echo behind node:http through `websocketHandler()` instead (test/fixtures/ws/bridge-echo.ts), so that
+ * a test file written against `sockeye echo` runs unchanged through the bridge.
  */
 
 import { type ChildProcess, spawn } from 'node:child_process';
@@ -13,6 +15,29 @@ const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../.
 export const BIN = path.join(ROOT, 'bin/sockeye.js');
 /** The source tree's test folder (Python files are not copied to dist by tsc). */
 export const TEST_SRC = path.join(ROOT, 'test');
+
+/** The bridge echo script: `sockeye echo`'s WebSocket handlers on a node:http server (compiled next to this file). */
+export const BRIDGE_ECHO = fileURLToPath(new URL('../fixtures/ws/bridge-echo.js', import.meta.url));
+
+let echoViaBridge = false;
+
+/** From now on `echoArgv()` starts the bridge echo (test/fixtures/ws/bridge-echo.ts) instead of `sockeye echo`. */
+export function useBridgeForEchoProcess(): void {
+  echoViaBridge = true;
+}
+
+/** What `echoArgv()` starts: `'sockeye echo'`, or `'the node:http bridge echo'` after `useBridgeForEchoProcess()`. */
+export function echoProcessName(): string {
+  return echoViaBridge ? 'the node:http bridge echo' : 'sockeye echo';
+}
+
+/**
+ * The node arguments of an echo server on a free port of 127.0.0.1 that prints `listening on http://host:port`:
+ * `sockeye echo --port 0 ...extra`, or the bridge echo with the same options (it knows `--deflate`).
+ */
+export function echoArgv(extra: string[] = []): string[] {
+  return echoViaBridge ? [BRIDGE_ECHO, '--port', '0', ...extra] : [BIN, 'echo', '--port', '0', ...extra];
+}
 
 /** A running `sockeye echo` and its port. */
 export interface EchoProcess {
