@@ -48,12 +48,14 @@ import type { ServerStats } from './stats.js';
 import { upgradeToWebSocket } from './upgrade.js';
 import {
   type CloseInfo,
+  type FrameObserver,
   newWebSocketStats,
   type PublishResult,
   type ServerWebSocket,
   type WebSocketOptions,
   WsServerContext,
 } from './websocket.js';
+import type { FrameTap } from './ws-types.js';
 
 /** A native request handler. Throwing (or rejecting) before a response was sent answers 500. */
 export type RequestHandler = (req: SockeyeRequest, res: SockeyeResponse) => void | Promise<void>;
@@ -415,6 +417,25 @@ export class Server {
       return { sent: 0, queued: 0, dropped: 0 };
     }
     return this.#ws.publish(topic, data, isBinary, compress, null);
+  }
+
+  /**
+   * Sets the observer told of every WebSocket frame of this server both ways (see `FrameObserver`), replacing the
+   * one set before; `null` removes it. With none set (the default) frames cost nothing more. One observer per
+   * server: a tool that needs to share should fan out itself, or use the diagnostics channels.
+   *
+   * @example
+   * let frames = 0;
+   * server.observeFrames({ connection: () => true, frame: () => void frames++ });
+   */
+  // biome-ignore lint/suspicious/noExplicitAny: the observer's per-connection state is its own
+  observeFrames(observer: FrameObserver<any> | null): void {
+    if (this.#ws === null) return;
+    this.#ws.frameObserver = observer as FrameTap | null;
+    if (observer === null) {
+      // Forget what the old observer kept per connection: nothing of it outlives its removal.
+      for (const ws of this.#ws.open) ws.forgetObserver();
+    }
   }
 
   /** How many WebSockets are subscribed to `topic`. */

@@ -16,14 +16,17 @@ import { ConnectionClosedError, type ProtocolError } from '../errors.js';
 import { copyOf } from '../util/bytes.js';
 import { checkInflated } from '../ws/permessage-deflate.js';
 import { SIDE_CLIENT, WS_CLOSED, WS_OPEN, WsProtocol } from '../ws/protocol.js';
-import { coarseNow } from './clock.js';
+import { coarseNow, refreshNow } from './clock.js';
 import { type DeflateCodec, INFLATE_PENDING, isInflateScratch } from './deflate.js';
 import {
   chFrameIn,
+  chFrameOut,
   chIdlePing,
   chPayload,
+  closeFrameLength,
   publishCloseStep,
   publishFrame,
+  publishFrameReceived,
   publishIdlePing,
   publishPayload,
 } from './diagnostics.js';
@@ -59,6 +62,9 @@ export {
 } from './ws-types.js';
 
 const EMPTY_BUFFER = Buffer.alloc(0);
+// RFC 6455 §5.2 opcodes of the frames this file reports sending.
+const OP_CLOSE_CODE = 8;
+const OP_PONG_CODE = 10;
 
 /** Whether `data` is a view that the next read or inflate overwrites (a face copies it before keeping it). */
 export function isEphemeral(data: Buffer): boolean {
@@ -191,7 +197,12 @@ export class WsConnection extends WsSendPath {
   }
 
   #receive(chunk: Buffer, ephemeral: boolean): void {
-    this.#lastSeen = coarseNow();
+    // PERF: whether anyone wants each frame is asked once per read, not per frame; the core then costs one boolean
+    // test per frame header (bench/instructions.sh: no change per message with nobody listening). A frame observer
+    // stamps frames with the coarse clock, brought up to date once per read instead of read per frame.
+    const observer = this.config.frameObserver;
+    this.core.reportFrames = chFrameIn.hasSubscribers || observer !== null;
+    this.#lastSeen = observer === null ? coarseNow() : refreshNow();
     this.#pingedAt = 0;
     const t = this.transport;
     this.transport.writer.begin();
@@ -239,7 +250,7 @@ export class WsConnection extends WsSendPath {
     if ((this.rare?.finWaitSince ?? 0) !== 0 || (this.flags & F_CLOSED) !== 0) return;
     this.st().finWaitSince = coarseNow();
     this.config.finWaiting++;
-    publishCloseStep(this, 'fin-wait', this.rare?.sentCode ?? 0, '', false);
+    publishCloseStep(this, 'fin-wait', this.rare?.sentCode ?? 0, '');
   }
 
   /** @internal The transport is gone: settle the end and tell the face. */
@@ -338,7 +349,9 @@ export class WsConnection extends WsSendPath {
     if (this.rare?.error === undefined) this.st().error = error;
     if (this.core.state !== WS_OPEN) return;
     this.st().sentCode = code;
-    publishCloseStep(this, 'fail', code, reason, false);
+    // RFC 6455 §7.4.1: 1006 is never sent; any other code goes out in the close frame the core writes now.
+    if (code !== 1006) this.#closeOrPongOut(OP_CLOSE_CODE, closeFrameLength(code, reason));
+    publishCloseStep(this, 'fail', code, reason);
     this.transport.writer.begin();
     try {
       this.core.fail(code, reason);
@@ -373,7 +386,8 @@ export class WsConnection extends WsSendPath {
     this.st().sentCode = code ?? 1005;
     const stats = this.config.stats;
     if (stats !== null) bump(stats.framesOut, 'close');
-    publishCloseStep(this, 'close-sent', this.rare?.sentCode ?? 0, reason, false);
+    this.#closeOrPongOut(OP_CLOSE_CODE, closeFrameLength(code ?? 1005, reason));
+    publishCloseStep(this, 'close-sent', this.rare?.sentCode ?? 0, reason);
     this.#end('server-close');
     this.#armCloseTimer();
   }
@@ -400,7 +414,7 @@ export class WsConnection extends WsSendPath {
       stats.payloadBytesIn += data.length;
       bump(stats.framesIn, binary ? 'binary' : 'text');
     }
-    if (chFrameIn.hasSubscribers) this.#diagIn(binary, data);
+    if (chPayload.hasSubscribers) publishPayload(this, 'received', !binary, data);
     this.handler.onWsMessage(binary, data);
   }
 
@@ -516,8 +530,6 @@ export class WsConnection extends WsSendPath {
       stats.payloadBytesIn += data.length;
       if (last) stats.messagesIn++;
     }
-    if (chFrameIn.hasSubscribers)
-      publishFrame(this, 'received', first ? (binary ? 'binary' : 'text') : 'continuation', last, false, data.length);
     this.handler.onWsMessageChunk(binary, data, first, last);
   }
 
@@ -536,7 +548,8 @@ export class WsConnection extends WsSendPath {
       bump(stats.framesIn, 'ping');
       if (this.core.state === WS_OPEN) bump(stats.framesOut, 'pong');
     }
-    if (chFrameIn.hasSubscribers) this.#diagControl('ping', data.length);
+    // The pong the core answered with (RFC 6455 §5.5.3); the ping itself was reported as its header came.
+    if (this.core.state === WS_OPEN && !this.core.closeSent) this.#closeOrPongOut(OP_PONG_CODE, data.length);
     this.handler.onWsPing(data);
   }
 
@@ -550,7 +563,6 @@ export class WsConnection extends WsSendPath {
     }
     const stats = this.config.stats;
     if (stats !== null) bump(stats.framesIn, 'pong');
-    if (chFrameIn.hasSubscribers) publishFrame(this, 'received', 'pong', true, false, data.length);
     this.handler.onWsPong(data);
   }
 
@@ -569,7 +581,9 @@ export class WsConnection extends WsSendPath {
       if (stats !== null) bump(stats.framesOut, 'close');
     }
     this.#end('peer-close');
-    publishCloseStep(this, 'close-received', code, reason, echoed);
+    // RFC 6455 §5.5.1: the echo carries the code only (protocol.ts); the peer's frame was reported as it came.
+    if (echoed) this.#closeOrPongOut(OP_CLOSE_CODE, closeFrameLength(code, ''));
+    publishCloseStep(this, 'close-received', code, reason);
     // RFC 6455 §7.1.1: a client waits for the server to close TCP (bounded by closeTimeout, from the tick).
     if (this.config.side === SIDE_CLIENT) this.#startFinWait();
     this.handler.onWsClosing();
@@ -582,6 +596,8 @@ export class WsConnection extends WsSendPath {
       deferred.push(() => this.onError(err));
       return;
     }
+    // The core wrote its close frame unless ours was out already (a close we started, then a bad frame).
+    const wrote = (this.rare?.sentCode ?? 0) === 0;
     this.st().sentCode = err.closeCode as number;
     const stats = this.config.stats;
     if (stats !== null) {
@@ -591,22 +607,29 @@ export class WsConnection extends WsSendPath {
     this.flags |= F_FAILED;
     if (this.rare?.error === undefined) this.st().error = err;
     this.#end('protocol-error');
-    publishCloseStep(this, 'fail', err.closeCode as number, err.message, false);
+    if (wrote) this.#closeOrPongOut(OP_CLOSE_CODE, closeFrameLength(err.closeCode as number, err.message));
+    publishCloseStep(this, 'fail', err.closeCode as number, err.message);
     // The server's core ends TCP itself; a client waits for the server's close, at most closeTimeout.
     if (this.config.side === SIDE_CLIENT) this.#armCloseTimer();
     this.handler.onWsClosing();
   }
 
-  /** A whole message received: its event, and its payload when someone asked for payloads (diagnostics.ts). */
-  #diagIn(binary: boolean, data: Buffer): void {
-    publishFrame(this, 'received', binary ? 'binary' : 'text', true, false, data.length);
-    if (chPayload.hasSubscribers) publishPayload(this, 'received', !binary, data);
+  /**
+   * @internal The core's frame tap (only while `core.reportFrames`, set per read): a frame header as it came on the
+   * wire, for the diagnostics channel and a server's frame observer.
+   */
+  onFrameReceived(opcode: number, fin: boolean, rsv1: boolean, length: number): void {
+    if (chFrameIn.hasSubscribers) publishFrameReceived(this, opcode, fin, rsv1, length);
+    const observer = this.config.frameObserver;
+    if (observer !== null) this.observeFrame(observer, false, opcode, fin, rsv1, length);
   }
 
-  /** A ping received and the pong the core answered it with (RFC 6455 §5.5.3). */
-  #diagControl(kind: 'ping', length: number): void {
-    publishFrame(this, 'received', kind, true, false, length);
-    if (this.core.state === WS_OPEN && !this.core.closeSent) publishFrame(this, 'sent', 'pong', true, false, length);
+  /** A frame the core wrote by itself or on a close step (a pong, a close frame): to those who watch frames. */
+  #closeOrPongOut(opcode: number, length: number): void {
+    if (chFrameOut.hasSubscribers)
+      publishFrame(this, 'sent', opcode === OP_PONG_CODE ? 'pong' : 'close', true, false, length);
+    const observer = this.config.frameObserver;
+    if (observer !== null) this.observeFrame(observer, true, opcode, true, false, length);
   }
 
   // ── reading flow control ────────────────────────────────────────────────────────────────────────────

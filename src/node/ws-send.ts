@@ -7,7 +7,7 @@
 
 import { Buffer } from 'node:buffer';
 import { ConnectionClosedError, InvalidStateError } from '../errors.js';
-import { OP_BINARY, OP_CONTINUATION, OP_TEXT } from '../ws/frame.js';
+import { OP_BINARY, OP_CONTINUATION, OP_PING, OP_PONG, OP_TEXT } from '../ws/frame.js';
 import { rsv1ForFrame } from '../ws/permessage-deflate.js';
 import { WS_OPEN, type WsProtocol } from '../ws/protocol.js';
 import { coarseNow } from './clock.js';
@@ -22,7 +22,7 @@ import {
 } from './diagnostics.js';
 import type { PreparedMessage } from './prepared-message.js';
 import type { Transport } from './transport.js';
-import { bump, type CloseCause, type WsConnectionConfig, type WsConnectionHandler } from './ws-types.js';
+import { bump, type CloseCause, type FrameTap, type WsConnectionConfig, type WsConnectionHandler } from './ws-types.js';
 
 /** `send()` result: bytes handed to the transport (> 0), or one of these. */
 export const SEND_BACKPRESSURE = -1;
@@ -64,6 +64,9 @@ export class RareState {
   /** While a message is inflated in slices: what the core reported after it, in order. */
   deferred: (() => void)[] | null = null;
   drainCheck: (() => void) | null = null;
+  /** The frame observer this connection last saw (config.frameObserver), and what it said to pass it back. */
+  observer: FrameTap | null = null;
+  observed: unknown = null;
 }
 
 /** The send half of a WebSocket connection; `WsConnection` adds the receive half, timers and the end. */
@@ -393,6 +396,11 @@ export abstract class WsSendPath {
 
   #countOut(payloadBytes: number, frame: string, messageEnds: boolean, rsv1: boolean): void {
     if (chFrameOut.hasSubscribers) publishFrame(this, 'sent', frame, messageEnds, rsv1, payloadBytes);
+    const observer = this.config.frameObserver;
+    if (observer !== null) {
+      const opcode = frame === 'text' ? OP_TEXT : frame === 'binary' ? OP_BINARY : OP_CONTINUATION;
+      this.observeFrame(observer, true, opcode, messageEnds, rsv1, payloadBytes);
+    }
     const stats = this.config.stats;
     if (stats === null) return;
     if (messageEnds) stats.messagesOut++;
@@ -522,6 +530,37 @@ export abstract class WsSendPath {
     const stats = this.config.stats;
     if (stats !== null) bump(stats.framesOut, ping ? 'ping' : 'pong');
     if (chFrameOut.hasSubscribers) publishFrame(this, 'sent', ping ? 'ping' : 'pong', true, false, data.length);
+    const observer = this.config.frameObserver;
+    if (observer !== null) this.observeFrame(observer, true, ping ? OP_PING : OP_PONG, true, false, data.length);
+  }
+
+  /** @internal The frame observer was removed: drop what it kept for this connection. */
+  forgetObserver(): void {
+    const st = this.rare;
+    if (st === null) return;
+    st.observer = null;
+    st.observed = null;
+  }
+
+  /**
+   * @internal Tells `observer` (a server's `observeFrames`) of a frame. What it keeps for this connection sits in
+   * the connection's RareState (made now: only connections with frames while an observer is set get one), so a
+   * frame costs no lookup; the time is the coarse clock's (clock.ts), not a clock read per frame.
+   */
+  protected observeFrame(
+    observer: FrameTap,
+    sent: boolean,
+    opcode: number,
+    fin: boolean,
+    rsv1: boolean,
+    length: number,
+  ): void {
+    const st = this.st();
+    if (st.observer !== observer) {
+      st.observer = observer;
+      st.observed = observer.connection(this);
+    }
+    if (st.observed !== null) observer.frame(st.observed, sent, opcode, fin, rsv1, length, coarseNow());
   }
 
   #diagBackpressure(event: 'reached' | 'drained' | 'dropped' | 'cut-off'): void {

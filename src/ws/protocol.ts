@@ -96,6 +96,13 @@ export interface WsHandler {
    * server side, called `sink.end()`). `onClose` does not follow.
    */
   onError(err: ProtocolError): void;
+  /**
+   * Optional, called only while `WsProtocol.reportFrames` is set: a frame header as it came on the wire (RFC 6455
+   * §5.2), once per frame (each fragment, each control frame), before any of its payload is handed on. `length` is
+   * the payload length on the wire (compressed, for a message with `rsv1`). A header that breaks a rule of §5.2
+   * is not reported (`onError` follows instead).
+   */
+  onFrameReceived?(opcode: number, fin: boolean, rsv1: boolean, length: number): void;
 }
 
 /** Options of a `WsProtocol`. */
@@ -158,6 +165,11 @@ export class WsProtocol implements FrameReceiver {
   readonly rsv1Allowed: boolean;
   /** First-frame payload length from which a message is streamed (`Infinity`: never). */
   readonly streamThreshold: number;
+  /**
+   * Report each received frame header to `handler.onFrameReceived` (a diagnostics tap). Off by default; the adapter
+   * sets it at a coarse point (per read) from whether anyone listens, so a frame costs one boolean test without.
+   */
+  reportFrames: boolean;
 
   readonly #handler: WsHandler;
   readonly #sink: WsSink;
@@ -203,6 +215,7 @@ export class WsProtocol implements FrameReceiver {
     const threshold = options.streamThreshold ?? Number.POSITIVE_INFINITY;
     this.streamThreshold =
       handler.onMessageChunk !== undefined && threshold >= 0 ? threshold : Number.POSITIVE_INFINITY;
+    this.reportFrames = false;
     this.#handler = handler;
     this.#sink = sink;
     this.#parser = new FrameParser(
@@ -267,6 +280,9 @@ export class WsProtocol implements FrameReceiver {
 
   /** Parser callback (not for adapters): message-level checks on a new frame, before any payload byte is buffered. */
   onFrameHeader(fin: boolean, rsv1: boolean, opcode: number, length: number): boolean {
+    // Reported before the message rules below: the frame was on the wire even if it breaks one of them.
+    if (this.reportFrames)
+      (this.#handler.onFrameReceived as NonNullable<WsHandler['onFrameReceived']>)(opcode, fin, rsv1, length);
     this.#frameOpcode = opcode;
     this.#frameFin = fin;
     this.#frameChecked = false;
