@@ -395,12 +395,10 @@ export abstract class WsSendPath {
   }
 
   #countOut(payloadBytes: number, frame: string, messageEnds: boolean, rsv1: boolean): void {
-    if (chFrameOut.hasSubscribers) publishFrame(this, 'sent', frame, messageEnds, rsv1, payloadBytes);
-    const observer = this.config.frameObserver;
-    if (observer !== null) {
-      const opcode = frame === 'text' ? OP_TEXT : frame === 'binary' ? OP_BINARY : OP_CONTINUATION;
-      this.observeFrame(observer, true, opcode, messageEnds, rsv1, payloadBytes);
-    }
+    // PERF: one test for both watchers, the work out of line: this method is inlined into every send, and more
+    // bytecode here kept V8 from inlining the getters of send() (bench/instructions.sh, +110 instructions/message).
+    if (chFrameOut.hasSubscribers || this.config.frameObserver !== null)
+      this.#watchOut(frame, messageEnds, rsv1, payloadBytes);
     const stats = this.config.stats;
     if (stats === null) return;
     if (messageEnds) stats.messagesOut++;
@@ -561,6 +559,15 @@ export abstract class WsSendPath {
       st.observed = observer.connection(this);
     }
     if (st.observed !== null) observer.frame(st.observed, sent, opcode, fin, rsv1, length, coarseNow());
+  }
+
+  /** A sent message or fragment, to the diagnostics channel and the frame observer (whichever is there). */
+  #watchOut(frame: string, messageEnds: boolean, rsv1: boolean, payloadBytes: number): void {
+    if (chFrameOut.hasSubscribers) publishFrame(this, 'sent', frame, messageEnds, rsv1, payloadBytes);
+    const observer = this.config.frameObserver;
+    if (observer === null) return;
+    const opcode = frame === 'text' ? OP_TEXT : frame === 'binary' ? OP_BINARY : OP_CONTINUATION;
+    this.observeFrame(observer, true, opcode, messageEnds, rsv1, payloadBytes);
   }
 
   #diagBackpressure(event: 'reached' | 'drained' | 'dropped' | 'cut-off'): void {
