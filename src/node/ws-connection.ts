@@ -40,6 +40,7 @@ import {
   F_PAUSED,
   F_PONG_HELD,
   F_READ_STOPPED,
+  F_REPORTING,
   type RareState,
   WsSendPath,
 } from './ws-send.js';
@@ -201,7 +202,10 @@ export class WsConnection extends WsSendPath {
     // test per frame header (bench/instructions.sh: no change per message with nobody listening). A frame observer
     // stamps frames with the coarse clock, brought up to date once per read instead of read per frame.
     const observer = this.config.frameObserver;
-    this.core.reportFrames = chFrameIn.hasSubscribers || observer !== null;
+    // The core's bit is set only when the answer changes: a read costs a test of our flags, no call.
+    if (chFrameIn.hasSubscribers || observer !== null) {
+      if ((this.flags & F_REPORTING) === 0) this.#reportFrames(true);
+    } else if ((this.flags & F_REPORTING) !== 0) this.#reportFrames(false);
     this.#lastSeen = observer === null ? coarseNow() : refreshNow();
     this.#pingedAt = 0;
     const t = this.transport;
@@ -219,6 +223,11 @@ export class WsConnection extends WsSendPath {
     } finally {
       this.transport.writer.commit();
     }
+  }
+
+  #reportFrames(on: boolean): void {
+    this.flags = on ? this.flags | F_REPORTING : this.flags & ~F_REPORTING;
+    this.core.reportFrames = on;
   }
 
   /** @internal The peer ended its side. */

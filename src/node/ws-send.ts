@@ -43,6 +43,8 @@ export const F_INFLATING_BINARY = 128;
 export const F_END_DEFERRED = 256;
 /** Reading is held until the peer reads the pongs it made us queue (policy drop, see `checkPongBacklog`). @internal */
 export const F_PONG_HELD = 512;
+/** The core reports frame headers (`core.reportFrames`), as last set by a read. @internal */
+export const F_REPORTING = 4096;
 
 const EMPTY_BUFFER = Buffer.alloc(0);
 
