@@ -11,7 +11,8 @@
 # work is counted in the same thread), is warmed up with the same load first, and is measured only between
 # `callgrind_control -i on` and `-i off`. With PROFILE=1 the per-function counts of both builds are compared
 # (JS functions named from `--perf-basic-prof` maps). Needs valgrind (Debian) and the shared C load generator
-# (../shared/bench, see bench/ab.sh).
+# (../shared/bench, see bench/ab.sh). OLD_ENV / NEW_ENV: environment for the old / this build's server, e.g.
+# `OLD_ENV=SOCKEYE_INSPECTOR=tab NEW_ENV=SOCKEYE_INSPECTOR=tab bash bench/instructions.sh OLD 32` (a tab open on both).
 set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 OLD="${1:?old checkout}"; W="${2:?workload}"
@@ -39,9 +40,9 @@ load() { # port n json -> operations done (json=1) or nothing
   esac
 }
 
-one() { # label checkout port -> "label instructions/op"
-  local label=$1 dir=$2 port=$3 pid ops ir
-  PORT=$port valgrind --tool=callgrind --instr-atstart=no --callgrind-out-file="$OUT/$label.cg" --dump-instr=no \
+one() { # label checkout port env -> "label instructions/op"
+  local label=$1 dir=$2 port=$3 extra=$4 pid ops ir
+  env $extra PORT=$port valgrind --tool=callgrind --instr-atstart=no --callgrind-out-file="$OUT/$label.cg" --dump-instr=no \
     node --single-threaded --perf-basic-prof "$dir/dist/bench/server.js" >/dev/null 2>"$OUT/$label.err" &
   pid=$!
   for _ in $(seq 200); do sleep 0.5; curl -s -o /dev/null "http://127.0.0.1:$port/" && break; done
@@ -57,8 +58,10 @@ one() { # label checkout port -> "label instructions/op"
   echo "$label $ops $ir"
 }
 
-read -r _ ops_new ir_new < <(one this "$ROOT" 9861)
-read -r _ ops_old ir_old < <(one old "$OLD" 9862)
+# PORT_BASE: another pair of ports when another run of this script shares the machine.
+P="${PORT_BASE:-9861}"
+read -r _ ops_new ir_new < <(one this "$ROOT" "$P" "${NEW_ENV:-}")
+read -r _ ops_old ir_old < <(one old "$OLD" "$((P + 1))" "${OLD_ENV:-}")
 python3 - "$W" "$ops_new" "$ir_new" "$ops_old" "$ir_old" <<'EOF'
 import sys
 w, on, inew, oo, iold = sys.argv[1], *map(int, sys.argv[2:])

@@ -70,6 +70,7 @@ export {
   type CloseCause,
   type CloseInfo,
   CONNECTING,
+  type FrameObserver,
   OPEN,
   type PerMessageDeflateOptions,
   type PublishResult,

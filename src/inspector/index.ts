@@ -19,7 +19,7 @@ import type {
   BackpressureMessage,
   CloseStepMessage,
   ConnectionEndInfo,
-  FrameMessage,
+  FrameObserver,
   PayloadMessage,
   Server,
   ServerStats,
@@ -137,7 +137,9 @@ class Inspector implements InspectorHandle {
   readonly #byRequest = new WeakMap<SockeyeRequest, Entry>();
   readonly #subs: [string, (m: unknown) => void][] = [];
   #nextId = 1;
-  #frameSubs: [string, (m: unknown) => void][] | null = null;
+  /** While a tab is open: the frame observer set on the server, and the payload channel's listener (payloads). */
+  #observer: FrameObserver<Entry> | null = null;
+  #payloadSub: ((m: unknown) => void) | null = null;
   #timer: NodeJS.Timeout | null = null;
   #closed = false;
 
@@ -171,21 +173,33 @@ class Inspector implements InspectorHandle {
 
   /**
    * Frames are recorded while a tab is open (a feed is being read): with none, the inspector costs nothing per
-   * frame. PERF: bench/ab.sh, 32 B echo: see docs/api.md#inspector for the figures.
+   * frame. They come from the server's frame observer, not the diagnostics channels: PERF, per frame a call with
+   * numbers into the connection's ring, found through the state the server keeps with the connection (no message
+   * object, no map lookup, no clock read). bench/instructions.sh, 32 B echo with a tab open: see docs/api.md#inspector.
    */
   #recordFrames(on: boolean): void {
-    if (on === (this.#frameSubs !== null)) return;
+    if (on === (this.#observer !== null)) return;
     if (on) {
-      const subs: [string, (m: unknown) => void][] = [
-        ['sockeye:ws:frame:received', (m) => this.#frame(m as FrameMessage, 'in')],
-        ['sockeye:ws:frame:sent', (m) => this.#frame(m as FrameMessage, 'out')],
-      ];
-      if (this.#s.payloads) subs.push(['sockeye:ws:frame:payload', (m) => this.#payload(m as PayloadMessage)]);
-      for (const [name, fn] of subs) dc.subscribe(name, fn);
-      this.#frameSubs = subs;
+      const observer: FrameObserver<Entry> = {
+        connection: (ws) => {
+          const e = this.#byWs.get(ws);
+          if (e === undefined) return null;
+          e.frames ??= new FrameRing(this.#s.framesKept, this.#s.payloads);
+          return e;
+        },
+        frame: recordFrame,
+      };
+      this.#observer = observer;
+      this.#server.observeFrames(observer);
+      if (this.#s.payloads) {
+        this.#payloadSub = (m) => this.#payload(m as PayloadMessage);
+        dc.subscribe('sockeye:ws:frame:payload', this.#payloadSub);
+      }
     } else {
-      for (const [name, fn] of this.#frameSubs ?? []) dc.unsubscribe(name, fn);
-      this.#frameSubs = null;
+      this.#observer = null;
+      this.#server.observeFrames(null);
+      if (this.#payloadSub !== null) dc.unsubscribe('sockeye:ws:frame:payload', this.#payloadSub);
+      this.#payloadSub = null;
     }
   }
 
@@ -252,18 +266,6 @@ class Inspector implements InspectorHandle {
     e.state = 'ws-open';
     e.reached |= M_101 | M_OPEN;
     this.#byWs.set(m.websocket, e);
-  }
-
-  #frame(m: FrameMessage, dir: 'in' | 'out'): void {
-    const e = this.#byWs.get(m.websocket);
-    if (e === undefined) return;
-    let text: string | null = null;
-    if (dir === 'out' && e.pendingOut !== null) {
-      text = e.pendingOut;
-      e.pendingOut = null;
-    }
-    e.frames ??= new FrameRing(this.#s.framesKept, this.#s.payloads);
-    e.frames.push(dir === 'out', m.opcode, m.fin, m.rsv1, m.length, Date.now(), text);
   }
 
   #payload(m: PayloadMessage): void {
@@ -543,6 +545,24 @@ class Inspector implements InspectorHandle {
     for (const f of this.#feeds) if (!f.res.finished) f.res.end();
     this.#feeds.clear();
   }
+}
+
+/** The frame observer's `frame`: one slot of the connection's ring (a sent message's text came just before it). */
+function recordFrame(
+  e: Entry,
+  sent: boolean,
+  opcode: number,
+  fin: boolean,
+  rsv1: boolean,
+  length: number,
+  at: number,
+): void {
+  let text: string | null = null;
+  if (sent && e.pendingOut !== null) {
+    text = e.pendingOut;
+    e.pendingOut = null;
+  }
+  (e.frames as FrameRing).push(sent, opcode, fin, rsv1, length, at, text);
 }
 
 function peerOf(e: Entry): string {

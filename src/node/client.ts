@@ -327,6 +327,7 @@ export class WebSocket extends EventTarget {
       streamThreshold: Number.POSITIVE_INFINITY,
       stats: null,
       finWaiting: 0,
+      frameObserver: null,
     };
     this.#readyState = CONNECTING;
     this.#protocol = '';

@@ -26,7 +26,7 @@ export const chResponseFinish = dc.channel('sockeye:http:response:finish');
 export const chUpgrade = dc.channel('sockeye:ws:upgrade');
 /** `sockeye:ws:open` — `{ socket, request, websocket }`: the connection is open (after the `open` handler). */
 export const chOpen = dc.channel('sockeye:ws:open');
-/** `sockeye:ws:frame:received` — `{ websocket, opcode, fin, length }`. */
+/** `sockeye:ws:frame:received` — `{ websocket, opcode, fin, rsv1, length }`: each frame header as it came on the wire. */
 export const chFrameIn = dc.channel('sockeye:ws:frame:received');
 /** `sockeye:ws:frame:sent` — `{ websocket, opcode, fin, rsv1, length }`. */
 export const chFrameOut = dc.channel('sockeye:ws:frame:sent');
@@ -122,30 +122,32 @@ export function publishIdlePing(websocket: object): void {
   chIdlePing.publish({ websocket });
 }
 
-/**
- * A step of the close handshake, with the close frames it puts on the wire. Called once or twice per connection
- * (not a hot path), unguarded: it builds nothing unless someone subscribed.
- * @param echoed the peer's close frame was answered with ours (RFC 6455 §5.5.1)
- */
-export function publishCloseStep(
+/** A frame header as it came on the wire (the core's tap, see WsProtocol.reportFrames). */
+export function publishFrameReceived(
   websocket: object,
-  step: CloseStep,
-  code: number,
-  reason: string,
-  echoed: boolean,
+  opcode: number,
+  fin: boolean,
+  rsv1: boolean,
+  length: number,
 ): void {
-  if (step === 'fin-wait') {
-    if (chClose.hasSubscribers) chClose.publish({ websocket, step, code, reason });
-    return;
-  }
-  // RFC 6455 §5.5.1: the close payload is the 2-byte code and the UTF-8 reason, or nothing (1005: no code).
-  const length = code === 1005 || code === 0 ? 0 : 2 + Buffer.byteLength(reason);
-  if (step === 'close-received') {
-    if (chFrameIn.hasSubscribers) chFrameIn.publish({ websocket, opcode: 8, fin: true, rsv1: false, length });
-    if (echoed && chFrameOut.hasSubscribers)
-      chFrameOut.publish({ websocket, opcode: 8, fin: true, rsv1: false, length });
-  } else if (chFrameOut.hasSubscribers) chFrameOut.publish({ websocket, opcode: 8, fin: true, rsv1: false, length });
+  chFrameIn.publish({ websocket, opcode, fin, rsv1, length });
+}
+
+/**
+ * A step of the close handshake. Called once or twice per connection (not a hot path), unguarded: it builds
+ * nothing unless someone subscribed. The close frames themselves are frame events (ws-connection.ts).
+ */
+export function publishCloseStep(websocket: object, step: CloseStep, code: number, reason: string): void {
   if (chClose.hasSubscribers) chClose.publish({ websocket, step, code, reason });
+}
+
+/**
+ * Payload length of the close frame we send for `code` and `reason`. RFC 6455 §5.5.1: the 2-byte code and the
+ * UTF-8 reason, or nothing (1005: no code); the core cuts a failure's reason to 123 bytes (§5.5: 125 in all).
+ */
+export function closeFrameLength(code: number, reason: string): number {
+  if (code === 1005 || code === 0) return 0;
+  return 2 + Math.min(Buffer.byteLength(reason), 123);
 }
 
 /**
@@ -178,9 +180,12 @@ export interface FrameMessage {
   /** RFC 6455 §5.2: 0 continuation, 1 text, 2 binary, 8 close, 9 ping, 10 pong. */
   opcode: number;
   fin: boolean;
-  /** RSV1 (permessage-deflate, RFC 7692 §6) of a sent frame; received messages are reported inflated: false. */
+  /** RSV1 (RFC 7692 §6: set on the first frame of a compressed message), as on the wire. */
   rsv1: boolean;
-  /** Payload bytes (before compression for sent ones; after inflating for received ones). */
+  /**
+   * Payload bytes: a received frame's payload length as on the wire (compressed when `rsv1`); a sent message's or
+   * fragment's as the application handed it over (before compression; a string's length in UTF-16 units).
+   */
   length: number;
 }
 

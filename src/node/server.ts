@@ -49,6 +49,7 @@ import { TopicHub } from './topic-hub.js';
 import { upgradeToWebSocket } from './upgrade.js';
 import {
   type CloseInfo,
+  type FrameObserver,
   isThenable,
   newWebSocketStats,
   type PublishResult,
@@ -57,6 +58,7 @@ import {
   WsServerContext,
   websocketEndInfo,
 } from './websocket.js';
+import type { FrameTap } from './ws-types.js';
 
 /**
  * A native request handler. Throwing (or rejecting) before a response was sent answers 500. A returned promise (a
@@ -427,6 +429,25 @@ export class Server {
     compress?: boolean,
   ): PublishResult {
     return this.topicHub.publish(topic, data, isBinary, compress, null);
+  }
+
+  /**
+   * Sets the observer told of every WebSocket frame of this server both ways (see `FrameObserver`), replacing the
+   * one set before; `null` removes it. With none set (the default) frames cost nothing more. One observer per
+   * server: a tool that needs to share should fan out itself, or use the diagnostics channels.
+   *
+   * @example
+   * let frames = 0;
+   * server.observeFrames({ connection: () => true, frame: () => void frames++ });
+   */
+  // biome-ignore lint/suspicious/noExplicitAny: the observer's per-connection state is its own
+  observeFrames(observer: FrameObserver<any> | null): void {
+    if (this.#ws === null) return;
+    this.#ws.frameObserver = observer as FrameTap | null;
+    if (observer === null) {
+      // Forget what the old observer kept per connection: nothing of it outlives its removal.
+      for (const ws of this.#ws.open) ws.forgetObserver();
+    }
   }
 
   /** How many WebSockets and event streams are subscribed to `topic`. */

@@ -42,6 +42,7 @@ import {
   type WsConnectionConfig,
   type WsConnectionHandler,
 } from './ws-connection.js';
+import type { FrameTap } from './ws-types.js';
 
 export type { PublishResult } from './pubsub-adapter.js';
 export {
@@ -200,6 +201,38 @@ export const CLOSING = 2;
 export const CLOSED = 3;
 
 /**
+ * A synchronous observer of every WebSocket frame of one server, both ways (`server.observeFrames`): the cheap
+ * way for a tool that records frames (the inspector does) to see them, with no object built per frame. The
+ * `sockeye:ws:frame:*` diagnostics channels say the same with a message object per frame.
+ *
+ * It is called inside the server's receive and send paths: keep it short, allocate nothing, never throw.
+ *
+ * @example
+ * const counts = new Map<ServerWebSocket, { in: number; out: number }>();
+ * server.observeFrames({
+ *   connection: (ws) => {
+ *     const c = { in: 0, out: 0 };
+ *     counts.set(ws, c);
+ *     return c;
+ *   },
+ *   frame: (c, sent) => void (sent ? c.out++ : c.in++),
+ * });
+ */
+export interface FrameObserver<S = unknown> {
+  /**
+   * The first frame of a connection since this observer was set: returns what `frame` is given for this
+   * connection's frames (the server keeps it with the connection), or `null` to skip them.
+   */
+  connection(websocket: ServerWebSocket): S | null;
+  /**
+   * One frame. `sent`: ours (else the peer's); `opcode`, `fin`, `rsv1` as RFC 6455 §5.2 says them; `length`: the
+   * payload length, as `FrameMessage.length` (received: on the wire; sent: as handed over, before compression);
+   * `at`: the server's coarse clock in ms since the epoch (it moves every 250 ms, not per frame).
+   */
+  frame(state: S, sent: boolean, opcode: number, fin: boolean, rsv1: boolean, length: number, at: number): void;
+}
+
+/**
  * What every connection of one server shares: resolved options, counters, the set of open connections.
  * Connections point here instead of holding their own copies.
  * @internal
@@ -231,6 +264,8 @@ export class WsServerContext<T = unknown> implements WsConnectionConfig {
   readonly topics: TopicRegistry<TopicSubscriber>;
   /** Server-level hook for every end (logging). */
   onEnd: ((ws: ServerWebSocket<T>, info: CloseInfo) => void) | null;
+  /** `server.observeFrames()`: told of every frame, or null. */
+  frameObserver: FrameTap | null;
 
   constructor(options: WebSocketOptions<T>, hub?: TopicHub) {
     this.options = options;
@@ -266,6 +301,7 @@ export class WsServerContext<T = unknown> implements WsConnectionConfig {
     this.topics = this.hub.registry;
     this.finWaiting = 0;
     this.onEnd = null;
+    this.frameObserver = null;
   }
 
   /** Connects `adapter`: it hears of topics gaining their first and losing their last local subscriber. */

@@ -17,14 +17,17 @@ import { copyOf } from '../util/bytes.js';
 import { encodeClosePayload } from '../ws/frame.js';
 import { checkInflated } from '../ws/permessage-deflate.js';
 import { SIDE_CLIENT, WS_CLOSED, WS_OPEN, WsProtocol } from '../ws/protocol.js';
-import { coarseNow } from './clock.js';
+import { coarseNow, refreshNow } from './clock.js';
 import { type DeflateCodec, INFLATE_PENDING, isInflateScratch } from './deflate.js';
 import {
   chFrameIn,
+  chFrameOut,
   chIdlePing,
   chPayload,
+  closeFrameLength,
   publishCloseStep,
   publishFrame,
+  publishFrameReceived,
   publishIdlePing,
   publishPayload,
 } from './diagnostics.js';
@@ -39,6 +42,7 @@ import {
   F_PAUSED,
   F_PONG_HELD,
   F_READ_STOPPED,
+  F_REPORTING,
   type RareState,
   WsSendPath,
 } from './ws-send.js';
@@ -61,6 +65,9 @@ export {
 } from './ws-types.js';
 
 const EMPTY_BUFFER = Buffer.alloc(0);
+// RFC 6455 §5.2 opcodes of the frames this file reports sending.
+const OP_CLOSE_CODE = 8;
+const OP_PONG_CODE = 10;
 
 /** Whether `data` is a view that the next read or inflate overwrites (a face copies it before keeping it). */
 export function isEphemeral(data: Buffer): boolean {
@@ -193,7 +200,15 @@ export class WsConnection extends WsSendPath {
   }
 
   #receive(chunk: Buffer, ephemeral: boolean): void {
-    this.#lastSeen = coarseNow();
+    // PERF: whether anyone wants each frame is asked once per read, not per frame; the core then costs one boolean
+    // test per frame header (bench/instructions.sh: no change per message with nobody listening). A frame observer
+    // stamps frames with the coarse clock, brought up to date once per read instead of read per frame.
+    const observer = this.config.frameObserver;
+    // The core's bit is set only when the answer changes: a read costs a test of our flags, no call.
+    if (chFrameIn.hasSubscribers || observer !== null) {
+      if ((this.flags & F_REPORTING) === 0) this.#reportFrames(true);
+    } else if ((this.flags & F_REPORTING) !== 0) this.#reportFrames(false);
+    this.#lastSeen = observer === null ? coarseNow() : refreshNow();
     this.#pingedAt = 0;
     const t = this.transport;
     this.transport.writer.begin();
@@ -210,6 +225,11 @@ export class WsConnection extends WsSendPath {
     } finally {
       this.transport.writer.commit();
     }
+  }
+
+  #reportFrames(on: boolean): void {
+    this.flags = on ? this.flags | F_REPORTING : this.flags & ~F_REPORTING;
+    this.core.reportFrames = on;
   }
 
   /** @internal The peer ended its side. */
@@ -235,13 +255,15 @@ export class WsConnection extends WsSendPath {
     // RFC 6455 §7.1.1: the server closes TCP first once the close handshake is done; then only the peer's FIN is
     // awaited, checked by the coarse tick (PERF: no timer set and cleared per connection, bench ws-storm).
     if ((this.rare?.closeTimer ?? null) === null) this.#startFinWait();
+    // A close we started keeps its timer for the wait; the step is the same for those who watch it.
+    else if ((this.flags & F_CLOSED) === 0) publishCloseStep(this, 'fin-wait', this.rare?.sentCode ?? 0, '');
   }
 
   #startFinWait(): void {
     if ((this.rare?.finWaitSince ?? 0) !== 0 || (this.flags & F_CLOSED) !== 0) return;
     this.st().finWaitSince = coarseNow();
     this.config.finWaiting++;
-    publishCloseStep(this, 'fin-wait', this.rare?.sentCode ?? 0, '', false);
+    publishCloseStep(this, 'fin-wait', this.rare?.sentCode ?? 0, '');
   }
 
   /** @internal The transport is gone: settle the end and tell the face. */
@@ -343,7 +365,9 @@ export class WsConnection extends WsSendPath {
     this.dropQueued();
     if (this.core.state !== WS_OPEN) return;
     this.st().sentCode = code;
-    publishCloseStep(this, 'fail', code, reason, false);
+    // RFC 6455 §7.4.1: 1006 is never sent; any other code goes out in the close frame the core writes now.
+    if (code !== 1006) this.#closeOrPongOut(OP_CLOSE_CODE, closeFrameLength(code, reason));
+    publishCloseStep(this, 'fail', code, reason);
     this.transport.writer.begin();
     try {
       this.core.fail(code, reason);
@@ -390,7 +414,8 @@ export class WsConnection extends WsSendPath {
     this.st().sentCode = code ?? 1005;
     const stats = this.config.stats;
     if (stats !== null) bump(stats.framesOut, 'close');
-    publishCloseStep(this, 'close-sent', this.rare?.sentCode ?? 0, reason, false);
+    this.#closeOrPongOut(OP_CLOSE_CODE, closeFrameLength(code ?? 1005, reason));
+    publishCloseStep(this, 'close-sent', this.rare?.sentCode ?? 0, reason);
     this.#end('server-close');
     this.#armCloseTimer();
   }
@@ -415,9 +440,12 @@ export class WsConnection extends WsSendPath {
     if (stats !== null) {
       stats.messagesIn++;
       stats.payloadBytesIn += data.length;
-      bump(stats.framesIn, binary ? 'binary' : 'text');
+      // PERF: named fields, not `bump`'s keyed access: that one's feedback is megamorphic (every table, every key),
+      // a generic keyed load and store per message wherever V8 does not fold the key (bench/instructions.sh).
+      if (binary) stats.framesIn.binary++;
+      else stats.framesIn.text++;
     }
-    if (chFrameIn.hasSubscribers) this.#diagIn(binary, data);
+    if (chPayload.hasSubscribers) publishPayload(this, 'received', !binary, data);
     this.handler.onWsMessage(binary, data);
   }
 
@@ -533,8 +561,6 @@ export class WsConnection extends WsSendPath {
       stats.payloadBytesIn += data.length;
       if (last) stats.messagesIn++;
     }
-    if (chFrameIn.hasSubscribers)
-      publishFrame(this, 'received', first ? (binary ? 'binary' : 'text') : 'continuation', last, false, data.length);
     this.handler.onWsMessageChunk(binary, data, first, last);
   }
 
@@ -553,7 +579,8 @@ export class WsConnection extends WsSendPath {
       bump(stats.framesIn, 'ping');
       if (this.core.state === WS_OPEN) bump(stats.framesOut, 'pong');
     }
-    if (chFrameIn.hasSubscribers) this.#diagControl('ping', data.length);
+    // The pong the core answered with (RFC 6455 §5.5.3); the ping itself was reported as its header came.
+    if (this.core.state === WS_OPEN && !this.core.closeSent) this.#closeOrPongOut(OP_PONG_CODE, data.length);
     this.handler.onWsPing(data);
   }
 
@@ -567,7 +594,6 @@ export class WsConnection extends WsSendPath {
     }
     const stats = this.config.stats;
     if (stats !== null) bump(stats.framesIn, 'pong');
-    if (chFrameIn.hasSubscribers) publishFrame(this, 'received', 'pong', true, false, data.length);
     this.handler.onWsPong(data);
   }
 
@@ -586,7 +612,9 @@ export class WsConnection extends WsSendPath {
       if (stats !== null) bump(stats.framesOut, 'close');
     }
     this.#end('peer-close');
-    publishCloseStep(this, 'close-received', code, reason, echoed);
+    // RFC 6455 §5.5.1: the echo carries the code only (protocol.ts); the peer's frame was reported as it came.
+    if (echoed) this.#closeOrPongOut(OP_CLOSE_CODE, closeFrameLength(code, ''));
+    publishCloseStep(this, 'close-received', code, reason);
     // RFC 6455 §7.1.1: a client waits for the server to close TCP (bounded by closeTimeout, from the tick).
     if (this.config.side === SIDE_CLIENT) this.#startFinWait();
     this.handler.onWsClosing();
@@ -599,6 +627,8 @@ export class WsConnection extends WsSendPath {
       deferred.push(() => this.onError(err));
       return;
     }
+    // The core wrote its close frame unless ours was out already (a close we started, then a bad frame).
+    const wrote = (this.rare?.sentCode ?? 0) === 0;
     this.st().sentCode = err.closeCode as number;
     const stats = this.config.stats;
     if (stats !== null) {
@@ -608,22 +638,29 @@ export class WsConnection extends WsSendPath {
     this.flags |= F_FAILED;
     if (this.rare?.error === undefined) this.st().error = err;
     this.#end('protocol-error');
-    publishCloseStep(this, 'fail', err.closeCode as number, err.message, false);
+    if (wrote) this.#closeOrPongOut(OP_CLOSE_CODE, closeFrameLength(err.closeCode as number, err.message));
+    publishCloseStep(this, 'fail', err.closeCode as number, err.message);
     // The server's core ends TCP itself; a client waits for the server's close, at most closeTimeout.
     if (this.config.side === SIDE_CLIENT) this.#armCloseTimer();
     this.handler.onWsClosing();
   }
 
-  /** A whole message received: its event, and its payload when someone asked for payloads (diagnostics.ts). */
-  #diagIn(binary: boolean, data: Buffer): void {
-    publishFrame(this, 'received', binary ? 'binary' : 'text', true, false, data.length);
-    if (chPayload.hasSubscribers) publishPayload(this, 'received', !binary, data);
+  /**
+   * @internal The core's frame tap (only while `core.reportFrames`, set per read): a frame header as it came on the
+   * wire, for the diagnostics channel and a server's frame observer.
+   */
+  onFrameReceived(opcode: number, fin: boolean, rsv1: boolean, length: number): void {
+    if (chFrameIn.hasSubscribers) publishFrameReceived(this, opcode, fin, rsv1, length);
+    const observer = this.config.frameObserver;
+    if (observer !== null) this.observeFrame(observer, false, opcode, fin, rsv1, length);
   }
 
-  /** A ping received and the pong the core answered it with (RFC 6455 §5.5.3). */
-  #diagControl(kind: 'ping', length: number): void {
-    publishFrame(this, 'received', kind, true, false, length);
-    if (this.core.state === WS_OPEN && !this.core.closeSent) publishFrame(this, 'sent', 'pong', true, false, length);
+  /** A frame the core wrote by itself or on a close step (a pong, a close frame): to those who watch frames. */
+  #closeOrPongOut(opcode: number, length: number): void {
+    if (chFrameOut.hasSubscribers)
+      publishFrame(this, 'sent', opcode === OP_PONG_CODE ? 'pong' : 'close', true, false, length);
+    const observer = this.config.frameObserver;
+    if (observer !== null) this.observeFrame(observer, true, opcode, true, false, length);
   }
 
   // ── reading flow control ────────────────────────────────────────────────────────────────────────────

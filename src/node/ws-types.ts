@@ -129,6 +129,18 @@ export interface WsConnectionConfig {
   readonly stats: WebSocketStats | null;
   /** Connections of this config waiting for the peer's TCP close after a finished close handshake. */
   finWaiting: number;
+  /** @internal Told of every frame both ways while set (a server's `observeFrames`); null: nobody observes. */
+  frameObserver: FrameTap | null;
+}
+
+/**
+ * @internal The public `FrameObserver` (websocket.ts) as a connection sees it: no face types down here. Per frame it
+ * costs a call with numbers, no object (the diagnostics channels build one per event).
+ */
+export interface FrameTap {
+  /** A connection's first frame since this observer was set: what `frame` gets for it (null: skip its frames). */
+  connection(websocket: object): unknown;
+  frame(state: unknown, sent: boolean, opcode: number, fin: boolean, rsv1: boolean, length: number, at: number): void;
 }
 
 /** What a face learns from its connection. Fixed methods, positional arguments: nothing allocated per event. */

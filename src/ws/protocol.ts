@@ -53,6 +53,11 @@ export const WS_CLOSING = 2;
 /** The TCP connection is closed (`receiveEof`). */
 export const WS_CLOSED = 3;
 
+// WsProtocol.#bits.
+const B_EOF_RECEIVED = 1;
+const B_END_SENT = 2;
+const B_REPORT_FRAMES = 4;
+
 /** Name of a state, for logs and the inspector. */
 export function wsStateName(state: number): string {
   return state === WS_OPEN ? 'OPEN' : state === WS_CLOSING ? 'CLOSING' : state === WS_CLOSED ? 'CLOSED' : 'UNKNOWN';
@@ -102,6 +107,13 @@ export interface WsHandler {
    * server side, called `sink.end()`). `onClose` does not follow.
    */
   onError(err: ProtocolError): void;
+  /**
+   * Optional, called only while `WsProtocol.reportFrames` is set: a frame header as it came on the wire (RFC 6455
+   * §5.2), once per frame (each fragment, each control frame), before any of its payload is handed on. `length` is
+   * the payload length on the wire (compressed, for a message with `rsv1`). A header that breaks a rule of §5.2
+   * is not reported (`onError` follows instead).
+   */
+  onFrameReceived?(opcode: number, fin: boolean, rsv1: boolean, length: number): void;
 }
 
 /** Options of a `WsProtocol`. */
@@ -172,8 +184,11 @@ export class WsProtocol implements FrameReceiver {
   readonly #mask: boolean;
   /** The connection failed (by a protocol error or `fail`). */
   #failed: boolean;
-  #eofReceived: boolean;
-  #endSent: boolean;
+  /**
+   * B_EOF_RECEIVED, B_END_SENT, B_REPORT_FRAMES: bits in one integer rather than a field each (MEMORY: every idle
+   * connection holds a core; a field is 8 bytes each, bench/idle-memory.sh).
+   */
+  #bits: number;
   /** Opcode and FIN of the frame being received. */
   #frameOpcode: number;
   #frameFin: boolean;
@@ -217,8 +232,7 @@ export class WsProtocol implements FrameReceiver {
     );
     this.#mask = options.side === SIDE_CLIENT;
     this.#failed = false;
-    this.#eofReceived = false;
-    this.#endSent = false;
+    this.#bits = 0;
     this.#frameOpcode = 0;
     this.#frameFin = false;
     this.#frameChecked = false;
@@ -251,8 +265,8 @@ export class WsProtocol implements FrameReceiver {
 
   /** The peer closed TCP (or the socket is gone). Idempotent. */
   receiveEof(): void {
-    if (this.#eofReceived) return;
-    this.#eofReceived = true;
+    if ((this.#bits & B_EOF_RECEIVED) !== 0) return;
+    this.#bits |= B_EOF_RECEIVED;
     this.#parser.stop();
     this.#freeMessage();
     if (!this.closeReceived) {
@@ -266,6 +280,19 @@ export class WsProtocol implements FrameReceiver {
     this.state = WS_CLOSED;
   }
 
+  /**
+   * Report each received frame header to `handler.onFrameReceived` (a diagnostics tap; the handler must have it).
+   * Off by default; the adapter sets it at a coarse point (per read) from whether anyone listens, so a frame costs
+   * one bit test when nobody does.
+   */
+  get reportFrames(): boolean {
+    return (this.#bits & B_REPORT_FRAMES) !== 0;
+  }
+
+  set reportFrames(on: boolean) {
+    this.#bits = on ? this.#bits | B_REPORT_FRAMES : this.#bits & ~B_REPORT_FRAMES;
+  }
+
   /** A streamed message (see `streamThreshold`) is in progress: more of its pieces are to come. */
   get streaming(): boolean {
     return this.#msgStreamed;
@@ -273,6 +300,9 @@ export class WsProtocol implements FrameReceiver {
 
   /** Parser callback (not for adapters): message-level checks on a new frame, before any payload byte is buffered. */
   onFrameHeader(fin: boolean, rsv1: boolean, opcode: number, length: number): boolean {
+    // Reported before the message rules below: the frame was on the wire even if it breaks one of them.
+    if ((this.#bits & B_REPORT_FRAMES) !== 0)
+      (this.#handler.onFrameReceived as NonNullable<WsHandler['onFrameReceived']>)(opcode, fin, rsv1, length);
     this.#frameOpcode = opcode;
     this.#frameFin = fin;
     this.#frameChecked = false;
@@ -538,8 +568,8 @@ export class WsProtocol implements FrameReceiver {
   }
 
   #end(): void {
-    if (this.#endSent) return;
-    this.#endSent = true;
+    if ((this.#bits & B_END_SENT) !== 0) return;
+    this.#bits |= B_END_SENT;
     this.#sink.end();
   }
 

@@ -91,7 +91,7 @@ test('an upgrade, a message each way, a close: the sequence of events', async (t
     'frameReceived:1:5',
     'frameSent:1:10',
     'frameReceived:8:5',
-    'frameSent:8:5',
+    'frameSent:8:2', // the echo carries the code only (RFC 6455 §5.5.1)
     'close:close-received:1000',
     'close:fin-wait:1000',
     'end',

@@ -42,6 +42,7 @@ function config(side: Side, over: Partial<WsConnectionConfig> = {}): WsConnectio
     maxFragments: 0,
     stats: newWebSocketStats(),
     finWaiting: 0,
+    frameObserver: null,
     ...over,
   };
 }
