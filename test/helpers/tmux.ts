@@ -61,17 +61,16 @@ export class TmuxSession {
     await this.#tmux(['resize-window', '-t', 'main', '-x', String(width), '-y', String(height)]);
   }
 
-  /** The exit status once the program has ended (polled, bounded), or null if it is still running then. */
+  /**
+   * The exit status once the program has ended (polled, bounded), as the shell that ran it printed it (`$?`: the
+   * exit code, or 128 + the signal that ended it); null if it is still running then. Not tmux's
+   * `#{pane_dead_status}`: tmux 3.3 leaves it empty when the program closed the terminal before it was reaped.
+   */
   async exitStatus(timeoutMs = 30_000): Promise<number | null> {
     const until = Date.now() + timeoutMs;
     for (;;) {
-      const [dead, status] = (
-        await this.#tmux(['display-message', '-p', '-t', 'main', '#{pane_dead} #{pane_dead_status}'])
-      ).stdout
-        .trim()
-        .split(' ');
-      // tmux marks the pane dead a moment before it records the status: poll until the status is there too.
-      if (dead === '1' && status !== undefined && /^[0-9]+$/.test(status)) return Number(status);
+      const m = /\[exited (\d+)\]/.exec(await this.screen());
+      if (m !== null) return Number(m[1]);
       if (Date.now() > until) return null;
       await new Promise((r) => setTimeout(r, 50));
     }
@@ -92,7 +91,8 @@ export async function startTmux(
   t.after(() => run(TMUX_PATH, ['-L', socket, 'kill-server']).catch(() => {}));
   // The session starts with a shell; remain-on-exit is set, then the program replaces the shell (respawn-pane):
   // a program that exits at once still leaves its pane and exit status.
-  const shell = command.map((a) => `'${a.replaceAll("'", "'\\''")}'`).join(' ');
+  // After the program, the shell prints its exit status for exitStatus() to read.
+  const shell = `${command.map((a) => `'${a.replaceAll("'", "'\\''")}'`).join(' ')}; echo "[exited $?]"`;
   const size = ['-x', String(width), '-y', String(height)];
   await run(
     TMUX_PATH,
