@@ -266,7 +266,12 @@ export abstract class WsSendPath {
     // bounded by the writer (HOLD_MAX): what piles up for a slow peer is the rest.
     // The message at the head of a sliced-compression queue is being compressed: like a message being written, it
     // always goes; the ones behind it are what piles up.
-    return this.#admitOver(this.transport.bufferedAmount - this.transport.writer.heldBytes + this.#waitingBytes(), n);
+    const t = this.transport;
+    const buffered = t.bufferedAmount - t.writer.heldBytes + this.#waitingBytes();
+    // PERF: the common answer here, the policy out of line (#admitOver was no longer inlined: +45 instructions per
+    // 32 B message).
+    if (buffered === 0 || buffered + n <= this.#maxBackpressure) return true;
+    return this.#admitOver(buffered, n);
   }
 
   /** `#admit` for a connection that has `buffered` bytes piled up (outside a held batch and a sliced compression). */
@@ -338,8 +343,10 @@ export abstract class WsSendPath {
    */
   send(data: string | Uint8Array | ArrayBuffer, binary?: boolean, compress?: boolean): number {
     if (!this.isOpen) return SEND_DROPPED;
-    if (chPayload.hasSubscribers)
-      publishPayload(this, 'sent', typeof data === 'string' && binary !== true, data as string | Buffer);
+    // PERF: the rare paths (diagnostics, a queue behind a sliced compression) are calls out of line: more bytecode
+    // in send() made V8 stop inlining isOpen and #admitOver here (+200 instructions per 32 B message;
+    // bench/results/quiet-run-2026-12-07.md).
+    if (chPayload.hasSubscribers) this.#diagPayloadOut(data, binary);
     let b: Buffer | null = null;
     let n: number;
     if (typeof data === 'string') {
@@ -364,20 +371,7 @@ export abstract class WsSendPath {
       deflateStats.skipped++;
     }
     if (!this.#admit(n)) return SEND_DROPPED;
-    if ((this.flags & F_SEND_QUEUED) !== 0) {
-      // Behind a message being compressed: sent in its turn (a string as its bytes; the order is kept).
-      // Kept past this call: a Buffer of the caller's (or a view the next read overwrites, as a message handler's
-      // argument may be) is copied now.
-      const bytes = b === null ? Buffer.from(data as string) : copyOf(b);
-      const type = isText ? OP_TEXT : OP_BINARY;
-      return this.#enqueue(
-        new QueuedSend(n, null, null, () => {
-          this.core.sendFrame(type, bytes, true, false);
-          this.#countOut(n, isText ? 'text' : 'binary', true, false);
-          this.#afterSend(n);
-        }),
-      );
-    }
+    if ((this.flags & F_SEND_QUEUED) !== 0) return this.#sendQueued(data, b, n, isText);
     this.transport.writer.begin();
     try {
       if (b === null) this.core.sendText(data as string);
@@ -388,6 +382,26 @@ export abstract class WsSendPath {
     }
     this.#countOut(n, isText ? 'text' : 'binary', true, false);
     return this.#afterSend(n);
+  }
+
+  /** `send`'s payload event (diagnostics.ts). */
+  #diagPayloadOut(data: string | Uint8Array | ArrayBuffer, binary: boolean | undefined): void {
+    publishPayload(this, 'sent', typeof data === 'string' && binary !== true, data as string | Buffer);
+  }
+
+  /** `send` behind a message being compressed: sent in its turn (a string as its bytes; the order is kept). */
+  #sendQueued(data: string | Uint8Array | ArrayBuffer, b: Buffer | null, n: number, isText: boolean): number {
+    // Kept past this call: a Buffer of the caller's (or a view the next read overwrites, as a message handler's
+    // argument may be) is copied now.
+    const bytes = b === null ? Buffer.from(data as string) : copyOf(b);
+    const type = isText ? OP_TEXT : OP_BINARY;
+    return this.#enqueue(
+      new QueuedSend(n, null, null, () => {
+        this.core.sendFrame(type, bytes, true, false);
+        this.#countOut(n, isText ? 'text' : 'binary', true, false);
+        this.#afterSend(n);
+      }),
+    );
   }
 
   /** RFC 7692 §7.2.1: one frame with RSV1 set, holding the compressed message. */
@@ -757,7 +771,10 @@ export abstract class WsSendPath {
 
   #afterSend(n: number): number {
     const t = this.transport;
-    return this.#afterSendQueued(n, t.bufferedAmount - t.writer.heldBytes + this.#queuedBytes());
+    const buffered = t.bufferedAmount - t.writer.heldBytes + this.#queuedBytes();
+    // PERF: the common answer inline, the rest out of line (as #admit).
+    if (buffered <= this.config.backpressureLimit) return n;
+    return this.#afterSendQueued(n, buffered);
   }
 
   /** `#afterSend` for a connection with `buffered` bytes queued outside a held batch. */
