@@ -17,9 +17,9 @@ import { test } from 'node:test';
 import WebSocket from 'ws';
 import { type ConnectionEndInfo, OPEN, websocketHandler } from '../../src/index.js';
 import { startHttpBridge } from '../helpers/bridge.js';
+import { makeCertificate } from '../helpers/certificate.js';
 import { ioRoundTrip } from '../helpers/net.js';
 import { closeOf, openWs, waitFor, within } from '../helpers/slow-peers.js';
-import { makeCertificate } from '../helpers/tls-cert.js';
 import { closeBody, frame } from '../helpers/ws-frames.js';
 import {
   connectRaw,
