@@ -23,11 +23,8 @@ import { Buffer } from 'node:buffer';
 import net from 'node:net';
 import tls from 'node:tls';
 import { isArrayBuffer } from 'node:util/types';
-import { HandshakeError, ProtocolError } from '../errors.js';
-import { parseResponseHead, type ResponseHead } from '../http1/response-head.js';
+import { HandshakeError } from '../errors.js';
 import {
-  WS_CLIENT_MAX_REFUSAL_BODY_BYTES,
-  WS_CLIENT_MAX_RESPONSE_HEAD_BYTES,
   WS_CLOSE_TIMEOUT_MS,
   WS_HANDSHAKE_TIMEOUT_MS,
   WS_MAX_FRAGMENTS,
@@ -36,13 +33,8 @@ import {
 } from '../limits.js';
 import { formatExtensions } from '../ws/extensions.js';
 import { MAX_CLOSE_REASON } from '../ws/frame.js';
-import { buildRequestHead, generateKey, validateUpgradeResponse } from '../ws/handshake.js';
-import {
-  checkDeflateResponse,
-  type DeflateClientOffer,
-  deflateOffer,
-  PERMESSAGE_DEFLATE,
-} from '../ws/permessage-deflate.js';
+import { buildRequestHead, generateKey } from '../ws/handshake.js';
+import { type DeflateClientOffer, deflateOffer } from '../ws/permessage-deflate.js';
 import { SIDE_CLIENT } from '../ws/protocol.js';
 import {
   clampUnsignedShort,
@@ -52,8 +44,9 @@ import {
   toProtocolList,
   type WebSocketHeaders,
 } from './client-args.js';
+import { HandshakeResponse, type Refusal } from './client-handshake.js';
 import { onTick, refreshNow } from './clock.js';
-import { DeflateCodec, type DeflateCodecOptions, type DeflateSettings, resolveDeflateSettings } from './deflate.js';
+import { type DeflateCodecOptions, resolveDeflateSettings } from './deflate.js';
 import { CloseEvent, ErrorEvent } from './events.js';
 import { TcpTransport, type TransportTarget } from './transport.js';
 import { WsConnection, type WsConnectionConfig, type WsConnectionHandler } from './ws-connection.js';
@@ -161,45 +154,6 @@ function untrackClient(conn: WsConnection): void {
   }
 }
 
-/**
- * A refusal (RFC 6455 §4.1: a status other than 101 is handled "per HTTP procedures") whose body is still arriving:
- * the error waits for the body's first bytes, which usually say why (RFC 9110 §15.5: the server "SHOULD send a
- * representation containing an explanation").
- */
-class Refusal {
-  readonly code: string;
-  readonly message: string;
-  readonly status: number;
-  readonly headers: [string, string][];
-  readonly statusText: string;
-  /** Body bytes to wait for: the Content-Length (or, without one, until the server closes), at most the limit. */
-  readonly want: number;
-  readonly parts: Buffer[];
-  got: number;
-  constructor(code: string, message: string, head: ResponseHead) {
-    this.code = code;
-    this.message = message;
-    this.status = head.status;
-    this.headers = head.headers.entries();
-    this.statusText = head.reason;
-    this.want = refusalBodyLength(head);
-    this.parts = [];
-    this.got = 0;
-  }
-}
-
-/**
- * How many body bytes of a refusal to keep (RFC 9112 §6.3): none for 1xx, 204 and 304, none for a chunked body
- * (not decoded here); the Content-Length, or until the server closes; at most WS_CLIENT_MAX_REFUSAL_BODY_BYTES.
- */
-function refusalBodyLength(head: ResponseHead): number {
-  const s = head.status;
-  if (s < 200 || s === 204 || s === 304 || head.headers.has('transfer-encoding')) return 0;
-  const cl = head.headers.getJoined('content-length');
-  const n = cl === undefined ? Number.POSITIVE_INFINITY : /^[0-9]+$/.test(cl) ? Number(cl) : 0;
-  return Math.min(n, WS_CLIENT_MAX_REFUSAL_BODY_BYTES);
-}
-
 /** Something `send()` could not write yet: data behind a Blob being read, or the close that follows them. */
 class Pending {
   /** null while a Blob is being read. */
@@ -259,8 +213,6 @@ export class WebSocket extends EventTarget {
 
   readonly #url: URL;
   readonly #origin: string;
-  readonly #offeredProtocols: string[];
-  readonly #key: string;
   /** The settings the connection runs with once open (one per client). */
   readonly #config: WsConnectionConfig;
   #readyState: number;
@@ -270,11 +222,8 @@ export class WebSocket extends EventTarget {
   readonly #transport: TcpTransport;
   /** The connection, once the handshake succeeded. */
   #conn: WsConnection | null;
-  /** The permessage-deflate offer we made (null: none) and its codec settings. */
-  readonly #deflateOffer: DeflateClientOffer | null;
-  readonly #deflateSettings: DeflateSettings | null;
-  /** Response bytes gathered while CONNECTING. */
-  #head: Buffer | null;
+  /** The response head being gathered while CONNECTING (null once it is done or the attempt failed). */
+  #response: HandshakeResponse | null;
   /** A refusal waiting for its body's first bytes (null: none). */
   #refusal: Refusal | null;
   #handshakeTimer: NodeJS.Timeout | null;
@@ -311,8 +260,7 @@ export class WebSocket extends EventTarget {
     const offered = toProtocolList(protocols);
     this.#url = urlRecord;
     this.#origin = urlRecord.origin;
-    this.#offeredProtocols = offered;
-    this.#key = generateKey();
+    const key = generateKey();
     this.#config = {
       side: SIDE_CLIENT,
       maxPayload: options.maxPayload ?? WS_MAX_PAYLOAD,
@@ -334,15 +282,16 @@ export class WebSocket extends EventTarget {
     this.#extensions = '';
     this.#binaryType = 'blob';
     this.#conn = null;
+    // The permessage-deflate offer we make (null: none) and its codec settings.
     const pmd = options.perMessageDeflate;
-    if (pmd !== undefined && pmd !== false) {
-      this.#deflateOffer = pmd === true ? {} : pmd;
-      this.#deflateSettings = resolveDeflateSettings(pmd === true ? {} : pmd);
-    } else {
-      this.#deflateOffer = null;
-      this.#deflateSettings = null;
-    }
-    this.#head = EMPTY;
+    const deflateOptions = pmd === undefined || pmd === false ? null : pmd === true ? {} : pmd;
+    const deflate: DeflateClientOffer | null = deflateOptions;
+    this.#response = new HandshakeResponse({
+      key,
+      protocols: offered,
+      deflate,
+      deflateSettings: deflateOptions === null ? null : resolveDeflateSettings(deflateOptions),
+    });
     this.#refusal = null;
     this.#handshakeTimer = null;
     this.#failed = false;
@@ -364,11 +313,11 @@ export class WebSocket extends EventTarget {
     const requestHead = buildRequestHead({
       target: urlRecord.pathname + urlRecord.search,
       host: urlRecord.host,
-      key: this.#key,
+      key,
       protocols: offered,
       origin: options.origin,
       headers: toHeaderPairs(options.headers),
-      extensions: this.#deflateOffer === null ? '' : formatExtensions([deflateOffer(this.#deflateOffer)]),
+      extensions: deflate === null ? '' : formatExtensions([deflateOffer(deflate)]),
     });
 
     const secure = urlRecord.protocol === 'wss:';
@@ -735,84 +684,41 @@ export class WebSocket extends EventTarget {
   }
 
   #onHandshakeData(chunk: Buffer): void {
-    if (this.#refusal !== null) {
-      this.#refusalData(chunk);
+    const refusal = this.#refusal;
+    if (refusal !== null) {
+      if (refusal.add(chunk)) this.#finishRefusal();
       return;
     }
-    const prev = this.#head;
-    if (prev === null) return;
-    const buf = prev.length === 0 ? chunk : Buffer.concat([prev, chunk]);
-    const res = parseResponseHead(buf, WS_CLIENT_MAX_RESPONSE_HEAD_BYTES);
-    if (res === null) {
-      this.#head = buf;
+    const response = this.#response;
+    if (response === null) return;
+    const step = response.receive(chunk);
+    if (step.kind === 'more') return;
+    this.#response = null;
+    if (step.kind === 'fail') {
+      this.#failConnecting(step.error);
       return;
     }
-    this.#head = null;
-    if (res instanceof ProtocolError) {
-      this.#failConnecting(
-        new HandshakeError('ERR_WS_HANDSHAKE_RESPONSE', `Invalid handshake response: ${res.message}`),
-      );
+    if (step.kind === 'refused') {
+      this.#refusal = step.refusal;
+      if (step.done) this.#finishRefusal();
       return;
-    }
-    const result = validateUpgradeResponse(
-      res.status,
-      res.headers,
-      this.#key,
-      this.#offeredProtocols,
-      this.#deflateOffer === null ? [] : [PERMESSAGE_DEFLATE],
-    );
-    if (!result.ok) {
-      if (res.status !== 101) {
-        this.#refusal = new Refusal(result.code, result.message, res);
-        this.#refusalData(buf.subarray(res.length));
-      } else {
-        this.#failConnecting(
-          new HandshakeError(result.code, result.message, res.status, res.headers.entries(), res.reason),
-        );
-      }
-      return;
-    }
-    // RFC 7692 §7: the server's permessage-deflate response must fit our offer, or we fail the connection.
-    let codec: DeflateCodec | null = null;
-    for (const ext of result.extensions) {
-      if (ext.name !== PERMESSAGE_DEFLATE || this.#deflateOffer === null) continue;
-      const agreed = checkDeflateResponse(ext, this.#deflateOffer);
-      if (!agreed.ok) {
-        this.#failConnecting(
-          new HandshakeError('ERR_WS_HANDSHAKE_EXTENSIONS', agreed.reason, res.status, res.headers.entries()),
-        );
-        return;
-      }
-      codec = new DeflateCodec(agreed.params, false, this.#deflateSettings as DeflateSettings);
     }
     if (this.#handshakeTimer !== null) {
       clearTimeout(this.#handshakeTimer);
       this.#handshakeTimer = null;
     }
     refreshNow();
-    const conn = new WsConnection(this.#config, this.#transport, codec, this.#connectionHandler());
+    const conn = new WsConnection(this.#config, this.#transport, step.codec, this.#connectionHandler());
     this.#conn = conn;
     conn.attach();
     trackClient(conn);
     // "When the WebSocket connection is established": readyState, extensions, protocol, then `open`.
     this.#readyState = OPEN;
-    this.#extensions = formatExtensions(result.extensions);
-    this.#protocol = result.protocol;
+    this.#extensions = formatExtensions(step.extensions);
+    this.#protocol = step.protocol;
     this.dispatchEvent(new Event('open'));
     // Frames that came in the same read as the 101 head.
-    if (res.length < buf.length && !this.#transport.destroyed) conn.onData(buf.subarray(res.length));
-  }
-
-  /** Body bytes of a refusal: kept until there are as many as it wants, then the handshake fails with them. */
-  #refusalData(chunk: Buffer): void {
-    const r = this.#refusal as Refusal;
-    if (chunk.length > 0 && r.got < r.want) {
-      // A view into a shared read buffer lives only during the call: copy what is kept.
-      const keep = Buffer.from(chunk.subarray(0, r.want - r.got));
-      r.parts.push(keep);
-      r.got += keep.length;
-    }
-    if (r.got >= r.want) this.#finishRefusal();
+    if (step.rest.length > 0 && !this.#transport.destroyed) conn.onData(step.rest);
   }
 
   /** Fails the handshake with the refusal waiting for its body, if any, and what arrived of that body. */
@@ -820,8 +726,7 @@ export class WebSocket extends EventTarget {
     const r = this.#refusal;
     if (r === null) return;
     this.#refusal = null;
-    const body = r.parts.length === 1 ? (r.parts[0] as Buffer) : Buffer.concat(r.parts);
-    this.#failConnecting(new HandshakeError(r.code, r.message, r.status, r.headers, r.statusText, body));
+    this.#failConnecting(r.error());
   }
 
   /** The transport closed: `error` (if the connection was failed) then `close`, with the standard's code. */
@@ -873,7 +778,7 @@ export class WebSocket extends EventTarget {
       this.#failed = true;
       this.#error = err;
     }
-    this.#head = null;
+    this.#response = null;
     this.#transport.destroy();
   }
 
