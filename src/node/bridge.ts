@@ -32,6 +32,7 @@ import {
   OPEN,
   type PublishResult,
   type ServerWebSocket,
+  tellEnd,
   type WebSocketOptions,
   type WebSocketStats,
   WsServerContext,
@@ -46,7 +47,7 @@ export interface WebSocketHandlerOptions<T = unknown> extends WebSocketOptions<T
    */
   pubsub?: PubSubAdapter;
   /** Called when a WebSocket connection ends, with why, for logging (`kind` is always `'websocket'`). */
-  onConnectionEnd?: (info: ConnectionEndInfo) => void;
+  onConnectionEnd?: (info: ConnectionEndInfo) => unknown;
 }
 
 /** What `wss.stats()` reports: the WebSocket part of `server.stats()`. Counters are totals since creation. */
@@ -74,7 +75,7 @@ export class WebSocketHandler<T = unknown> {
   readonly #ctx: WsServerContext<T>;
   /** The Host memo of analyzeHead (the same rules as serve()'s connections). */
   readonly #cache: Http1ServerCache;
-  readonly #onConnectionEnd: ((info: ConnectionEndInfo) => void) | null;
+  readonly #onConnectionEnd: ((info: ConnectionEndInfo) => unknown) | null;
   #handshaking: number;
   #bytesIn: number;
   #bytesOut: number;
@@ -264,11 +265,7 @@ export class WebSocketHandler<T = unknown> {
     if (onEnd !== null || chEnd.hasSubscribers) {
       const end = websocketEndInfo(ws as ServerWebSocket<unknown>, info);
       if (chEnd.hasSubscribers) publishEnd(this, null, ws, end);
-      try {
-        onEnd?.(end);
-      } catch {
-        // a logging hook that throws must not take the server down
-      }
+      if (onEnd !== null) tellEnd(onEnd, end);
     }
     this.#checkEmpty();
   }

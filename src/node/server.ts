@@ -54,6 +54,7 @@ import {
   newWebSocketStats,
   type PublishResult,
   type ServerWebSocket,
+  tellEnd,
   type WebSocketOptions,
   WsServerContext,
   websocketEndInfo,
@@ -136,7 +137,7 @@ export interface ServeOptions<T = unknown> {
    */
   targetChars?: TargetChars;
   /** Called with errors thrown by handlers (after the 500 is sent). Default: ignore. */
-  onError?: (err: unknown, req: SockeyeRequest) => void;
+  onError?: (err: unknown, req: SockeyeRequest) => unknown;
   /** Connections from one IP address beyond this are refused (503 / closed). Default: unlimited. */
   maxConnectionsPerIp?: number;
   /** TCP keep-alive probes after this many ms of silence (`socket.setKeepAlive`); `false`/0: off (default). */
@@ -153,7 +154,7 @@ export interface ServeOptions<T = unknown> {
    */
   pubsub?: PubSubAdapter;
   /** Called when any connection ends (HTTP or WebSocket), with why, for logging. */
-  onConnectionEnd?: (info: ConnectionEndInfo) => void;
+  onConnectionEnd?: (info: ConnectionEndInfo) => unknown;
   /**
    * The inspector: a live page of this server's listener, connections, frames and ends at `path`, with a token.
    * Off by default. See docs/api.md, "Inspector".
@@ -265,8 +266,8 @@ export class Server {
   /** @internal Counters of this server's event streams (`res.sse()`). */
   readonly sseStats: SseStats;
   readonly #handler: RequestHandler;
-  readonly #onError: ((err: unknown, req: SockeyeRequest) => void) | null;
-  readonly #onConnectionEnd: ((info: ConnectionEndInfo) => void) | null;
+  readonly #onError: ((err: unknown, req: SockeyeRequest) => unknown) | null;
+  readonly #onConnectionEnd: ((info: ConnectionEndInfo) => unknown) | null;
   readonly #maxConnections: number;
   readonly #maxPerIp: number;
   readonly #perIp: Map<string, number>;
@@ -594,7 +595,8 @@ export class Server {
     }
     if (this.#onError !== null) {
       try {
-        this.#onError(err, req);
+        const r = this.#onError(err, req);
+        if (isThenable(r)) r.then(undefined, () => {});
       } catch {
         // an error reporter that throws must not take the server down
       }
@@ -637,11 +639,7 @@ export class Server {
           durationMs: Date.now() - conn.startedAt,
         };
         if (chEnd.hasSubscribers) publishEnd(this, socket, null, info);
-        try {
-          onEnd?.(info);
-        } catch {
-          // a logging hook that throws must not take the server down
-        }
+        if (onEnd !== null) tellEnd(onEnd, info);
       }
     }
     this.#checkEmpty();
@@ -654,7 +652,7 @@ export class Server {
     if (onEnd !== null || chEnd.hasSubscribers) {
       const end = websocketEndInfo(ws, info);
       if (chEnd.hasSubscribers) publishEnd(this, null, ws, end);
-      onEnd?.(end);
+      if (onEnd !== null) tellEnd(onEnd, end);
     }
     this.#checkEmpty();
   }

@@ -107,8 +107,11 @@ export interface WebSocketOptions<T = unknown> {
    * `{ protocol, data, headers }` to accept. Without it every valid handshake is accepted.
    */
   upgrade?(req: SockeyeRequest, ctx: UpgradeContext): UpgradeResult<T> | Promise<UpgradeResult<T>>;
-  /** The connection is open. */
-  open?(ws: ServerWebSocket<T>): void;
+  /**
+   * The connection is open. Messages are not held back for it: if it returns a promise, a rejection closes the
+   * connection with 1011 and goes to `error`, as a throw does (so does one from `drain`, `ping` and `pong`).
+   */
+  open?(ws: ServerWebSocket<T>): unknown;
   /**
    * A whole message: text as a string, binary as a Buffer. If it returns a promise (a thenable), reading pauses
    * while `maxPendingMessages` of them are unsettled (TCP flow control then slows the peer down); any other
@@ -135,16 +138,22 @@ export interface WebSocketOptions<T = unknown> {
   messageChunk?(ws: ServerWebSocket<T>, chunk: Buffer, isBinary: boolean, isFirst: boolean, isLast: boolean): unknown;
   /** Size from which single-frame messages go to `messageChunk` (when it is set). Default 64 KiB. */
   streamThreshold?: number;
-  /** The connection ended: close code (1005 none given, 1006 dropped), reason, whether clean, and why. */
-  close?(ws: ServerWebSocket<T>, code: number, reason: string, wasClean: boolean, info: CloseInfo): void;
+  /**
+   * The connection ended: close code (1005 none given, 1006 dropped), reason, whether clean, and why. A throw or
+   * a rejected promise from it goes to `error`.
+   */
+  close?(ws: ServerWebSocket<T>, code: number, reason: string, wasClean: boolean, info: CloseInfo): unknown;
   /** The socket's buffer emptied after `send` reported backpressure (-1). */
-  drain?(ws: ServerWebSocket<T>): void;
+  drain?(ws: ServerWebSocket<T>): unknown;
   /** A ping arrived (the pong is already sent). */
-  ping?(ws: ServerWebSocket<T>, data: Buffer): void;
+  ping?(ws: ServerWebSocket<T>, data: Buffer): unknown;
   /** A pong arrived. */
-  pong?(ws: ServerWebSocket<T>, data: Buffer): void;
-  /** A handler threw or rejected (the connection was closed with 1011 if it was open). Default: ignore. */
-  error?(ws: ServerWebSocket<T>, err: unknown): void;
+  pong?(ws: ServerWebSocket<T>, data: Buffer): unknown;
+  /**
+   * A handler threw or rejected (the connection was closed with 1011 if it was open). Default: ignore. What this
+   * one throws or rejects with is dropped: a reporter never takes the server down.
+   */
+  error?(ws: ServerWebSocket<T>, err: unknown): unknown;
   /** Largest incoming message in bytes (1009 above). Default 64 MiB. */
   maxPayload?: number;
   /**
@@ -193,6 +202,9 @@ export function isThenable(r: unknown): r is PromiseLike<unknown> {
     typeof (r as { then?: unknown }).then === 'function'
   );
 }
+
+/** A rejection nobody acts on (an error reporter's own). */
+function ignore(): void {}
 
 /** readyState values, as in the WHATWG WebSocket. */
 export const CONNECTING = 0;
@@ -404,7 +416,7 @@ export class ServerWebSocket<T = unknown> extends WsConnection {
     const open = ctx.options.open;
     if (open !== undefined) {
       try {
-        open(this);
+        this.#watch(open(this));
       } catch (err) {
         this.#handlerFailed(err);
       }
@@ -464,7 +476,7 @@ export class ServerWebSocket<T = unknown> extends WsConnection {
     const fn = this.#ctx().options.ping;
     if (fn === undefined) return;
     try {
-      fn(this, data);
+      this.#watch(fn(this, data));
     } catch (err) {
       this.#handlerFailed(err);
     }
@@ -475,7 +487,7 @@ export class ServerWebSocket<T = unknown> extends WsConnection {
     const fn = this.#ctx().options.pong;
     if (fn === undefined) return;
     try {
-      fn(this, data);
+      this.#watch(fn(this, data));
     } catch (err) {
       this.#handlerFailed(err);
     }
@@ -489,7 +501,7 @@ export class ServerWebSocket<T = unknown> extends WsConnection {
     const fn = this.#ctx().options.drain;
     if (fn === undefined) return;
     try {
-      fn(this);
+      this.#watch(fn(this));
     } catch (err) {
       this.#handlerFailed(err);
     }
@@ -522,7 +534,9 @@ export class ServerWebSocket<T = unknown> extends WsConnection {
   ): void {
     const info = this.closeInfo();
     try {
-      onClose?.(this, info.code, info.reason, info.wasClean, info);
+      const r = onClose?.(this, info.code, info.reason, info.wasClean, info);
+      // The connection is gone: a rejection is only reported.
+      if (isThenable(r)) r.then(undefined, (err: unknown) => this.#report(err));
     } catch (err) {
       // The connection is gone already; only report it.
       this.#report(err);
@@ -614,10 +628,19 @@ export class ServerWebSocket<T = unknown> extends WsConnection {
     const onError = this.#ctx().options.error;
     if (onError === undefined) return;
     try {
-      onError(this, err);
+      const r = onError(this, err);
+      if (isThenable(r)) r.then(undefined, ignore);
     } catch {
       // an error reporter that throws must not take the server down
     }
+  }
+
+  /**
+   * A handler's return value: a promise that rejects fails the connection (1011) and is reported, as a throw is,
+   * instead of becoming an unhandled rejection (which ends a Node process by default).
+   */
+  #watch(r: unknown): void {
+    if (isThenable(r)) r.then(undefined, (err: unknown) => this.#handlerFailed(err));
   }
 
   // ── topics (pub/sub) ─────────────────────────────────────────────────────────────────────────────────
@@ -700,4 +723,17 @@ export function websocketEndInfo(ws: ServerWebSocket<unknown>, info: CloseInfo):
     bytesWritten: info.bytesWritten,
     durationMs: info.durationMs,
   };
+}
+
+/**
+ * Tells `onConnectionEnd` of an end. A logging hook that throws, or returns a promise that rejects, must not take
+ * the server down (an unhandled rejection ends a Node process by default): both are dropped.
+ */
+export function tellEnd(onEnd: (info: ConnectionEndInfo) => unknown, info: ConnectionEndInfo): void {
+  try {
+    const r = onEnd(info);
+    if (isThenable(r)) r.then(undefined, () => {});
+  } catch {
+    // dropped, as said
+  }
 }

@@ -3,7 +3,8 @@
  * `send` returns a number; `request: (req, res) => res.json(x)`) compile as `serve()`, `websocketHandler()` and
  * `cluster()` options; this file does not build if they stop compiling. The run half: a returned non-promise (a
  * number, null, a plain object) is ignored, with the ws client and fetch over loopback; a returned promise is still
- * waited for (its rejection answers 500 / closes with 1011).
+ * waited for (its rejection answers 500 / closes with 1011), and the other handlers' rejections (open, ping, pong,
+ * drain; close, error and the end and error hooks) never become unhandled rejections, which end a Node process.
  */
 
 import assert from 'node:assert/strict';
@@ -117,4 +118,118 @@ test('a request handler that returns null or a number: the response it sent stan
   const r = await fetch(`http://127.0.0.1:${server.port}/reject`);
   assert.equal(r.status, 500);
   await r.arrayBuffer();
+});
+
+/**
+ * Collects unhandled rejections while a test runs. With a listener Node no longer ends the process on one, so the
+ * test can say which promise leaked instead of the whole file dying.
+ */
+function watchUnhandled(t: { after(fn: () => void): void }): unknown[] {
+  const seen: unknown[] = [];
+  const onRejection = (reason: unknown): void => void seen.push(reason);
+  process.on('unhandledRejection', onRejection);
+  t.after(() => process.off('unhandledRejection', onRejection));
+  return seen;
+}
+
+/** Opens a ws client on `path`, runs `act` once open, and resolves with the close code it sees. */
+function closeCodeOf(url: string, act: (ws: WebSocket) => void = () => {}): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const ws = new WebSocket(url);
+    const timer = setTimeout(() => reject(new Error(`no close within 5 s on ${url}`)), 5000);
+    ws.on('open', () => act(ws));
+    ws.on('close', (code) => {
+      clearTimeout(timer);
+      resolve(code);
+    });
+    ws.on('error', () => {});
+  });
+}
+
+/** A turn of the event loop after the I/O in flight, for rejections to be reported. */
+const settle = (): Promise<void> => new Promise((r) => setTimeout(r, 20));
+
+test('async open, ping, pong and drain handlers that reject: 1011, the error handler hears it, nothing unhandled', async (t) => {
+  const unhandled = watchUnhandled(t);
+  const errors: string[] = [];
+  const server = await startServer(t, {
+    websocket: {
+      backpressureLimit: 64 * 1024,
+      async open(ws) {
+        if (ws.path === '/open') throw new Error('open failed');
+        if (ws.path === '/drain') {
+          // Until send says the peer is behind (-1), so that a drain follows when the paused client reads again.
+          const chunk = Buffer.alloc(64 * 1024, 1);
+          for (let i = 0; i < 4096 && ws.send(chunk) !== -1; i++);
+        }
+      },
+      message: (ws, m) => ws.send(m),
+      ping: async (ws) => Promise.reject(new Error(`ping failed on ${ws.path}`)),
+      pong: async (ws) => Promise.reject(new Error(`pong failed on ${ws.path}`)),
+      drain: async (ws) => Promise.reject(new Error(`drain failed on ${ws.path}`)),
+      error: (_ws, err) => void errors.push((err as Error).message),
+    },
+  });
+  const base = `ws://127.0.0.1:${server.port}`;
+  assert.equal(await closeCodeOf(`${base}/open`), 1011);
+  assert.equal(await closeCodeOf(`${base}/ping`, (ws) => ws.ping('x')), 1011);
+  assert.equal(await closeCodeOf(`${base}/pong`, (ws) => ws.pong('x')), 1011);
+  const drainCode = await closeCodeOf(`${base}/drain`, (ws) => {
+    ws.pause();
+    setTimeout(() => ws.resume(), 100);
+  });
+  assert.equal(drainCode, 1011);
+  // The server and its other connections go on.
+  assert.deepEqual(await echoOf(`${base}/after`, 'still here'), { echoed: 'still here', code: 1000 });
+  await settle();
+  assert.deepEqual(errors.sort(), [
+    'drain failed on /drain',
+    'open failed',
+    'ping failed on /ping',
+    'pong failed on /pong',
+  ]);
+  assert.deepEqual(unhandled, []);
+});
+
+test('async close, error, onConnectionEnd and onError hooks that reject are dropped or reported, never unhandled', async (t) => {
+  const unhandled = watchUnhandled(t);
+  const errors: string[] = [];
+  let ends = 0;
+  let httpErrors = 0;
+  const server = await startServer(t, {
+    request(req, res) {
+      if (req.path === '/fail') throw new Error('request failed');
+      res.send('ok');
+    },
+    onError: async () => {
+      httpErrors++;
+      throw new Error('onError rejected');
+    },
+    onConnectionEnd: async () => {
+      ends++;
+      throw new Error('onConnectionEnd rejected');
+    },
+    websocket: {
+      message: (ws, m) => ws.send(m),
+      close: async (ws) => Promise.reject(new Error(`close failed on ${ws.path}`)),
+      error: async (_ws, err) => {
+        errors.push((err as Error).message);
+        throw new Error('the error handler rejected too');
+      },
+    },
+  });
+  const base = `ws://127.0.0.1:${server.port}`;
+  assert.deepEqual(await echoOf(`${base}/a`, 'one'), { echoed: 'one', code: 1000 });
+  const failed = await fetch(`http://127.0.0.1:${server.port}/fail`);
+  assert.equal(failed.status, 500);
+  await failed.arrayBuffer();
+  // The server goes on: a second WebSocket and a plain request still work.
+  assert.deepEqual(await echoOf(`${base}/b`, 'two'), { echoed: 'two', code: 1000 });
+  const ok = await fetch(`http://127.0.0.1:${server.port}/`, { headers: { connection: 'close' } });
+  assert.equal(await ok.text(), 'ok');
+  await settle();
+  assert.deepEqual(errors.sort(), ['close failed on /a', 'close failed on /b']);
+  assert.equal(httpErrors, 1);
+  assert.ok(ends >= 2, `onConnectionEnd heard ${ends} ends`);
+  assert.deepEqual(unhandled, []);
 });
