@@ -101,6 +101,11 @@ export interface RedisPubSubStats extends Record<string, number | string> {
   /** Connections lost so far (single: reconnections of the subscribed connection; cluster: publishing connections
    * to a node lost after they had opened, and reconnections of the whole cluster client). */
   reconnects: number;
+  /**
+   * Why Redis cannot be reached: the last connection error (e.g. `connect ECONNREFUSED 127.0.0.1:6379`) since the
+   * link was last ready; `''` when it is ready or none happened.
+   */
+  lastError: string;
 }
 
 /**
@@ -181,6 +186,7 @@ class RedisAdapter implements PubSubAdapter, LinkEvents {
     reconnects: number;
   };
   #closed: boolean;
+  #lastError: string;
 
   constructor(options: RedisPubSubOptions) {
     this.#prefix = options.prefix ?? 'sockeye:';
@@ -205,6 +211,7 @@ class RedisAdapter implements PubSubAdapter, LinkEvents {
       reconnects: 0,
     };
     this.#closed = false;
+    this.#lastError = '';
     let cluster: ReturnType<typeof parseClusterUrl> = null;
     if (options.cluster !== undefined) {
       if (!Array.isArray(options.cluster) || options.cluster.length === 0) {
@@ -316,6 +323,7 @@ class RedisAdapter implements PubSubAdapter, LinkEvents {
   }
 
   onReady(lost: boolean): void {
+    this.#lastError = '';
     // A new connection holds no subscription: subscribe again every topic with local interest now (not those of
     // before the outage).
     if (lost) this.#held.clear();
@@ -324,6 +332,10 @@ class RedisAdapter implements PubSubAdapter, LinkEvents {
 
   onReconnect(): void {
     this.#counts.reconnects++;
+  }
+
+  onError(err: Error): void {
+    this.#lastError = err.message === '' ? String(err.name) : err.message;
   }
 
   onMessage(channel: Buffer, message: Buffer): void {
@@ -366,6 +378,7 @@ class RedisAdapter implements PubSubAdapter, LinkEvents {
       state,
       ...this.#counts,
       channels: this.#channels.size,
+      lastError: this.#lastError,
     };
   }
 }

@@ -40,6 +40,8 @@ export interface LinkEvents {
   onReady(lost: boolean): void;
   /** A connection was lost and is being replaced. */
   onReconnect(): void;
+  /** A connection failed or could not be opened (it is retried): for the adapter's `lastError`. */
+  onError(err: Error): void;
 }
 
 /** One Redis server: a publishing and a subscribed connection. */
@@ -59,9 +61,9 @@ export class SingleLink implements RedisLink {
     };
     this.#pub = new Redis(url, options);
     this.#sub = new Redis(url, options);
-    // Errors are reported by state and counters; an 'error' without a listener would throw.
-    this.#pub.on('error', () => {});
-    this.#sub.on('error', () => {});
+    // Errors are reported by state, counters and the last error; an 'error' without a listener would throw.
+    this.#pub.on('error', (err: Error) => events.onError(err));
+    this.#sub.on('error', (err: Error) => events.onError(err));
     this.#sub.on('reconnecting', () => events.onReconnect());
     this.#sub.on('ready', () => events.onReady(true));
     this.#sub.on('messageBuffer', (channel: Buffer, message: Buffer) => events.onMessage(channel, message));
@@ -134,7 +136,7 @@ export class ClusterLink implements RedisLink {
       // Connected below, once the listeners are on (the first nodes join the pool while connecting).
       lazyConnect: true,
     });
-    this.#cluster.on('error', () => {});
+    this.#cluster.on('error', (err: Error) => events.onError(err));
     this.#cluster.on('reconnecting', () => events.onReconnect());
     // A node lost: a publishing connection that had been ready closed (ioredis replaces it after the slot map is
     // refreshed, and moves the subscriptions of a failed master to its replica). Connections that never opened do

@@ -46,7 +46,9 @@ async function waitReady(port: number): Promise<void> {
       });
       s.on('data', (d) => {
         s.destroy();
-        resolve(d.toString().startsWith('+PONG'));
+        // With --requirepass a ready server answers -NOAUTH: ready all the same.
+        const answer = d.toString();
+        resolve(answer.startsWith('+PONG') || answer.startsWith('-NOAUTH'));
       });
       s.on('error', () => resolve(false));
     });
@@ -56,14 +58,33 @@ async function waitReady(port: number): Promise<void> {
   }
 }
 
-export async function startRedis(t: TestContext): Promise<RedisServer> {
-  const port = await freePort();
+/**
+ * Starts redis-server for the test: on a free port, or on `options.port`; `options.args` are added to its command
+ * line (e.g. `['--requirepass', 'x']`).
+ */
+export async function startRedis(
+  t: TestContext,
+  options: { port?: number; args?: string[] } = {},
+): Promise<RedisServer> {
+  const port = options.port ?? (await freePort());
   const dir = mkdtempSync(path.join(tmpdir(), 'sockeye-redis-'));
   let child: ChildProcess | null = null;
   const start = async () => {
     child = spawn(
       REDIS_SERVER,
-      ['--port', String(port), '--bind', '127.0.0.1', '--dir', dir, '--save', '', '--appendonly', 'no'],
+      [
+        '--port',
+        String(port),
+        '--bind',
+        '127.0.0.1',
+        '--dir',
+        dir,
+        '--save',
+        '',
+        '--appendonly',
+        'no',
+        ...(options.args ?? []),
+      ],
       { stdio: 'ignore' },
     );
     await waitReady(port);

@@ -4,19 +4,22 @@
  * binary, never the sender and never another topic (checked with a sentinel each); `--deflate` negotiates
  * permessage-deflate; a path without a name is refused with 400; `--workers 2` runs it on two worker processes
  * whose clients get each other's messages, with GET /stats summed over the workers; with `--redis` too, each
- * worker is a node of the Redis fleet (a real redis-server started by the test), the IPC relay unused.
+ * worker is a node of the Redis fleet (a real redis-server started by the test), the IPC relay unused; `--redis`
+ * with no Redis on the port says so on stderr (with the connection error, never the password), then says when one
+ * comes up there.
  */
 
 import assert from 'node:assert/strict';
 import { Buffer } from 'node:buffer';
+import { spawn } from 'node:child_process';
 import net from 'node:net';
 import { test } from 'node:test';
 import { Redis } from 'ioredis';
 import type WebSocket from 'ws';
 import type { ClusterStats } from '../../src/cluster/index.js';
 import { getJson } from '../helpers/cluster.js';
-import { startSockeyeProcess } from '../helpers/echo-process.js';
-import { startRedis, waitAsync } from '../helpers/redis.js';
+import { BIN, startSockeyeProcess } from '../helpers/echo-process.js';
+import { freePort, startRedis, waitAsync } from '../helpers/redis.js';
 import { openWs, waitFor } from '../helpers/slow-peers.js';
 
 function collect(ws: WebSocket): string[] {
@@ -152,4 +155,35 @@ test('sockeye pubsub --workers 2 --redis: each worker is a node on Redis; the IP
   // Each message reached the other worker once (and came back to its own as an echo, skipped).
   assert.equal(stats.pubsub?.received, 4);
   assert.equal(stats.pubsub?.echoes, 4);
+});
+
+test('sockeye pubsub --redis with no Redis there: says so on stderr with the error, then says when Redis comes', async (t) => {
+  const port = await freePort();
+  const url = `redis://:secret@127.0.0.1:${port}`;
+  const child = spawn(process.execPath, [BIN, 'pubsub', '--port', '0', '--redis', url], {
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  t.after(() => child.kill('SIGKILL'));
+  let out = '';
+  let err = '';
+  child.stdout.on('data', (d) => {
+    out += d;
+  });
+  child.stderr.on('data', (d) => {
+    err += d;
+  });
+  await waitFor(() => /listening on http:\/\//.test(out), 10_000, 'the server to listen');
+  await waitFor(() => /not reachable/.test(err), 10_000, 'the outage to be reported');
+  assert.match(
+    err,
+    new RegExp(
+      `sockeye pubsub: redis redis://:\\*\\*\\*@127\\.0\\.0\\.1:${port} not reachable \\(connect ECONNREFUSED 127\\.0\\.0\\.1:${port}\\)`,
+    ),
+  );
+  assert.doesNotMatch(err, /secret/, 'the password is not printed');
+  assert.doesNotMatch(err, /connected/);
+  // Redis comes up on that port: the adapter's retry reaches it and the command says so.
+  await startRedis(t, { port, args: ['--requirepass', 'secret'] });
+  await waitFor(() => / connected\n/.test(err), 15_000, 'the connection to be reported');
+  assert.equal(child.exitCode, null, 'still running');
 });

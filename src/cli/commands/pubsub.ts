@@ -3,6 +3,7 @@
 
 import nodeCluster from 'node:cluster';
 import { type PubSubAdapter, type ServeOptions, serve } from '../../index.js';
+import type { RedisPubSub } from '../../redis/index.js';
 import {
   type Command,
   EXIT_FAILED,
@@ -20,6 +21,44 @@ import { inspectorLine, inspectorOption } from '../inspector.js';
 import { pubsubOptions } from '../pubsub.js';
 
 const DEFAULT_PORT = 9002;
+/** How often the Redis link's state is looked at, and how long a first connection may take before it is reported. */
+const REDIS_WATCH_MS = 500;
+const REDIS_GRACE_MS = 1500;
+
+/**
+ * Says on stderr when Redis is reached, when it is not (with the connection error: a wrong port or a Redis that
+ * is down must not look like a quiet fleet), and when it comes back. The adapter retries by itself; while Redis is
+ * away, messages reach this node's subscribers only. The timer is unref'd: it never keeps the process alive.
+ */
+function watchRedis(adapter: RedisPubSub, url: string, who: string): void {
+  const shown = redactUrl(url);
+  const started = Date.now();
+  let said: 'up' | 'down' | null = null;
+  const timer = setInterval(() => {
+    const st = adapter.stats();
+    const up = st.mode === 'cluster' ? st.state.startsWith('ready') : st.state === 'ready/ready';
+    if (up && said !== 'up') {
+      said = 'up';
+      process.stderr.write(`sockeye pubsub: ${who}redis ${shown} connected\n`);
+    } else if (!up && said !== 'down' && (said === 'up' || Date.now() - started >= REDIS_GRACE_MS)) {
+      said = 'down';
+      const why = st.lastError === '' ? st.state : st.lastError;
+      process.stderr.write(
+        `sockeye pubsub: ${who}redis ${shown} not reachable (${why}); retrying, and until then messages reach ` +
+          `this node's subscribers only\n`,
+      );
+    }
+  }, REDIS_WATCH_MS);
+  timer.unref();
+}
+
+/** A Redis URL without its password, to print. */
+function redactUrl(url: string): string {
+  return url.replace(/^([a-z+]+:\/\/)([^@/]*)@/i, (_m, scheme: string, user: string) => {
+    const colon = user.indexOf(':');
+    return colon === -1 ? `${scheme}${user}@` : `${scheme}${user.slice(0, colon)}:***@`;
+  });
+}
 
 /** The `--workers` value: a whole number, 1 or more. */
 function readWorkers(value: unknown): number | null {
@@ -68,7 +107,7 @@ GET /stats is the sum over the workers, with each worker under "cluster").`,
       value: '<url>',
       help: `Share topics with every other sockeye pubsub on this Redis: channel names are
 "sockeye:" + topic; needs the ioredis package. A Redis Cluster: redis+cluster://host:port,host:port
-(sharded pub/sub, Redis 7)`,
+(sharded pub/sub, Redis 7). Says on stderr when Redis is connected, not reachable (and why), and back`,
     },
     inspector: {
       type: 'boolean',
@@ -103,12 +142,13 @@ the primary (or through Redis with --redis); GET /stats is the sum over the work
       // Made here (it connects at once) so that a bad URL is a usage error; with --workers, in each worker only
       // (the primary serves nothing: a worker that cannot make it exits, and the primary says which and why).
       if (workers === null || nodeCluster.isWorker) {
-        let adapter: PubSubAdapter;
+        let adapter: RedisPubSub;
         try {
           adapter = redis.redisPubSub({ url });
         } catch (err) {
           throw new UsageError(`--redis: ${(err as Error).message}`);
         }
+        watchRedis(adapter, url, nodeCluster.isWorker ? `worker ${nodeCluster.worker?.id ?? '?'}: ` : '');
         makeRedis = () => adapter;
       }
     }
