@@ -173,6 +173,17 @@ export const WRITER_HOLD_MAX = 256 * 1024;
  * a sixteenth of the default maxBackpressure. */
 export const WRITER_SHARED_LOG_SIZE = 64 * 1024;
 
+/** What a socket past its high-water mark is given while it waits for 'drain' is gathered in spill chunks
+ * (socket-writer.ts) that start at WRITER_SPILL_MIN (4 KiB, a few frames: a connection behind by a little costs
+ * little) and double up to WRITER_SPILL_MAX (64 KiB). Before, each batch was one Buffer and one entry in the
+ * socket's queue: a slow subscriber queued 1,000 of them per MiB, and 1,000 slow subscribers a million, which
+ * glibc kept as RSS after they were freed and whose freeing stalled the event loop for 1.4 s
+ * (bench/results/soak-2026-12-07.md). With chunks it is about 20 per MiB. */
+export const WRITER_SPILL_MIN = 4 * 1024;
+/** The largest spill chunk: 64 KiB, four times the socket's high-water mark, so one chunk refills the kernel's send
+ * buffer after a drain; bigger chunks would only make a cut-off consumer's last allocation larger. */
+export const WRITER_SPILL_MAX = 64 * 1024;
+
 /** Pieces at least this big are written as they are (no copy); smaller neighbours are merged into one buffer.
  * 2 KiB: with 64 KiB, POST 4 KiB echo ran ~15 % slower (bench/run.sh --workload http-post-4k). */
 export const WRITER_COPY_LIMIT = 2 * 1024;

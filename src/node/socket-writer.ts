@@ -10,7 +10,14 @@
 
 import { Buffer } from 'node:buffer';
 import type { Socket } from 'node:net';
-import { WRITER_ARENA_SIZE, WRITER_COPY_LIMIT, WRITER_HOLD_MAX, WRITER_SHARED_LOG_SIZE } from '../limits.js';
+import {
+  WRITER_ARENA_SIZE,
+  WRITER_COPY_LIMIT,
+  WRITER_HOLD_MAX,
+  WRITER_SHARED_LOG_SIZE,
+  WRITER_SPILL_MAX,
+  WRITER_SPILL_MIN,
+} from '../limits.js';
 import { readBuffer } from './read-buffer.js';
 
 /** Who a `SocketWriter` tells when a core asked for the connection to end (a method, not a closure per socket). */
@@ -76,6 +83,11 @@ export function sharedLogBuffer(): Buffer {
 
 const HOLD_ASKED = 1;
 const HOLDING = 2;
+/** (In `hold`, with the HOLD bits.) A 'drain' listener that writes the spill is on the socket. */
+const SPILL_LISTENING = 4;
+
+/** Parts smaller than this are copied into the spill; bigger ones go by reference after it (see `spillPart`). */
+const SPILL_COPY_LIMIT = WRITER_SPILL_MAX / 4;
 
 /**
  * PERF: every batch held in one turn is released by one setImmediate, in the order they were held, instead of one
@@ -127,8 +139,18 @@ export class SocketWriter {
   private segmentStart: number;
   private segmentEnd: number;
   private endPending: boolean;
-  /** HOLD_* bits: the open batch asked to be held; a held batch waits for its setImmediate. */
+  /** HOLD_* bits: the open batch asked to be held; a held batch waits for its setImmediate. And SPILL_LISTENING. */
   private hold: number;
+  /**
+   * MEMORY: while the socket is past its high-water mark (a peer that reads slowly), batches are copied into this
+   * chunk instead of each going to the socket as a Buffer of its own, and the chunk is handed over when it is full
+   * (the next one twice as big, WRITER_SPILL_MIN up to WRITER_SPILL_MAX) or when the socket drains. So a slow
+   * consumer's queue is a few large buffers, not a buffer and a queue entry per message (limits.ts says what that
+   * cost). Bytes here count as pending (`pendingBytes`), and everything written while it holds any goes through it,
+   * in order. null: none (the common case: a socket that keeps up never has one).
+   */
+  private spill: Buffer | null;
+  private spillFill: number;
   private readonly owner: SocketWriterOwner;
   // (A subclass that is its own owner passes `null`: see TcpTransport.)
 
@@ -143,6 +165,8 @@ export class SocketWriter {
     this.segmentEnd = 0;
     this.endPending = false;
     this.hold = 0;
+    this.spill = null;
+    this.spillFill = 0;
     this.owner = owner ?? (this as unknown as SocketWriterOwner);
   }
 
@@ -200,7 +224,8 @@ export class SocketWriter {
   writeCopy(src: Uint8Array, start: number, end: number): void {
     const n = end - start;
     if (this.depth === 0) {
-      if (!this.socket.destroyed) this.socket.write(Buffer.from(src.subarray(start, end)));
+      if (this.spill !== null) this.spillCopy(src, start, end);
+      else if (!this.socket.destroyed) this.socket.write(Buffer.from(src.subarray(start, end)));
       return;
     }
     if (arenaFill + n > arena.length) {
@@ -237,7 +262,9 @@ export class SocketWriter {
   writeShared(buf: Buffer, start: number, end: number): void {
     const n = end - start;
     if (this.depth === 0) {
-      if (!this.socket.destroyed) this.socket.write(start === 0 && end === buf.length ? buf : buf.subarray(start, end));
+      const part = start === 0 && end === buf.length ? buf : buf.subarray(start, end);
+      if (this.spill !== null) this.spillPart(part);
+      else if (!this.socket.destroyed) this.socket.write(part);
       return;
     }
     if (this.segmentArena === buf && this.segmentEnd === start) {
@@ -302,7 +329,8 @@ export class SocketWriter {
       if (this.parts === null) this.parts = [s];
       else this.parts.push(s);
       this.bytes += s.length;
-    } else if (!this.socket.destroyed) this.socket.write(Buffer.from(s, 'latin1'));
+    } else if (this.spill !== null) this.spillPart(s);
+    else if (!this.socket.destroyed) this.socket.write(Buffer.from(s, 'latin1'));
   }
 
   /**
@@ -319,7 +347,8 @@ export class SocketWriter {
       if (this.parts === null) this.parts = [chunk];
       else this.parts.push(chunk);
       this.bytes += chunk.length;
-    } else if (!this.socket.destroyed) this.socket.write(chunk);
+    } else if (this.spill !== null) this.spillPart(chunk);
+    else if (!this.socket.destroyed) this.socket.write(chunk);
   }
 
   /** Asks for the connection to end after what has been written. */
@@ -333,11 +362,18 @@ export class SocketWriter {
     this.parts = null;
     this.segmentArena = null;
     this.bytes = 0;
+    this.spill = null;
+    this.spillFill = 0;
   }
 
-  /** Bytes gathered but not yet handed to the socket. */
+  /** Bytes gathered but not yet handed to the socket: the open batch, and the spill (see `spill`). */
   get pendingBytes(): number {
-    return this.bytes;
+    return this.bytes + this.spillFill;
+  }
+
+  /** Bytes wait in the spill for the socket to drain. */
+  protected get spilled(): boolean {
+    return this.spill !== null;
   }
 
   /**
@@ -349,21 +385,36 @@ export class SocketWriter {
   }
 
   private flush(): void {
+    // A socket past its high-water mark: the batch joins the spill (see `spill`) instead of the socket's queue.
+    // PERF: only a socket with bytes queued can be past it; the shared path reads writableLength anyway.
+    if (this.spill !== null) {
+      this.flushToSpill();
+      return;
+    }
+    const socket = this.socket;
     const shared = this.segmentArena;
     if (this.parts === null && shared !== null && shared !== arena) {
       // PERF: the batch is one view of shared bytes (a subscriber's burst of publishes): written as it is, no parts
       // list. Queued behind earlier bytes it is copied, as closeSegment does, so that it keeps no log alive.
+      const queued = socket.writableLength > 0;
+      if (queued && socket.writableNeedDrain) {
+        this.flushToSpill();
+        return;
+      }
       this.segmentArena = null;
       this.bytes = 0;
-      const socket = this.socket;
       if (!socket.destroyed) {
         const seg = shared.subarray(this.segmentStart, this.segmentEnd);
-        socket.write(socket.writableLength > 0 ? Buffer.from(seg) : seg);
+        socket.write(queued ? Buffer.from(seg) : seg);
       }
       if (this.endPending) {
         this.endPending = false;
         this.owner.onWriterEnd();
       }
+      return;
+    }
+    if (socket.writableNeedDrain) {
+      this.flushToSpill();
       return;
     }
     let rewindArena: Buffer | null = null;
@@ -396,6 +447,82 @@ export class SocketWriter {
       this.endPending = false;
       this.owner.onWriterEnd();
     }
+  }
+
+  /** `flush` for a socket that is behind: the batch is copied into the spill, in order (parts, then the segment). */
+  private flushToSpill(): void {
+    const a = this.segmentArena;
+    const parts = this.parts;
+    this.parts = null;
+    this.segmentArena = null;
+    this.bytes = 0;
+    if (!this.socket.destroyed) {
+      if (parts !== null) for (const part of parts) this.spillPart(part);
+      if (a !== null) {
+        this.spillCopy(a, this.segmentStart, this.segmentEnd);
+        // Copied: the arena gets the segment back if nobody appended after it.
+        if (a === arena && arenaFill === this.segmentEnd) arenaFill = this.segmentStart;
+      }
+    }
+    if (this.endPending) {
+      // The end follows every byte: the spill goes now, and the socket ends after it.
+      this.writeSpill();
+      this.endPending = false;
+      this.owner.onWriterEnd();
+    }
+  }
+
+  /** A part for the spill: small ones are copied in; a large one goes by reference, after the spill so far. */
+  private spillPart(part: string | Buffer): void {
+    if (typeof part === 'string') {
+      const b = Buffer.from(part, 'latin1');
+      this.spillCopy(b, 0, b.length);
+    } else if (part.length < SPILL_COPY_LIMIT) {
+      this.spillCopy(part, 0, part.length);
+    } else {
+      this.writeSpill();
+      if (!this.socket.destroyed) this.socket.write(part);
+    }
+  }
+
+  /** Copies `src[start..end)` into the spill; a full chunk goes to the socket and a chunk twice its size follows. */
+  private spillCopy(src: Uint8Array, start: number, end: number): void {
+    let from = start;
+    while (from < end) {
+      let sp = this.spill;
+      if (sp === null) {
+        sp = Buffer.allocUnsafeSlow(WRITER_SPILL_MIN);
+        this.spill = sp;
+        this.spillFill = 0;
+        if ((this.hold & SPILL_LISTENING) === 0) {
+          this.hold |= SPILL_LISTENING;
+          // First among the drain listeners: the owner's drain handling finds the spill in the socket already.
+          this.socket.prependOnceListener('drain', () => {
+            this.hold &= ~SPILL_LISTENING;
+            this.writeSpill();
+          });
+        }
+      } else if (this.spillFill === sp.length) {
+        if (!this.socket.destroyed) this.socket.write(sp);
+        sp = Buffer.allocUnsafeSlow(Math.min(2 * sp.length, WRITER_SPILL_MAX));
+        this.spill = sp;
+        this.spillFill = 0;
+      }
+      const n = Math.min(end - from, sp.length - this.spillFill);
+      sp.set(from === 0 && n === src.length ? src : src.subarray(from, from + n), this.spillFill);
+      this.spillFill += n;
+      from += n;
+    }
+  }
+
+  /** Hands the spill to the socket (on 'drain', before an end, before a large part written after it). */
+  protected writeSpill(): void {
+    const sp = this.spill;
+    if (sp === null) return;
+    const n = this.spillFill;
+    this.spill = null;
+    this.spillFill = 0;
+    if (!this.socket.destroyed) this.socket.write(n === sp.length ? sp : sp.subarray(0, n));
   }
 
   private writeParts(parts: (string | Buffer)[]): void {

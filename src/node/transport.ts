@@ -147,7 +147,10 @@ export class TcpTransport extends SocketWriter implements Transport, SocketWrite
   }
 
   shutdown(): void {
-    if (!this.socket.writableEnded && !this.socket.destroyed) this.socket.end();
+    if (!this.socket.writableEnded && !this.socket.destroyed) {
+      this.writeSpill();
+      this.socket.end();
+    }
   }
   destroy(): void {
     this.socket.destroy();
@@ -182,10 +185,13 @@ export class TcpTransport extends SocketWriter implements Transport, SocketWrite
       socket.write(EMPTY, () => fn());
       return;
     }
+    // Bytes in the writer's spill go to the socket on this drain (its listener runs first): wait for them too.
+    const again = this.spilled;
     const done = () => {
       socket.off('drain', done);
       socket.off('close', done);
-      fn();
+      if (again && !socket.destroyed) this.whenWritten(fn);
+      else fn();
     };
     socket.on('drain', done);
     socket.on('close', done);

@@ -4,7 +4,8 @@
  * writers) it holds; a copy is taken when it is made (the source may change right after); batches of two
  * writers interleaved inside each other (a send to another socket from inside a batch) do not mix their bytes;
  * more copies than one arena holds; a socket that already has bytes queued; the arena segment a batch gives back
- * when the kernel took it whole (and keeps when a write was cut short); views of the shared read buffer.
+ * when the kernel took it whole (and keeps when a write was cut short); views of the shared read buffer; a socket
+ * past its high-water mark, whose batches gather in a few spill chunks (in order, the end after every byte).
  */
 
 import assert from 'node:assert/strict';
@@ -372,4 +373,79 @@ test('shared bytes for a socket with bytes queued are copied: the shared buffer 
   p.peer.resume();
   const got = await p.received(queued + 13);
   assert.equal(got.subarray(queued).toString('latin1'), 'shared-frames');
+});
+
+/** Entries in the socket's write queue (Writable#writableBuffer: a getter Node has, untyped in @types/node). */
+function queueEntries(socket: net.Socket): number {
+  return (socket as unknown as { writableBuffer: unknown[] }).writableBuffer.length;
+}
+
+/** Writes 1 MiB pieces straight to the socket until Node queues some (the peer is not reading). */
+function fillUntilQueued(socket: net.Socket): number {
+  const filler = Buffer.alloc(1 << 20, 0x2e);
+  let queued = 0;
+  while (!socket.writableNeedDrain && queued < 64 << 20) {
+    socket.write(filler);
+    queued += filler.length;
+  }
+  assert.ok(socket.writableNeedDrain, 'the socket is past its high-water mark');
+  return queued;
+}
+
+test('a socket past its high-water mark: batches gather in a few spill chunks, not a queue entry each, and arrive in order', async (t) => {
+  const p = await pair(t);
+  p.peer.pause();
+  const queued = fillUntilQueued(p.socket);
+  const entriesBefore = queueEntries(p.socket);
+  // 20,000 batches of 50 bytes (a slow subscriber's small messages): 1,000,000 bytes, each batch numbered.
+  const n = 20_000;
+  const piece = Buffer.alloc(50);
+  for (let i = 0; i < n; i++) {
+    piece.fill(0x20 + (i % 90));
+    piece.writeUInt32BE(i, 0);
+    p.writer.begin();
+    p.writer.writeCopy(piece, 0, piece.length);
+    p.writer.commit();
+  }
+  const entries = queueEntries(p.socket) - entriesBefore;
+  // Chunks of 4, 8, 16, 32 KiB, then 64 KiB: about 20 for 1 MB (before: 20,000 entries, one per batch).
+  assert.ok(entries <= 20, `${entries} queue entries for ${n} batches`);
+  assert.ok(p.writer.pendingBytes > 0 && p.writer.pendingBytes < 64 * 1024, 'the last chunk waits, counted as pending');
+  p.peer.resume();
+  const got = await p.received(queued + n * 50);
+  const tail = got.subarray(queued);
+  for (let i = 0; i < n; i++) {
+    const b = tail.subarray(i * 50, (i + 1) * 50);
+    if (b.readUInt32BE(0) !== i || b[49] !== 0x20 + (i % 90)) assert.fail(`batch ${i} arrived out of order or changed`);
+  }
+  assert.equal(p.writer.pendingBytes, 0, 'the drain handed the last chunk over');
+});
+
+test('while spilling: writes outside a batch, strings, big parts and an end keep their order; the end follows every byte', async (t) => {
+  const p = await pair(t);
+  p.peer.pause();
+  const queued = fillUntilQueued(p.socket);
+  const big = Buffer.alloc(40_000, 0x42);
+  p.writer.begin();
+  p.writer.writeCopy(bytes('<a>'), 0, 3);
+  p.writer.commit();
+  p.writer.writeCopy(bytes('<b>'), 0, 3); // outside a batch: behind the spill, not ahead of it
+  p.writer.writeString('<c>');
+  p.writer.begin();
+  p.writer.write(big); // large: by reference, after what the spill holds
+  p.writer.writeCopy(bytes('<d>'), 0, 3);
+  p.writer.commit();
+  p.writer.begin();
+  p.writer.writeCopy(bytes('<e>'), 0, 3);
+  p.writer.end(); // SocketWriterOwner.onWriterEnd: socket.end()
+  p.writer.commit();
+  const ended = new Promise<void>((r) => p.peer.once('end', () => r()));
+  p.peer.resume();
+  const got = await p.received(queued + 15 + big.length);
+  await ended;
+  assert.equal(
+    got.subarray(queued).toString('latin1'),
+    `<a><b><c>${'B'.repeat(big.length)}<d><e>`,
+    'every byte in the order written, then the end',
+  );
 });
