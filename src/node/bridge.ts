@@ -26,7 +26,7 @@ import { chEnd, publishEnd } from './diagnostics.js';
 import type { PubSubAdapter } from './pubsub-adapter.js';
 import { type BodySource, SockeyeRequest } from './request.js';
 import type { CloseResult, ConnectionEndInfo } from './server.js';
-import { upgradeToWebSocket, writeRefusal } from './upgrade.js';
+import { startUpgrade, writeRefusal } from './upgrade.js';
 import {
   type CloseInfo,
   OPEN,
@@ -139,14 +139,7 @@ export class WebSocketHandler<T = unknown> {
         ? []
         : [Buffer.isBuffer(head) ? head : Buffer.from(head.buffer, head.byteOffset, head.length)];
     this.#handshaking++;
-    let pending: Promise<void> | undefined;
-    try {
-      pending = upgradeToWebSocket(request, socket, bytes, ctx);
-    } catch {
-      socket.destroy();
-    }
-    if (pending === undefined) this.#handshakeDone();
-    else pending.then(undefined, () => socket.destroy()).finally(() => this.#handshakeDone());
+    startUpgrade(request, socket, bytes, ctx, this.#onHandshakeDone);
   }
 
   /** Open WebSocket connections. */
@@ -249,14 +242,15 @@ export class WebSocketHandler<T = unknown> {
     return this.#ctx.open.size + this.#handshaking;
   }
 
-  #handshakeDone(): void {
+  /** Called by startUpgrade once a handshake is decided (one function per handler, not one per handshake). */
+  readonly #onHandshakeDone = (): void => {
     this.#handshaking--;
     // A handshake that was being decided when close() was called opened afterwards: it goes away too.
     if (this.#closing !== null) {
       for (const ws of this.#ctx.open) if (ws.readyState === OPEN) ws.close(1001, 'Server shutting down');
     }
     this.#checkEmpty();
-  }
+  };
 
   #ended(ws: ServerWebSocket<T>, info: CloseInfo): void {
     this.#bytesIn += info.bytesRead;

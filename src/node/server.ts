@@ -46,7 +46,7 @@ import type { SockeyeRequest } from './request.js';
 import type { SockeyeResponse } from './response.js';
 import type { ServerStats, SseStats } from './stats.js';
 import { TopicHub } from './topic-hub.js';
-import { upgradeToWebSocket } from './upgrade.js';
+import { startUpgrade } from './upgrade.js';
 import {
   type CloseInfo,
   type FrameObserver,
@@ -511,14 +511,7 @@ export class Server {
         return;
       }
       this.#wsHandshaking++;
-      let pending: Promise<void> | undefined;
-      try {
-        pending = upgradeToWebSocket(req, socket, head, ws);
-      } catch {
-        socket.destroy();
-      }
-      if (pending === undefined) this.#handshakeDone();
-      else pending.then(undefined, () => socket.destroy()).finally(() => this.#handshakeDone());
+      startUpgrade(req, socket, head, ws, this.#onHandshakeDone);
       return;
     }
     const hook = this.#upgradeHook;
@@ -531,10 +524,11 @@ export class Server {
     hook(req, socket, head.length === 1 ? (head[0] as Buffer) : Buffer.concat(head));
   }
 
-  #handshakeDone(): void {
+  /** Called by startUpgrade once a handshake is decided (one function per server, not one per handshake). */
+  readonly #onHandshakeDone = (): void => {
     this.#wsHandshaking--;
     this.#checkEmpty();
-  }
+  };
 
   /** @internal */
   runHandler(req: SockeyeRequest, res: SockeyeResponse, conn: HttpConnection): void {

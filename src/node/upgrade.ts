@@ -61,6 +61,29 @@ function lingerThenDestroy(socket: Socket): void {
 }
 
 /**
+ * `upgradeToWebSocket` as the server and the bridge start it: a throw or a rejection destroys the socket, and
+ * `done` is called once the handshake is decided (at once when it was synchronous). `done` is made once per
+ * listener (no closure per handshake).
+ * @internal
+ */
+export function startUpgrade<T>(
+  req: SockeyeRequest,
+  socket: Socket,
+  head: Buffer[],
+  ctx: WsServerContext<T>,
+  done: () => void,
+): void {
+  let pending: Promise<void> | undefined;
+  try {
+    pending = upgradeToWebSocket(req, socket, head, ctx);
+  } catch {
+    socket.destroy();
+  }
+  if (pending === undefined) done();
+  else pending.then(undefined, () => socket.destroy()).finally(done);
+}
+
+/**
  * Runs a WebSocket handshake on a socket handed over by the HTTP layer in the turn that read the request
  * (`head` = bytes after the request head; the socket is not paused, and nothing is read before this returns). Returns a promise only when the `upgrade` hook is asynchronous: the common path (no hook, or
  * a hook that answers at once) allocates no promise (PERF: connect-storm benchmark).
