@@ -84,20 +84,27 @@ function ipv6Bytes(address: string): number[] | null {
   return out;
 }
 
-/** Finds the row of the connection local → remote in the text of /proc/net/tcp or tcp6. */
+/**
+ * Finds the row of the connection local → remote in the text of /proc/net/tcp or tcp6. PERF: one search for the
+ * two addresses side by side (columns 2 and 3 of a row, each row's only such pair), not a split of every row: the
+ * file has a row per socket of the namespace.
+ */
 export function parseSocketRow(text: string, local: string, remote: string): KernelSocket | null {
-  for (const line of text.split('\n')) {
-    const f = line.trim().split(/\s+/);
-    if (f[1] !== local || f[2] !== remote) continue;
-    const [tx, rx] = (f[4] ?? '0:0').split(':');
-    return {
-      state: STATES[Number.parseInt(f[3] ?? '0', 16)] ?? 'UNKNOWN',
-      sendQueue: Number.parseInt(tx ?? '0', 16),
-      receiveQueue: Number.parseInt(rx ?? '0', 16),
-      retransmits: Number.parseInt(f[6] ?? '0', 16),
-    };
-  }
-  return null;
+  const at = text.indexOf(` ${local} ${remote} `);
+  if (at === -1) return null;
+  const lineEnd = text.indexOf('\n', at);
+  const f = text
+    .slice(at, lineEnd === -1 ? text.length : lineEnd)
+    .trim()
+    .split(/\s+/);
+  // f: local, remote, st, tx_queue:rx_queue, tr:tm->when, retrnsmt, ...
+  const [tx, rx] = (f[3] ?? '0:0').split(':');
+  return {
+    state: STATES[Number.parseInt(f[2] ?? '0', 16)] ?? 'UNKNOWN',
+    sendQueue: Number.parseInt(tx ?? '0', 16),
+    receiveQueue: Number.parseInt(rx ?? '0', 16),
+    retransmits: Number.parseInt(f[5] ?? '0', 16),
+  };
 }
 
 /**
