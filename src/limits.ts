@@ -244,12 +244,12 @@ export const INSPECTOR_INTERVAL_MS = 1000;
 /** Samples kept for the listener charts: 300 (5 minutes at INSPECTOR_INTERVAL_MS), "the last few minutes" of issue 18. */
 export const INSPECTOR_HISTORY_SAMPLES = 300;
 
-/** The accept-queue depth read from /proc/net/tcp is reused for this many times what the read took: 100. The file
- * has a row per socket of the namespace, so one read is O(sockets): about 0.1 ms for a few hundred and 70 ms for
- * 62,000 rows here (a 10,000-WebSocket soak). Reading at most every 100 × its cost keeps it under 1 % of the
- * event loop however often `stats()` is called (the inspector calls it every second): fresh on a normal host, a few
- * seconds old on a crowded one. */
-export const LISTEN_ROWS_REUSE_FACTOR = 100;
+/** The inspector calls `server.stats()` at most every this many times what the last call took: 100. stats() reads
+ * the accept-queue depth from /proc/net/tcp, which has a row per socket of the namespace: about 0.1 ms with a few
+ * hundred sockets, 70 ms with 62,000 rows (a 10,000-WebSocket soak). So on a crowded host the inspector's figures
+ * from stats() refresh every few seconds and stay under 1 % of the event loop; elsewhere every snapshot
+ * (INSPECTOR_INTERVAL_MS). stats() itself always reads afresh. */
+export const INSPECTOR_STATS_COST_FACTOR = 100;
 
 /** Frames kept per connection for its detail view (both directions): 50, a screenful. */
 export const INSPECTOR_FRAMES_KEPT = 50;

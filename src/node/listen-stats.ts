@@ -20,16 +20,10 @@
  */
 
 import { readFileSync, readlinkSync } from 'node:fs';
-import { performance } from 'node:perf_hooks';
-import { LISTEN_ROWS_REUSE_FACTOR } from '../limits.js';
 
 /** `server.stats().listen`: the accept queue now, and the loss counters since the monitor started. */
 export interface ListenStats {
-  /**
-   * Connections completed by the kernel and waiting for accept() (summed over the matched listeners). Read at most
-   * every LISTEN_ROWS_REUSE_FACTOR (100) times what reading /proc/net/tcp took: fresh on a normal host, a few
-   * seconds old with tens of thousands of sockets in the namespace (src/limits.ts).
-   */
+  /** Connections completed by the kernel and waiting for accept() (summed over the matched listeners). */
   queueDepth: number | null;
   /** The accept-queue limit, `min(backlog, somaxconn)` per matched listener (the queue may hold one more). */
   queueLimit: number | null;
@@ -63,8 +57,6 @@ export interface ListenQueueMonitorOptions {
   inode?: number | null;
   /** Where procfs is mounted; tests point it at a fixture directory. Default `/proc`. */
   procRoot?: string;
-  /** A clock in ms, to time the /proc/net/tcp reads; tests pass their own. Default `performance.now`. */
-  clock?: () => number;
 }
 
 /** Node's default listen backlog (lib/net.js: `handle.listen(backlog || 511)`). */
@@ -173,18 +165,9 @@ export class ListenQueueMonitor {
   /** `min(backlog, somaxconn)`, or null when somaxconn could not be read. */
   readonly #limit: number | null;
   readonly #baseline: Record<string, number>;
-  readonly #clock: () => number;
-  /** The last read of the LISTEN rows, when it ended, and how long it may be reused (see LISTEN_ROWS_REUSE_FACTOR). */
-  #rows: ListenRows | null;
-  #rowsAt: number;
-  #rowsReuseMs: number;
 
   constructor(port: number, options: ListenQueueMonitorOptions = {}) {
     this.port = port;
-    this.#clock = options.clock ?? (() => performance.now());
-    this.#rows = null;
-    this.#rowsAt = Number.NEGATIVE_INFINITY;
-    this.#rowsReuseMs = 0;
     this.#inode = options.inode ?? null;
     this.#procRoot = options.procRoot ?? '/proc';
     const somaxconn = Number(readText(`${this.#procRoot}/sys/net/core/somaxconn`)?.trim() ?? Number.NaN);
@@ -193,12 +176,16 @@ export class ListenQueueMonitor {
     this.#baseline = netstat === null ? {} : parseNetstat(netstat);
   }
 
-  /**
-   * Reads the counters now, and the queue unless the last read of it is young enough to reuse (see `queueDepth`).
-   * Synchronous: a few /proc reads.
-   */
+  /** Reads the queue and the counters now. Synchronous: a few small /proc reads. */
   snapshot(): ListenStats {
-    const rows = this.#listenRows();
+    let rows: ListenRows | null = null;
+    for (const file of ['tcp', 'tcp6']) {
+      const text = readText(`${this.#procRoot}/net/${file}`);
+      const found = text === null ? null : parseProcNetTcp(text, this.port, this.#inode);
+      if (found === null) continue;
+      if (rows === null) rows = found;
+      else rows = { queueDepth: rows.queueDepth + found.queueDepth, listeners: rows.listeners + found.listeners };
+    }
     const netstat = readText(`${this.#procRoot}/net/netstat`);
     const now = netstat === null ? {} : parseNetstat(netstat);
     const base = this.#baseline;
@@ -217,25 +204,6 @@ export class ListenQueueMonitor {
       syncookiesFailed: delta('SyncookiesFailed'),
       reqQFullDrop: delta('TCPReqQFullDrop'),
     };
-  }
-
-  /** The LISTEN rows of our port in /proc/net/tcp and tcp6, or the last read of them while it may be reused. */
-  #listenRows(): ListenRows | null {
-    const start = this.#clock();
-    if (start - this.#rowsAt < this.#rowsReuseMs) return this.#rows;
-    let rows: ListenRows | null = null;
-    for (const file of ['tcp', 'tcp6']) {
-      const text = readText(`${this.#procRoot}/net/${file}`);
-      const found = text === null ? null : parseProcNetTcp(text, this.port, this.#inode);
-      if (found === null) continue;
-      if (rows === null) rows = found;
-      else rows = { queueDepth: rows.queueDepth + found.queueDepth, listeners: rows.listeners + found.listeners };
-    }
-    const end = this.#clock();
-    this.#rows = rows;
-    this.#rowsAt = end;
-    this.#rowsReuseMs = (end - start) * LISTEN_ROWS_REUSE_FACTOR;
-    return rows;
   }
 }
 

@@ -22,6 +22,7 @@ import {
   INSPECTOR_INTERVAL_MS,
   INSPECTOR_MAX_LISTED,
   INSPECTOR_PREVIEW_CHARS,
+  INSPECTOR_STATS_COST_FACTOR,
   KEEP_ALIVE_TIMEOUT_MS,
   LINGER_MS,
   LISTEN_BACKLOG,
@@ -195,6 +196,7 @@ export interface InspectorSettings {
   endsKept: number;
   maxListed: number;
   feedStallMs: number;
+  statsCostFactor: number;
 }
 
 /** Where `/metrics` is served and where its figures come from. */
@@ -865,5 +867,6 @@ function inspectorSettings(o: InspectorOptions): InspectorSettings {
     endsKept: INSPECTOR_ENDS_KEPT,
     maxListed: INSPECTOR_MAX_LISTED,
     feedStallMs: INSPECTOR_FEED_STALL_MS,
+    statsCostFactor: INSPECTOR_STATS_COST_FACTOR,
   };
 }
