@@ -103,7 +103,7 @@ const EMPTY = new Uint8Array(0);
  * `SocketWriter`: one object per connection, MEMORY), reads through the shared read buffer when the socket was set
  * up for it (`socket-reads.ts`), else `'data'`.
  */
-export class TcpTransport extends SocketWriter implements Transport, SocketWriterOwner {
+export class TcpTransport extends SocketWriter implements Transport {
   #target: TransportTarget | null;
 
   constructor(socket: Socket) {
@@ -141,8 +141,8 @@ export class TcpTransport extends SocketWriter implements Transport, SocketWrite
     return this.#target;
   }
 
-  /** @internal SocketWriterOwner (the writer's owner is the transport itself) */
-  onWriterEnd(): void {
+  /** The writer is the transport itself (no owner field): a core's end request, written, goes to the target. */
+  protected override writerEnded(): void {
     this.#target?.onWriterEnd();
   }
 
