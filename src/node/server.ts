@@ -51,6 +51,7 @@ import { startUpgrade } from './upgrade.js';
 import {
   type CloseInfo,
   type FrameObserver,
+  ignore,
   isThenable,
   newWebSocketStats,
   type PublishResult,
@@ -592,7 +593,7 @@ export class Server {
     if (this.#onError !== null) {
       try {
         const r = this.#onError(err, req);
-        if (isThenable(r)) r.then(undefined, () => {});
+        if (isThenable(r)) r.then(undefined, ignore);
       } catch {
         // an error reporter that throws must not take the server down
       }

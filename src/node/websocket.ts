@@ -204,7 +204,7 @@ export function isThenable(r: unknown): r is PromiseLike<unknown> {
 }
 
 /** A rejection nobody acts on (an error reporter's own). */
-function ignore(): void {}
+export function ignore(): void {}
 
 /** readyState values, as in the WHATWG WebSocket. */
 export const CONNECTING = 0;
@@ -732,7 +732,7 @@ export function websocketEndInfo(ws: ServerWebSocket<unknown>, info: CloseInfo):
 export function tellEnd(onEnd: (info: ConnectionEndInfo) => unknown, info: ConnectionEndInfo): void {
   try {
     const r = onEnd(info);
-    if (isThenable(r)) r.then(undefined, () => {});
+    if (isThenable(r)) r.then(undefined, ignore);
   } catch {
     // dropped, as said
   }
