@@ -402,8 +402,9 @@ export class SocketWriter {
   }
 
   private flush(): void {
-    // A socket past its high-water mark: the batch joins the spill (see `spill`) instead of the socket's queue.
-    // PERF: only a socket with bytes queued can be past it; the shared path reads writableLength anyway.
+    // A socket past its high-water mark: the batch joins the spill (see `spills`) instead of the socket's queue.
+    // Checked below per path: the shared path reads writableLength anyway, and only a socket with bytes queued can
+    // be past the mark, so it asks writableNeedDrain only then.
     if ((this.hold & SPILLING) !== 0) {
       this.flushToSpill();
       return;
